@@ -1,19 +1,128 @@
 """Command-line entry: ``python -m mlser <step> ...`` (also installed as ``mlser``).
 
-Each Snakemake rule calls exactly one step. Steps import their heavy modules lazily so
-that a rule pays only for what it uses at process start.
+Each Snakemake rule calls exactly one step. Steps import their heavy modules inside
+the step function so that a rule pays only for what it uses at process start.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+import time
 from collections.abc import Sequence
+from pathlib import Path
+
+
+def _print_json(obj: object) -> None:
+    print(json.dumps(obj, indent=2, sort_keys=True, default=str))
+
+
+def cmd_synthesize(args: argparse.Namespace) -> int:
+    from mlser import demo_corpus
+
+    spec = json.loads(args.spec) if args.spec else {}
+    if args.corpus == "iemocap":
+        summary = demo_corpus.generate_iemocap(args.out, demo_corpus.DemoIemocapSpec(**spec))
+    else:
+        summary = demo_corpus.generate_meld(args.out, demo_corpus.DemoMeldSpec(**spec))
+    _print_json(summary)
+    return 0
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from mlser.atomic import write_text
+
+    start = time.perf_counter()
+    if args.corpus == "iemocap":
+        from mlser.corpora.iemocap import prepare_iemocap
+
+        summary = prepare_iemocap(args.root, args.out)
+    else:
+        from mlser.corpora.meld import prepare_meld
+
+        overrides = {
+            k: getattr(args, k)
+            for k in ("train_csv", "dev_csv", "test_csv", "train_dir", "dev_dir", "test_dir")
+            if getattr(args, k) is not None
+        }
+        summary = prepare_meld(args.root, args.out, workers=args.workers, **overrides)
+    record = dataclasses.asdict(summary) if dataclasses.is_dataclass(summary) else dict(summary)
+    record["seconds"] = round(time.perf_counter() - start, 2)
+    _print_json(record)
+    write_text(Path(args.out) / "prepare_summary.json", json.dumps(record, indent=2, default=str))
+    return 0
+
+
+def cmd_folds(args: argparse.Namespace) -> int:
+    from mlser import folds
+    from mlser.manifest import read_manifest
+
+    manifest = read_manifest(args.manifest)
+    table = folds.build_folds(
+        manifest,
+        args.schemes,
+        validation=args.validation,
+        valid_share=args.valid_share,
+        seed=args.seed,
+    )
+    folds.write_folds(table, args.out)
+    print(table.groupby(["fold", "partition"]).size().unstack(fill_value=0).to_string())
+    return 0
+
+
+def cmd_corpus_counts(args: argparse.Namespace) -> int:
+    from mlser.atomic import write_text
+    from mlser.corpus_counts import count_table, to_markdown
+    from mlser.folds import read_folds
+    from mlser.manifest import read_manifest, read_rejects
+
+    table = count_table(
+        read_manifest(args.manifest), read_folds(args.folds), read_rejects(args.rejects)
+    )
+    write_text(args.out_csv, table.to_csv(index=False))
+    write_text(args.out_md, to_markdown(table))
+    print(table.to_string(index=False))
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mlser", description=__doc__)
-    parser.add_subparsers(dest="step", required=True, metavar="STEP")
+    sub = parser.add_subparsers(dest="step", required=True, metavar="STEP")
+
+    p = sub.add_parser("synthesize", help="generate a demo corpus in its release layout")
+    p.add_argument("corpus", choices=["iemocap", "meld"])
+    p.add_argument("--out", required=True, type=Path, help="release root to create")
+    p.add_argument("--spec", default="", help="generator settings as a JSON object")
+    p.set_defaults(func=cmd_synthesize)
+
+    p = sub.add_parser("prepare", help="read a release tree into manifest.tsv + rejects.tsv")
+    p.add_argument("corpus", choices=["iemocap", "meld"])
+    p.add_argument("--root", required=True, type=Path, help="the release folder")
+    p.add_argument("--out", required=True, type=Path, help="folder for manifest.tsv etc.")
+    p.add_argument("--workers", type=int, default=1, help="processes for audio decoding")
+    for name in ("train-csv", "dev-csv", "test-csv", "train-dir", "dev-dir", "test-dir"):
+        p.add_argument(f"--{name}", type=Path, default=None, help=f"MELD only: the {name}")
+    p.set_defaults(func=cmd_prepare)
+
+    p = sub.add_parser("folds", help="fold definitions (train/valid/test) from a manifest")
+    p.add_argument("--manifest", required=True, type=Path)
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--schemes", nargs="+", required=True, help="loso, sd, si, official")
+    p.add_argument("--validation", default="stratified", choices=["stratified", "next_session"])
+    p.add_argument("--valid-share", type=float, default=0.1)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_folds)
+
+    p = sub.add_parser("corpus-counts", help="class counts per session/split and fold")
+    p.add_argument("--manifest", required=True, type=Path)
+    p.add_argument("--rejects", required=True, type=Path)
+    p.add_argument("--folds", required=True, type=Path)
+    p.add_argument("--out-csv", required=True, type=Path)
+    p.add_argument("--out-md", required=True, type=Path)
+    p.set_defaults(func=cmd_corpus_counts)
     return parser
 
 

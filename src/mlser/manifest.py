@@ -75,8 +75,17 @@ def read_manifest(path: str | os.PathLike[str]) -> pd.DataFrame:
     df = pd.read_csv(
         path,
         sep="\t",
-        dtype={"utt_id": str, "path": str, "text": str, "emotion": str, "gender": str,
-               "style": str, "session": str, "speaker": str, "split": str},
+        dtype={
+            "utt_id": str,
+            "path": str,
+            "text": str,
+            "emotion": str,
+            "gender": str,
+            "style": str,
+            "session": str,
+            "speaker": str,
+            "split": str,
+        },
         keep_default_na=False,
     )
     missing = [c for c in MANIFEST_COLUMNS if c not in df.columns]

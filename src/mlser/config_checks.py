@@ -1,0 +1,67 @@
+"""Checks of a validated config that a JSON schema cannot express (paths on disk).
+
+Called by the workflow before any job starts, so that a wrong corpus path stops the
+run at once with the path and the config key to set, not mid-run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+#: What must exist under each real corpus root; relative paths, as in the releases.
+IEMOCAP_REQUIRED = tuple(f"Session{i}/dialog/EmoEvaluation" for i in range(1, 6))
+MELD_DEFAULT_PATHS: dict[str, str] = {
+    "train_csv": "train_sent_emo.csv",
+    "dev_csv": "dev_sent_emo.csv",
+    "test_csv": "test_sent_emo.csv",
+    "train_dir": "train_splits",
+    "dev_dir": "dev_splits_complete",
+    "test_dir": "output_repeated_splits_test",
+}
+
+
+class ConfigError(ValueError):
+    """A config value that cannot work; the message names the key."""
+
+
+def meld_paths(root: str | Path, overrides: dict[str, str] | None = None) -> dict[str, Path]:
+    """MELD's six release paths, each relative to ``root`` unless given absolute."""
+    paths = dict(MELD_DEFAULT_PATHS)
+    paths.update(overrides or {})
+    return {key: Path(root) / value for key, value in paths.items()}
+
+
+def check_corpora(corpora: dict[str, Any], base: str | Path = ".") -> None:
+    """Raise :class:`ConfigError` naming the key if an enabled real corpus is missing.
+
+    ``corpora`` is the ``corpora`` section of a validated config; corpora that are
+    synthesised by the pipeline are skipped (their trees do not exist before the run).
+    """
+    base = Path(base)
+    for name, cfg in corpora.items():
+        if not cfg.get("enabled", True) or cfg.get("synthesize") is not None:
+            continue
+        root = base / cfg["root"]
+        key = f"corpora.{name}.root"
+        if not root.is_dir():
+            raise ConfigError(
+                f"{key}: corpus root {root} does not exist; set `{key}` in your config "
+                f"(or pass --config) to the folder of the {name.upper()} release"
+            )
+        if name == "iemocap":
+            for rel in IEMOCAP_REQUIRED:
+                if not (root / rel).is_dir():
+                    raise ConfigError(
+                        f"{key}: {root} is not an IEMOCAP_full_release folder: {root / rel} "
+                        f"is missing; set `{key}` to the folder that holds Session1..Session5"
+                    )
+        elif name == "meld":
+            for sub, path in meld_paths(root, cfg.get("paths")).items():
+                present = path.is_file() if sub.endswith("_csv") else path.is_dir()
+                if not present:
+                    raise ConfigError(
+                        f"corpora.meld.paths.{sub}: {path} does not exist; set "
+                        f"`{key}` to the MELD.Raw folder or `corpora.meld.paths.{sub}` "
+                        "to where your copy keeps it"
+                    )

@@ -1,0 +1,44 @@
+"""Class counts of a prepared corpus: per session or split, per fold partition."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+
+def count_table(manifest: pd.DataFrame, folds: pd.DataFrame, rejects: pd.DataFrame) -> pd.DataFrame:
+    """Long table ``(group, key, emotion, count)`` with a ``total`` column per row group.
+
+    Groups: ``session`` (IEMOCAP) or ``split`` (MELD) from the manifest, ``fold`` as
+    ``<fold>/<partition>``, and ``all``. ``rejects`` is counted in an extra ``rejected``
+    row so that a reader sees at a glance what the readers left out.
+    """
+    classes = sorted(manifest["emotion"].unique())
+    parts: list[pd.DataFrame] = []
+
+    def add(group: str, keys: pd.Series, frame: pd.DataFrame) -> None:
+        t = pd.crosstab(keys, frame["emotion"]).reindex(columns=classes, fill_value=0)
+        t.insert(0, "group", group)
+        t.index.name = "key"
+        parts.append(t.reset_index())
+
+    by = "split" if (manifest["split"] != "").any() else "session"
+    add(by, manifest[by], manifest)
+    merged = folds.merge(manifest[["utt_id", "emotion"]], on="utt_id", how="left")
+    add("fold", merged["fold"] + "/" + merged["partition"], merged)
+    add("all", pd.Series("all", index=manifest.index), manifest)
+    table = pd.concat(parts, ignore_index=True)
+    table["total"] = table[classes].sum(axis=1)
+    rejected = pd.DataFrame([{"group": "rejected", "key": "all", "total": len(rejects)}])
+    return (
+        pd.concat([table, rejected], ignore_index=True)
+        .fillna(0)
+        .astype({c: int for c in [*classes, "total"]})
+    )
+
+
+def to_markdown(table: pd.DataFrame) -> str:
+    """A GitHub-flavoured Markdown rendering of :func:`count_table` (no extra deps)."""
+    cols = list(table.columns)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in table.itertuples(False)]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,81 @@
+rule synthesize_corpus:
+    output:
+        directory(f"{DEMO_CORPORA}/{{corpus}}"),
+    log:
+        "results/logs/synthesize_corpus/{corpus}.log",
+    benchmark:
+        "results/benchmarks/synthesize_corpus/{corpus}.tsv"
+    params:
+        spec=synthesize_spec,
+    conda:
+        "../../envs/mlser.yaml"
+    shell:
+        "python -m mlser synthesize {wildcards.corpus} --out {output} --spec {params.spec:q} > {log} 2>&1"
+
+
+rule prepare_corpus:
+    input:
+        root=corpus_root,
+    output:
+        manifest="results/{corpus}/manifest.tsv",
+        rejects=report(
+            "results/{corpus}/rejects.tsv",
+            caption="../report/rejects.rst",
+            category="Corpora",
+            subcategory="{corpus}",
+        ),
+        summary="results/{corpus}/prepare_summary.json",
+    log:
+        "results/logs/prepare_corpus/{corpus}.log",
+    benchmark:
+        "results/benchmarks/prepare_corpus/{corpus}.tsv"
+    threads: config["prepare"]["workers"]
+    params:
+        options=prepare_options,
+    conda:
+        "../../envs/mlser.yaml"
+    shell:
+        "python -m mlser prepare {wildcards.corpus} --root {input.root} --out results/{wildcards.corpus}"
+        " --workers {threads} {params.options} > {log} 2>&1"
+
+
+rule make_folds:
+    input:
+        manifest="results/{corpus}/manifest.tsv",
+    output:
+        "results/{corpus}/folds.tsv",
+    log:
+        "results/logs/make_folds/{corpus}.log",
+    params:
+        schemes=fold_schemes,
+        validation=config["folds"]["validation"],
+        valid_share=config["folds"]["valid_share"],
+        seed=config["folds"]["seed"],
+    conda:
+        "../../envs/mlser.yaml"
+    shell:
+        "python -m mlser folds --manifest {input.manifest} --out {output} --schemes {params.schemes}"
+        " --validation {params.validation} --valid-share {params.valid_share}"
+        " --seed {params.seed} > {log} 2>&1"
+
+
+rule corpus_counts:
+    input:
+        manifest="results/{corpus}/manifest.tsv",
+        rejects="results/{corpus}/rejects.tsv",
+        folds="results/{corpus}/folds.tsv",
+    output:
+        csv="results/{corpus}/tables/corpus_counts.csv",
+        md=report(
+            "results/{corpus}/tables/corpus_counts.md",
+            caption="../report/corpus_counts.rst",
+            category="Corpora",
+            subcategory="{corpus}",
+        ),
+    log:
+        "results/logs/corpus_counts/{corpus}.log",
+    conda:
+        "../../envs/mlser.yaml"
+    shell:
+        "python -m mlser corpus-counts --manifest {input.manifest} --rejects {input.rejects}"
+        " --folds {input.folds} --out-csv {output.csv} --out-md {output.md} > {log} 2>&1"
