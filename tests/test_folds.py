@@ -106,7 +106,7 @@ def test_meld_official_split_maps_dev_to_valid() -> None:
 
 def test_bad_schemes_and_folds_are_named() -> None:
     manifest = make_manifest()
-    with pytest.raises(folds.FoldError, match="unknown fold scheme.*'kfold'"):
+    with pytest.raises(folds.FoldError, match=r"unknown fold scheme.*'kfold'"):
         folds.build_folds(manifest, ["kfold"])
     table = folds.build_folds(manifest, ["loso"])
     with pytest.raises(folds.FoldError, match="no fold 's9'"):

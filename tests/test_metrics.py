@@ -1,0 +1,65 @@
+"""Metrics against values computed by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mlser import metrics
+from mlser.transcripts import normalize_transcript
+
+GOLD = ["ang", "ang", "ang", "ang", "sad", "sad", "neu", "hap"]
+PRED = ["ang", "ang", "ang", "sad", "sad", "neu", "neu", "ang"]
+
+
+def test_ua_is_macro_recall() -> None:
+    # recalls: ang 3/4, sad 1/2, neu 1/1, hap 0/1 -> mean 0.5625
+    assert metrics.unweighted_accuracy(GOLD, PRED) == pytest.approx(0.5625)
+    assert metrics.per_class_recall(GOLD, PRED) == {
+        "ang": 0.75,
+        "hap": 0.0,
+        "neu": 1.0,
+        "sad": 0.5,
+    }
+
+
+def test_wa_is_accuracy() -> None:
+    assert metrics.weighted_accuracy(GOLD, PRED) == pytest.approx(5 / 8)
+
+
+def test_weighted_f1_by_hand() -> None:
+    # ang: P=3/4 R=3/4 F=.75 (n4); sad: P=1/2 R=1/2 F=.5 (n2); neu: P=1/2 R=1 F=2/3 (n1); hap: 0
+    expected = (0.75 * 4 + 0.5 * 2 + (2 / 3) * 1 + 0) / 8
+    assert metrics.weighted_f1(GOLD, PRED) == pytest.approx(expected)
+
+
+def test_confusion_matrix_rows_are_gold() -> None:
+    cm = metrics.confusion_matrix(GOLD, PRED, ["neu", "hap", "ang", "sad"])
+    np.testing.assert_array_equal(cm, [[1, 0, 0, 0], [0, 0, 1, 0], [0, 0, 3, 1], [1, 0, 0, 1]])
+    with pytest.raises(ValueError, match="'fru'"):
+        metrics.confusion_matrix(["fru"], ["neu"], ["neu"])
+
+
+def test_length_mismatch_and_empty_are_errors() -> None:
+    with pytest.raises(ValueError, match="2 gold labels but 1"):
+        metrics.weighted_accuracy(["a", "b"], ["a"])
+    with pytest.raises(ValueError, match="no predictions"):
+        metrics.unweighted_accuracy([], [])
+
+
+def test_wer_normalises_and_counts_words() -> None:
+    refs = ["Excuse me. [LAUGHTER]", "I don\u2019t know", "[BREATHING]"]
+    hyps = ["excuse me", "i dont know now", "anything"]
+    # words: 2 + 3 = 5; errors: "don't"->"dont" (1 sub) + "now" (1 ins) = 2; third ref empty
+    assert metrics.word_error_rate(refs, hyps) == pytest.approx(2 / 5)
+
+
+def test_cer_by_hand() -> None:
+    # "abc d" vs "abd d": 1 substitution over 5 characters
+    assert metrics.char_error_rate(["abc d"], ["abd d"]) == pytest.approx(1 / 5)
+
+
+def test_normalize_transcript() -> None:
+    assert (
+        normalize_transcript("  Oh-my, [LAUGHTER] It\u2019s 5 O'CLOCK!! ") == "oh my it's o'clock"
+    )
