@@ -31,15 +31,13 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
-    import dataclasses
-
     from mlser.atomic import write_text
 
     start = time.perf_counter()
     if args.corpus == "iemocap":
         from mlser.corpora.iemocap import prepare_iemocap
 
-        summary = prepare_iemocap(args.root, args.out)
+        summary = prepare_iemocap(args.root, args.out, workers=args.workers)
     else:
         from mlser.corpora.meld import prepare_meld
 
@@ -49,9 +47,9 @@ def cmd_prepare(args: argparse.Namespace) -> int:
             if getattr(args, k) is not None
         }
         summary = prepare_meld(args.root, args.out, workers=args.workers, **overrides)
-    record = dataclasses.asdict(summary) if dataclasses.is_dataclass(summary) else dict(summary)
+    print(summary.format())
+    record = summary.as_dict()
     record["seconds"] = round(time.perf_counter() - start, 2)
-    _print_json(record)
     write_text(Path(args.out) / "prepare_summary.json", json.dumps(record, indent=2, default=str))
     return 0
 
