@@ -1,0 +1,179 @@
+"""A resumable training loop with model selection, shared by every training stage.
+
+Resuming equals not stopping: every epoch re-seeds torch's RNG from ``(seed, epoch)``
+and the batch order comes from the caller's ``batches(epoch)``, so an epoch's updates do
+not depend on what ran before it in the same process. After each epoch the full state
+(model, optimiser, best weights, history) is checkpointed atomically; a killed job
+restarts from the newest complete checkpoint (:mod:`mlser.checkpoint`).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from mlser.checkpoint import epoch_checkpoint, latest_checkpoint, prune_checkpoints, save_checkpoint
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A NaN or infinite loss; the message names where it happened."""
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation settings of one training stage.
+
+    Attributes:
+        epochs: passes over the training batches.
+        lr: AdamW learning rate (the papers: 1e-5).
+        weight_decay: AdamW weight decay.
+        grad_accum: batches per optimiser step (the papers: 8, with batch 2).
+        max_grad_norm: gradient clipping; None disables it.
+        seed: the base of every epoch's seed.
+        on_nonfinite: ``"stop"`` raises on a NaN/inf loss; ``"skip"`` drops that batch.
+        select_metric: validation metric to maximise for model selection.
+        keep_checkpoints: epoch checkpoints kept on disk.
+    """
+
+    epochs: int = 10
+    lr: float = 1e-4
+    weight_decay: float = 0.0
+    grad_accum: int = 1
+    max_grad_norm: float | None = 5.0
+    seed: int = 0
+    on_nonfinite: str = "stop"
+    select_metric: str = "ua"
+    keep_checkpoints: int = 1
+
+
+@dataclass
+class FitResult:
+    """What :func:`fit` returns: the selected weights and the per-epoch history."""
+
+    best_state: dict[str, torch.Tensor]
+    best_epoch: int
+    best_score: float
+    history: list[dict[str, float]] = field(default_factory=list)
+    resumed_from: int = 0
+    skipped_batches: int = 0
+
+
+def _trainable(model: nn.Module) -> list[nn.Parameter]:
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+def fit(
+    model: nn.Module,
+    batches: Callable[[int], Iterable[Any]],
+    step_loss: Callable[[nn.Module, Any], torch.Tensor],
+    validate: Callable[[nn.Module], dict[str, float]],
+    config: TrainConfig,
+    checkpoint_dir: str | os.PathLike[str],
+    context: str = "",
+    log: Callable[[str], None] = print,
+) -> FitResult:
+    """Train ``model`` in place, selecting the epoch with the best validation metric.
+
+    Args:
+        batches: ``batches(epoch)`` yields the training batches of a (1-based) epoch.
+        step_loss: the loss of one batch (a scalar tensor with gradient).
+        validate: metrics on the validation data; ``config.select_metric`` is maximised.
+        checkpoint_dir: where epoch checkpoints go; an existing one is resumed from.
+        context: e.g. ``"experiment gao2025-exp17, fold s3"``, named in errors.
+    Returns:
+        A :class:`FitResult`; the model holds the weights of the last epoch.
+    """
+    params = _trainable(model)
+    if not params:
+        raise ValueError(f"{context}: the model has no trainable parameters")
+    optimiser = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    result = FitResult(best_state={}, best_epoch=0, best_score=-math.inf)
+    start_epoch = 1
+    resumed = latest_checkpoint(checkpoint_dir)
+    if resumed is not None:
+        epoch, state = resumed
+        model.load_state_dict(state["model"])
+        optimiser.load_state_dict(state["optimiser"])
+        result = FitResult(**state["result"])
+        result.resumed_from = epoch
+        start_epoch = epoch + 1
+        log(f"{context}: resumed from the checkpoint of epoch {epoch}")
+
+    for epoch in range(start_epoch, config.epochs + 1):
+        torch.manual_seed(config.seed * 100_003 + epoch)
+        model.train()
+        started, total, count, step = time.perf_counter(), 0.0, 0, 0
+        optimiser.zero_grad(set_to_none=True)
+        for step, batch in enumerate(batches(epoch), start=1):
+            loss = step_loss(model, batch)
+            if not torch.isfinite(loss):
+                if config.on_nonfinite == "skip":
+                    result.skipped_batches += 1
+                    optimiser.zero_grad(set_to_none=True)
+                    continue
+                raise NonFiniteLossError(
+                    f"{context}: loss is {loss.item()} at epoch {epoch}, step {step}; "
+                    "set `on_nonfinite: skip` in the stage's training config to skip "
+                    "such batches instead"
+                )
+            (loss / config.grad_accum).backward()
+            total, count = total + loss.item(), count + 1
+            if step % config.grad_accum == 0:
+                _optimiser_step(optimiser, params, config)
+        if step % config.grad_accum:
+            _optimiser_step(optimiser, params, config)
+
+        model.eval()
+        with torch.no_grad():
+            metrics = validate(model)
+        score = metrics[config.select_metric]
+        record = {"epoch": epoch, "train_loss": total / max(count, 1), **metrics}
+        record["seconds"] = round(time.perf_counter() - started, 3)
+        result.history.append(record)
+        if score > result.best_score:
+            result.best_score, result.best_epoch = score, epoch
+            result.best_state = copy.deepcopy(model.state_dict())
+        log(
+            " ".join(
+                f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()
+            )
+        )
+        save_checkpoint(
+            {
+                "model": model.state_dict(),
+                "optimiser": optimiser.state_dict(),
+                "result": asdict(result),
+            },
+            epoch_checkpoint(checkpoint_dir, epoch),
+        )
+        prune_checkpoints(checkpoint_dir, config.keep_checkpoints)
+    if not result.best_state:
+        raise RuntimeError(f"{context}: no epoch was trained (epochs={config.epochs})")
+    return result
+
+
+def _optimiser_step(
+    optimiser: torch.optim.Optimizer, params: list[nn.Parameter], config: TrainConfig
+) -> None:
+    if config.max_grad_norm is not None:
+        torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
+    optimiser.step()
+    optimiser.zero_grad(set_to_none=True)
+
+
+def clear_checkpoints(checkpoint_dir: str | os.PathLike[str]) -> None:
+    """Remove a finished stage's checkpoints (its result is saved elsewhere)."""
+    directory = Path(checkpoint_dir)
+    if directory.is_dir():
+        prune_checkpoints(directory, keep=0)
+        if not any(directory.iterdir()):
+            directory.rmdir()

@@ -1,0 +1,112 @@
+"""Training survives SIGKILL: resumed runs end with the weights of an uninterrupted run,
+and a half-written checkpoint is never loaded."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+
+from mlser.checkpoint import (
+    CheckpointError,
+    epoch_checkpoint,
+    latest_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
+from mlser.training import NonFiniteLossError, TrainConfig, fit
+
+# A toy stage: dropout (so the RNG matters), shuffled batches, model selection.
+TOY = textwrap.dedent(
+    """
+    import os, signal, sys, torch
+    from torch import nn
+    from mlser.training import TrainConfig, fit
+
+    ckpt, out, kill_at = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(64, 8, generator=g), torch.randint(0, 3, (64,), generator=g)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Dropout(0.3), nn.Linear(16, 3))
+    counter = {"n": 0}
+
+    def batches(epoch):
+        order = torch.randperm(64, generator=torch.Generator().manual_seed(epoch))
+        for i in range(0, 64, 8):
+            counter["n"] += 1
+            if counter["n"] == kill_at:
+                os.kill(os.getpid(), signal.SIGKILL)
+            yield order[i : i + 8]
+
+    def step_loss(m, idx):
+        return nn.functional.cross_entropy(m(x[idx]), y[idx])
+
+    def validate(m):
+        return {"ua": float((m(x).argmax(1) == y).float().mean())}
+
+    res = fit(model, batches, step_loss, validate, TrainConfig(epochs=6, lr=1e-2, grad_accum=2),
+              ckpt, context="toy", log=lambda s: None)
+    torch.save({"final": model.state_dict(), "best": res.best_state, "epoch": res.best_epoch,
+                "history": [h["train_loss"] for h in res.history]}, out)
+    """
+)
+
+
+def run_toy(tmp: Path, ckpt: str, out: str, kill_at: int) -> int:
+    script = tmp / "toy.py"
+    script.write_text(TOY)
+    return subprocess.run(
+        [sys.executable, str(script), str(tmp / ckpt), str(tmp / out), str(kill_at)],
+        capture_output=True,
+        text=True,
+    ).returncode
+
+
+def test_killed_training_resumes_to_the_same_result(tmp_path: Path) -> None:
+    assert run_toy(tmp_path, "ref", "ref.pt", kill_at=-1) == 0
+    # killed three times at different points (mid-epoch, mid-accumulation, early)
+    for kill_at in (19, 14, 5):
+        assert run_toy(tmp_path, "resumed", "resumed.pt", kill_at) == -signal.SIGKILL
+    assert run_toy(tmp_path, "resumed", "resumed.pt", kill_at=-1) == 0
+    ref, resumed = torch.load(tmp_path / "ref.pt"), torch.load(tmp_path / "resumed.pt")
+    assert ref["epoch"] == resumed["epoch"]
+    assert ref["history"] == pytest.approx(resumed["history"])
+    for key in ref["final"]:
+        torch.testing.assert_close(ref["final"][key], resumed["final"][key])
+        torch.testing.assert_close(ref["best"][key], resumed["best"][key])
+
+
+def test_half_written_checkpoint_is_never_loaded(tmp_path: Path) -> None:
+    save_checkpoint({"epoch": 1}, epoch_checkpoint(tmp_path, 1))
+    save_checkpoint({"epoch": 2}, epoch_checkpoint(tmp_path, 2))
+    newest = epoch_checkpoint(tmp_path, 2)
+    newest.write_bytes(newest.read_bytes()[:20])  # as if the disk filled mid-write
+    with pytest.raises(CheckpointError, match="digest mismatch"):
+        load_checkpoint(newest)
+    epoch, state = latest_checkpoint(tmp_path)
+    assert (epoch, state["epoch"]) == (1, 1)
+    # a temporary left by a killed writer is not a checkpoint
+    (tmp_path / ".epoch-0003.pt.abc.tmp").write_bytes(b"partial")
+    assert latest_checkpoint(tmp_path)[0] == 1
+
+
+def test_nonfinite_loss_stops_with_where_and_how_to_skip(tmp_path: Path) -> None:
+    model = torch.nn.Linear(2, 1)
+
+    def loss(m, batch):
+        return m(batch).sum() * (float("nan") if batch[0, 0] > 0 else 1.0)
+
+    batches = lambda epoch: [torch.full((1, 2), -1.0), torch.full((1, 2), 1.0)]  # noqa: E731
+    validate = lambda m: {"ua": 0.0}  # noqa: E731
+    with pytest.raises(NonFiniteLossError, match=r"exp-x, fold s2: loss is nan at epoch 1, step 2"):
+        fit(model, batches, loss, validate, TrainConfig(epochs=1), tmp_path / "a", "exp-x, fold s2")
+    cfg = TrainConfig(epochs=2, on_nonfinite="skip")
+    result = fit(model, batches, loss, validate, cfg, tmp_path / "b", log=lambda s: None)
+    assert result.skipped_batches == 2
+    assert os.listdir(tmp_path / "b")
