@@ -17,9 +17,10 @@ def count_table(manifest: pd.DataFrame, folds: pd.DataFrame, rejects: pd.DataFra
 
     def add(group: str, keys: pd.Series, frame: pd.DataFrame) -> None:
         t = pd.crosstab(keys, frame["emotion"]).reindex(columns=classes, fill_value=0)
-        t.insert(0, "group", group)
         t.index.name = "key"
-        parts.append(t.reset_index())
+        t = t.reset_index()
+        t.insert(0, "group", group)
+        parts.append(t)
 
     by = "split" if (manifest["split"] != "").any() else "session"
     add(by, manifest[by], manifest)
