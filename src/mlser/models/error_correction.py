@@ -1,0 +1,456 @@
+"""ASR error correction (AEC) of gao2025, §3.3 and §4.2.
+
+The ASR hypothesis ``T_ASR`` is encoded by BERT; its last-layer features are the memory
+of an 8-layer Transformer decoder that generates the corrected transcription over the
+BERT vocabulary, decoded with beam search. The loss ``L_AEC`` of Eq. (16) is the
+token-level cross-entropy of the reference given the hypothesis (teacher forcing).
+
+The paper fixes: BERT-base encoder, 8 decoder layers, beam-search decoding, the same BERT
+shared with emotion recognition (pass that module as ``encoder``). It is silent on the
+decoder's width, heads, FFN size, embeddings, normalisation and beam settings; the
+choices below are the usual ones and are marked "paper silent" where they are made.
+
+Conventions: token masks follow Hugging Face (``1``/``True`` = real token, ``0`` =
+padding); sequences are right-padded. The reference ``tgt_ids`` is the BERT-tokenised
+reference *with* its special tokens, ``[CLS] w1 .. wn [SEP]``: ``[CLS]`` serves as BOS
+and ``[SEP]`` as EOS, so no new tokens are added to the BERT vocabulary (paper silent).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = [
+    "DecodeOutput",
+    "ErrorCorrectionConfig",
+    "ErrorCorrectionModel",
+    "ErrorCorrectionOutput",
+    "Seq2SeqLike",
+    "beam_search",
+    "greedy_decode",
+    "to_encoder_inputs",
+]
+
+IGNORE_INDEX = -100
+
+
+@dataclass
+class ErrorCorrectionConfig:
+    """Hyper-parameters of the AEC module.
+
+    Attributes:
+        encoder_name: Hugging Face id of the encoder (paper: BERT-base, §4.2). Only used by
+            :meth:`ErrorCorrectionModel.from_pretrained_encoder`; tests pass a tiny encoder.
+        num_decoder_layers: Transformer decoder layers (paper: 8).
+        num_attention_heads: decoder heads (paper silent; BERT-base's 12).
+        ffn_dim: decoder feed-forward width (paper silent; BERT-base's 3072).
+        dropout: decoder dropout (paper silent; BERT's 0.1).
+        max_target_positions: learned decoder position embeddings (paper silent; BERT's 512).
+        tie_encoder_embeddings: decoder input embeddings *and* output projection share the
+            encoder's word-embedding matrix (paper silent; weight tying as in BERT's MLM head).
+            If False the decoder owns an embedding matrix, still tied to its output layer.
+        freeze_encoder: set ``requires_grad=False`` on the encoder at construction.
+        norm_first: pre-LN decoder layers (paper silent; pre-LN trains a from-scratch
+            decoder stably without warm-up tricks).
+        pad_id, bos_id, eos_id: BERT's ``[PAD]``, ``[CLS]``, ``[SEP]`` (bert-base-uncased ids).
+        label_smoothing: for ``L_AEC`` (paper silent; 0 = plain cross-entropy).
+    """
+
+    encoder_name: str = "bert-base-uncased"
+    num_decoder_layers: int = 8
+    num_attention_heads: int = 12
+    ffn_dim: int = 3072
+    dropout: float = 0.1
+    max_target_positions: int = 512
+    tie_encoder_embeddings: bool = True
+    freeze_encoder: bool = False
+    norm_first: bool = True
+    pad_id: int = 0
+    bos_id: int = 101
+    eos_id: int = 102
+    label_smoothing: float = 0.0
+
+
+@dataclass
+class ErrorCorrectionOutput:
+    """Result of a teacher-forced pass.
+
+    Attributes:
+        logits: ``(B, T-1, V)`` next-token logits for ``tgt_ids[:, 1:]``.
+        loss: scalar ``L_AEC`` (mean over non-padding target tokens), or None without targets.
+    """
+
+    logits: Tensor
+    loss: Tensor | None
+
+
+@dataclass
+class DecodeOutput:
+    """Best hypothesis per utterance.
+
+    Attributes:
+        sequences: ``B`` token-id lists, without BOS and EOS.
+        scores: ``(B,)`` the score the search ranked by (length-normalised log-probability
+            for beam search; the plain sum for greedy decoding).
+        log_probs: ``(B,)`` summed token log-probabilities, EOS included when emitted.
+    """
+
+    sequences: list[list[int]]
+    scores: Tensor
+    log_probs: Tensor
+
+
+class Seq2SeqLike(Protocol):
+    """What :func:`beam_search` and :func:`greedy_decode` need from a model."""
+
+    def encode(self, src_ids: Tensor, src_mask: Tensor) -> Tensor:
+        """``(B, S)`` ids and mask → ``(B, S, D)`` memory."""
+        ...
+
+    def decode(self, tgt_ids: Tensor, memory: Tensor, memory_mask: Tensor) -> Tensor:
+        """``(B, T)`` prefix, ``(B, S, D)`` memory, ``(B, S)`` mask → ``(B, T, V)`` logits."""
+        ...
+
+
+class ErrorCorrectionModel(nn.Module):
+    """BERT encoder + Transformer decoder for ASR error correction (gao2025 §3.3).
+
+    Args:
+        config: see :class:`ErrorCorrectionConfig`.
+        encoder: any Hugging Face encoder returning ``last_hidden_state`` (BertModel or
+            ``AutoModel``); in the paper the BERT also used for emotion features.
+    """
+
+    def __init__(self, config: ErrorCorrectionConfig, encoder: nn.Module) -> None:
+        super().__init__()
+        self.config = config
+        self.encoder = encoder
+        if config.freeze_encoder:
+            self.encoder.requires_grad_(False)
+        d_model = int(encoder.config.hidden_size)
+        vocab = int(encoder.config.vocab_size)
+        self.d_model, self.vocab_size = d_model, vocab
+        # Own embeddings only when untied; tied ones are looked up on the encoder each call
+        # so that a shared BERT is not registered twice.
+        self.token_embedding: nn.Embedding | None = (
+            None
+            if config.tie_encoder_embeddings
+            else nn.Embedding(vocab, d_model, padding_idx=config.pad_id)
+        )
+        self.position_embedding = nn.Embedding(config.max_target_positions, d_model)
+        # BERT-style embedding block (sum → LayerNorm → dropout): BERT's word vectors are
+        # small-norm, so they are normalised rather than scaled by sqrt(d).
+        self.embedding_norm = nn.LayerNorm(d_model)
+        self.embedding_dropout = nn.Dropout(config.dropout)
+        layer = nn.TransformerDecoderLayer(
+            d_model,
+            config.num_attention_heads,
+            config.ffn_dim,
+            config.dropout,
+            activation="gelu",
+            batch_first=True,
+            norm_first=config.norm_first,
+        )
+        self.decoder = nn.TransformerDecoder(
+            layer,
+            config.num_decoder_layers,
+            norm=nn.LayerNorm(d_model) if config.norm_first else None,
+        )
+        self.output_bias = nn.Parameter(torch.zeros(vocab))
+
+    @classmethod
+    def from_pretrained_encoder(cls, config: ErrorCorrectionConfig) -> ErrorCorrectionModel:
+        """Build with ``AutoModel.from_pretrained(config.encoder_name)`` (local cache)."""
+        from transformers import AutoModel
+
+        encoder = AutoModel.from_pretrained(config.encoder_name, add_pooling_layer=False)
+        return cls(config, encoder)
+
+    def _word_embedding(self) -> nn.Embedding:
+        if self.token_embedding is not None:
+            return self.token_embedding
+        return self.encoder.get_input_embeddings()
+
+    def encode(self, src_ids: Tensor, src_mask: Tensor) -> Tensor:
+        """Encode the ASR hypothesis.
+
+        Args:
+            src_ids: ``(B, S)`` BERT token ids of ``T_ASR``.
+            src_mask: ``(B, S)`` 1 for real tokens, 0 for padding.
+
+        Returns:
+            ``(B, S, D)`` last-layer encoder features (the decoder memory).
+        """
+        out = self.encoder(input_ids=src_ids, attention_mask=src_mask.long())
+        return out.last_hidden_state
+
+    def decode(
+        self,
+        tgt_ids: Tensor,
+        memory: Tensor,
+        memory_mask: Tensor,
+        tgt_mask: Tensor | None = None,
+    ) -> Tensor:
+        """Causal decoder pass.
+
+        Args:
+            tgt_ids: ``(B, T)`` decoder input (starts with BOS).
+            memory: ``(B, S, D)`` from :meth:`encode`.
+            memory_mask: ``(B, S)`` 1 for real source tokens.
+            tgt_mask: ``(B, T)`` 1 for real target tokens; None = no padding.
+
+        Returns:
+            ``(B, T, V)`` logits; position ``t`` predicts token ``t+1``.
+        """
+        t = tgt_ids.size(1)
+        if t > self.config.max_target_positions:
+            raise ValueError(f"target length {t} > max_target_positions")
+        positions = torch.arange(t, device=tgt_ids.device)
+        x = self._word_embedding()(tgt_ids) + self.position_embedding(positions)[None]
+        x = self.embedding_dropout(self.embedding_norm(x))
+        # Bool masks throughout (True = blocked) so PyTorch does not mix mask kinds.
+        causal = torch.ones(t, t, dtype=torch.bool, device=tgt_ids.device).triu(1)
+        tgt_pad = None if tgt_mask is None else ~tgt_mask.bool()
+        h = self.decoder(
+            x,
+            memory,
+            tgt_mask=causal,
+            tgt_key_padding_mask=tgt_pad,
+            memory_key_padding_mask=~memory_mask.bool(),
+            tgt_is_causal=True,
+        )
+        return F.linear(h, self._word_embedding().weight, self.output_bias)
+
+    def forward(
+        self,
+        src_ids: Tensor,
+        src_mask: Tensor,
+        tgt_ids: Tensor,
+        tgt_mask: Tensor | None = None,
+    ) -> ErrorCorrectionOutput:
+        """Teacher-forced training pass on (hypothesis, reference) pairs.
+
+        Args:
+            src_ids, src_mask: ``(B, S)`` ASR hypothesis and its mask.
+            tgt_ids: ``(B, T)`` reference ``[CLS] .. [SEP]`` (right-padded).
+            tgt_mask: ``(B, T)`` 1 for real reference tokens; None = no padding.
+
+        Returns:
+            logits ``(B, T-1, V)`` and ``L_AEC``: cross-entropy of ``tgt_ids[:, 1:]``
+            ignoring padding, averaged over real target tokens.
+        """
+        memory = self.encode(src_ids, src_mask)
+        dec_in = tgt_ids[:, :-1]
+        dec_mask = None if tgt_mask is None else tgt_mask[:, :-1]
+        logits = self.decode(dec_in, memory, src_mask, dec_mask)
+        labels = tgt_ids[:, 1:]
+        if tgt_mask is not None:
+            labels = labels.masked_fill(~tgt_mask[:, 1:].bool(), IGNORE_INDEX)
+        loss = F.cross_entropy(
+            logits.reshape(-1, logits.size(-1)),
+            labels.reshape(-1),
+            ignore_index=IGNORE_INDEX,
+            label_smoothing=self.config.label_smoothing,
+        )
+        return ErrorCorrectionOutput(logits=logits, loss=loss)
+
+    @torch.no_grad()
+    def correct(
+        self,
+        src_ids: Tensor,
+        src_mask: Tensor,
+        beam_size: int = 5,
+        max_len: int = 128,
+        length_penalty: float = 1.0,
+    ) -> DecodeOutput:
+        """Beam-search the corrected transcription (``beam_size=1`` → greedy)."""
+        if beam_size == 1:
+            return greedy_decode(
+                self, src_ids, src_mask, max_len, self.config.bos_id, self.config.eos_id
+            )
+        return beam_search(
+            self,
+            src_ids,
+            src_mask,
+            beam_size,
+            max_len,
+            self.config.bos_id,
+            self.config.eos_id,
+            length_penalty,
+        )
+
+
+def _normalise(score: float, length: int, length_penalty: float) -> float:
+    # GNMT-style score / len**alpha; len counts generated tokens incl. EOS (not BOS).
+    return score / (length**length_penalty)
+
+
+@torch.no_grad()
+def beam_search(
+    model: Seq2SeqLike,
+    src_ids: Tensor,
+    src_mask: Tensor,
+    beam_size: int,
+    max_len: int,
+    bos_id: int,
+    eos_id: int,
+    length_penalty: float = 1.0,
+) -> DecodeOutput:
+    """Batched beam search (works per utterance with ``B = 1``).
+
+    Each step expands the ``K = beam_size`` live prefixes of each utterance, keeps the
+    ``2K`` best continuations: those ending in EOS become finished hypotheses (ranked by
+    ``sum log p / len**length_penalty``, ``len`` = generated tokens incl. EOS), the best
+    ``K`` others stay live. An utterance is done once it has ``K`` finished hypotheses and
+    the worst of the best ``K`` is at least the best live one's ``score / cur_len**lp``:
+    exact for ``length_penalty <= 0``, the Hugging Face heuristic otherwise. Live beams
+    left at ``max_len`` generated tokens are finished without EOS. The decoder is re-run on
+    the whole prefix each step (no cache): simple, and correct for any :class:`Seq2SeqLike`.
+
+    Args:
+        model: has ``encode`` and ``decode`` (see :class:`Seq2SeqLike`).
+        src_ids: ``(B, S)`` source ids.
+        src_mask: ``(B, S)`` 1 = real token.
+        beam_size: ``K >= 1``.
+        max_len: most tokens generated per hypothesis (EOS included).
+        bos_id, eos_id: start and end tokens.
+        length_penalty: exponent ``alpha`` of the length normalisation; 0 = raw log-prob.
+
+    Returns:
+        :class:`DecodeOutput` with the best hypothesis of each utterance.
+    """
+    if beam_size < 1 or max_len < 1:
+        raise ValueError("beam_size and max_len must be >= 1")
+    b, k = src_ids.size(0), beam_size
+    memory = model.encode(src_ids, src_mask)
+    memory = memory.repeat_interleave(k, dim=0)
+    memory_mask = src_mask.repeat_interleave(k, dim=0)
+    seqs = torch.full((b * k, 1), bos_id, dtype=torch.long, device=src_ids.device)
+    scores = torch.zeros(b, k, device=src_ids.device)
+    scores[:, 1:] = float("-inf")  # all beams start identical: expand only the first
+    # finished[i]: (normalised score, raw log-prob, tokens without BOS/EOS)
+    finished: list[list[tuple[float, float, list[int]]]] = [[] for _ in range(b)]
+    done = [False] * b
+    for step in range(max_len):
+        cur_len = step + 1
+        logits = model.decode(seqs, memory, memory_mask)[:, -1]
+        logp = F.log_softmax(logits.float(), dim=-1)
+        vocab = logp.size(-1)
+        cand = (scores.unsqueeze(-1) + logp.view(b, k, vocab)).view(b, k * vocab)
+        n_cand = min(2 * k, k * vocab)
+        top_scores, top_idx = cand.topk(n_cand, dim=1)
+        top_beam, top_tok = top_idx // vocab, top_idx % vocab
+        new_scores = torch.full((b, k), float("-inf"), device=src_ids.device)
+        new_beam = torch.zeros(b, k, dtype=torch.long, device=src_ids.device)
+        new_tok = torch.full((b, k), eos_id, dtype=torch.long, device=src_ids.device)
+        ts, tb, tt = top_scores.tolist(), top_beam.tolist(), top_tok.tolist()
+        for i in range(b):
+            if done[i]:
+                continue
+            n_alive = 0
+            for s, beam, tok in zip(ts[i], tb[i], tt[i], strict=True):
+                if s == float("-inf"):
+                    break
+                if tok == eos_id:
+                    hyp = seqs[i * k + beam, 1:].tolist()
+                    finished[i].append((_normalise(s, cur_len, length_penalty), s, hyp))
+                else:
+                    new_scores[i, n_alive], new_beam[i, n_alive] = s, beam
+                    new_tok[i, n_alive] = tok
+                    n_alive += 1
+                    if n_alive == k:
+                        break
+            finished[i].sort(key=lambda h: h[0], reverse=True)
+            best_alive = float(new_scores[i, 0])
+            if best_alive == float("-inf"):
+                done[i] = True
+            elif len(finished[i]) >= k:
+                worst_kept = finished[i][k - 1][0]
+                done[i] = worst_kept >= _normalise(best_alive, cur_len, length_penalty)
+        if all(done) or step == max_len - 1:
+            if not all(done):
+                # Out of length: the live beams of unfinished utterances compete as they are.
+                for i in range(b):
+                    if done[i]:
+                        continue
+                    for j in range(k):
+                        s = float(new_scores[i, j])
+                        if s == float("-inf"):
+                            continue
+                        hyp = seqs[i * k + int(new_beam[i, j]), 1:].tolist()
+                        hyp.append(int(new_tok[i, j]))
+                        finished[i].append((_normalise(s, cur_len, length_penalty), s, hyp))
+            break
+        flat = (torch.arange(b, device=src_ids.device)[:, None] * k + new_beam).view(-1)
+        seqs = torch.cat([seqs[flat], new_tok.view(-1, 1)], dim=1)
+        scores = new_scores
+    best = [
+        max(f, key=lambda h: h[0]) if f else (float("-inf"), float("-inf"), []) for f in finished
+    ]
+    return DecodeOutput(
+        sequences=[h[2] for h in best],
+        scores=torch.tensor([h[0] for h in best]),
+        log_probs=torch.tensor([h[1] for h in best]),
+    )
+
+
+@torch.no_grad()
+def greedy_decode(
+    model: Seq2SeqLike,
+    src_ids: Tensor,
+    src_mask: Tensor,
+    max_len: int,
+    bos_id: int,
+    eos_id: int,
+) -> DecodeOutput:
+    """Batched greedy decoding: argmax token each step until EOS or ``max_len`` tokens.
+
+    Args and returns as :func:`beam_search`; ``scores == log_probs`` (no length penalty).
+    """
+    b = src_ids.size(0)
+    memory = model.encode(src_ids, src_mask)
+    seqs = torch.full((b, 1), bos_id, dtype=torch.long, device=src_ids.device)
+    total = torch.zeros(b, device=src_ids.device)
+    alive = torch.ones(b, dtype=torch.bool, device=src_ids.device)
+    for _ in range(max_len):
+        logp = F.log_softmax(model.decode(seqs, memory, src_mask)[:, -1].float(), dim=-1)
+        best_lp, tok = logp.max(dim=-1)
+        total = total + torch.where(alive, best_lp, torch.zeros_like(best_lp))
+        # Finished rows keep emitting EOS so the batch stays rectangular.
+        tok = torch.where(alive, tok, torch.full_like(tok, eos_id))
+        seqs = torch.cat([seqs, tok[:, None]], dim=1)
+        alive = alive & (tok != eos_id)
+        if not alive.any():
+            break
+    sequences = []
+    for row in seqs[:, 1:].tolist():
+        sequences.append(row[: row.index(eos_id)] if eos_id in row else row)
+    return DecodeOutput(sequences=sequences, scores=total.cpu(), log_probs=total.cpu())
+
+
+def to_encoder_inputs(
+    sequences: Sequence[Sequence[int]],
+    bos_id: int,
+    eos_id: int,
+    pad_id: int,
+    device: torch.device | str | None = None,
+) -> tuple[Tensor, Tensor]:
+    """Re-wrap decoded tokens as ``[CLS] .. [SEP]`` for the emotion BERT (gao2025 §3.3).
+
+    Returns:
+        ``(B, L)`` right-padded ids and ``(B, L)`` long attention mask.
+    """
+    rows = [[bos_id, *s, eos_id] for s in sequences]
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long, device=device)
+    mask = torch.zeros(len(rows), width, dtype=torch.long, device=device)
+    for i, r in enumerate(rows):
+        ids[i, : len(r)] = torch.tensor(r, dtype=torch.long)
+        mask[i, : len(r)] = 1
+    return ids, mask
