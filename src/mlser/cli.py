@@ -23,7 +23,9 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
 
     spec = json.loads(args.spec) if args.spec else {}
     if args.corpus == "iemocap":
-        summary = demo_corpus.generate_iemocap(args.out, demo_corpus.DemoIemocapSpec.from_dict(spec))
+        summary = demo_corpus.generate_iemocap(
+            args.out, demo_corpus.DemoIemocapSpec.from_dict(spec)
+        )
     else:
         summary = demo_corpus.generate_meld(args.out, demo_corpus.DemoMeldSpec.from_dict(spec))
     _print_json(summary)
