@@ -299,12 +299,12 @@ def test_fusion_shapes_gates_and_padding_invariance(name: str, gate_form: str) -
         assert out.gates["linguistic"].shape == (2, 7, 16)
         assert torch.equal(out.gate_masks["acoustic"], x["acoustic_mask"])
         torch.testing.assert_close(out.gates["acoustic"][0, :6], alone.gates["acoustic"][0])
-    if name == "gated":
+    if name in {"self_attention_gated", "cross_attention_gated"}:
         widths = {g.shape for g in out.gates.values()}
         assert widths == {(2, 16)}
-    if name.endswith("_gated"):
+    if name == "tgf_gated":
         assert {g.shape for k, g in out.gates.items() if k.startswith("utterance")} == {(2, 32)}
-    if name in {"concat", "sa_concat", "cross_attention"}:
+    if name in {"concat", "self_attention_concat", "cross_attention", "self_cross_attention"}:
         assert out.gates == {}
     means = utterance_gate_means(out)
     assert all(m.shape == (2,) and ((m >= 0) & (m <= 1)).all() for m in means.values())

@@ -358,11 +358,17 @@ class CrossAttentionFusion(_CrossAttentionBase):
     Shapes: fused (B, out_dim); gates only with ``utterance_gate`` ((B, 2d)).
     """
 
-    def __init__(self, config: FusionConfig, utterance_gate: bool = False) -> None:
+    def __init__(
+        self, config: FusionConfig, utterance_gate: bool = False, pool_self: bool = True
+    ) -> None:
         super().__init__(config)
         d = config.d_model
-        self.gate = _UtteranceGate(2 * d, config.gate_form) if utterance_gate else None
-        self.fc = _OutputFC(4 * d, config.out_dim, config.dropout)
+        # pool_self=False pools the cross-attended sequences alone: gao2024 Table 2's
+        # "cross-modal attention" rows, without the s ⊕ c of CmGI.
+        self.pool_self = pool_self
+        width = 2 * d if pool_self else d
+        self.gate = _UtteranceGate(width, config.gate_form) if utterance_gate else None
+        self.fc = _OutputFC(2 * width, config.out_dim, config.dropout)
 
     def forward(
         self,
@@ -372,8 +378,10 @@ class CrossAttentionFusion(_CrossAttentionBase):
         linguistic_mask: torch.Tensor,
     ) -> FusionOutput:
         s_a, s_t, c_a, c_t = self._attend(acoustic, acoustic_mask, linguistic, linguistic_mask)
-        pooled_a = masked_mean_pool(torch.cat([s_a, c_a], dim=-1), acoustic_mask)
-        pooled_t = masked_mean_pool(torch.cat([s_t, c_t], dim=-1), linguistic_mask)
+        seq_a = torch.cat([s_a, c_a], dim=-1) if self.pool_self else c_a
+        seq_t = torch.cat([s_t, c_t], dim=-1) if self.pool_self else c_t
+        pooled_a = masked_mean_pool(seq_a, acoustic_mask)
+        pooled_t = masked_mean_pool(seq_t, linguistic_mask)
         gates: dict[str, torch.Tensor] = {}
         if self.gate is not None:
             fused_in, gates = self.gate(pooled_a, pooled_t)
@@ -458,12 +466,14 @@ class TemporalGatedFusion(_CrossAttentionBase):
         )
 
 
+#: Names as the experiment matrix (config/experiments/*.yaml) uses them.
 FUSIONS: dict[str, str] = {
     "concat": "pooled concatenation (gao2025 eq. 2)",
-    "sa_concat": "self-attention + concatenation (Table 6 Exp. 25)",
-    "cross_attention": "self- + cross-attention, CmGI w/o TGF (Table 6 Exp. 26)",
+    "self_attention_concat": "self-attention + concatenation (gao2025 Table 6 Exp. 25)",
+    "self_attention_gated": "self-attention + conventional gated fusion (Table 6 Exp. 27)",
+    "cross_attention": "self- then cross-attention, cross outputs pooled (gao2024 Table 2)",
     "cross_attention_gated": "cross-attention + conventional gate (gao2024 Table 2)",
-    "gated": "self-attention + conventional gated fusion (Table 6 Exp. 27)",
+    "self_cross_attention": "self- + cross-attention, CmGI w/o TGF (Table 6 Exp. 26)",
     "tgf": "temporal gated fusion / CmGI (Table 6 Exp. 28)",
     "tgf_gated": "TGF + conventional gated fusion (Table 6 Exp. 29)",
 }
@@ -473,14 +483,16 @@ def build_fusion(name: str, config: FusionConfig) -> nn.Module:
     """The fusion module called ``name`` (one of ``FUSIONS``)."""
     if name == "concat":
         return ConcatFusion(config)
-    if name == "sa_concat":
+    if name == "self_attention_concat":
         return SelfAttentionConcatFusion(config)
-    if name == "cross_attention":
-        return CrossAttentionFusion(config)
-    if name == "cross_attention_gated":
-        return CrossAttentionFusion(config, utterance_gate=True)
-    if name == "gated":
+    if name == "self_attention_gated":
         return GatedFusion(config)
+    if name == "cross_attention":
+        return CrossAttentionFusion(config, pool_self=False)
+    if name == "cross_attention_gated":
+        return CrossAttentionFusion(config, utterance_gate=True, pool_self=False)
+    if name == "self_cross_attention":
+        return CrossAttentionFusion(config)
     if name == "tgf":
         return TemporalGatedFusion(config)
     if name == "tgf_gated":

@@ -1,0 +1,147 @@
+"""The experiment matrix: every table row of the four papers, one named experiment each.
+
+The rows live in ``config/experiments/<paper>.yaml`` (validated against the schema beside
+them). This module loads them, tells which rows train a model of their own, which model
+a row is scored with, and the key under which rows share one stage-1 checkpoint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PAPERS: tuple[str, ...] = ("gao2024", "gao2025", "wang2023", "alqurashi2024")
+LINKS: tuple[str, ...] = (
+    "same_run_as",
+    "reprints",
+    "init_from",
+    "shares_stage1_with",
+    "reuses_models_of",
+)
+
+
+class ExperimentError(ValueError):
+    """An experiment id or matrix file that cannot be used; the message names it."""
+
+
+@cache
+def _validator(schema_path: str) -> Any:
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(yaml.safe_load(Path(schema_path).read_text()))
+
+
+def load_matrix(directory: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
+    """All experiments of ``directory/<paper>.yaml`` by id, each validated by the schema.
+
+    Each experiment gets ``paper`` set to its file's paper.
+    """
+    directory = Path(directory)
+    validator = _validator(str(directory / "schema.yaml"))
+    out: dict[str, dict[str, Any]] = {}
+    for paper in PAPERS:
+        path = directory / f"{paper}.yaml"
+        data = yaml.safe_load(path.read_text())
+        errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
+        if errors:
+            where = "/".join(str(p) for p in errors[0].absolute_path)
+            raise ExperimentError(f"{path}: {where}: {errors[0].message}")
+        for e in data["experiments"]:
+            if e["id"] in out:
+                raise ExperimentError(f"{path}: experiment id {e['id']!r} appears twice")
+            out[e["id"]] = {**e, "paper": paper}
+    return out
+
+
+def trained(e: dict[str, Any]) -> bool:
+    """Whether ``e`` trains a model of its own (not external, not a re-print or a
+    re-evaluation of another row's model)."""
+    return (
+        e["model"]["family"] != "external"
+        and e["model"].get("stage1") is not None
+        and "same_run_as" not in e
+        and "reuses_models_of" not in e
+    )
+
+
+def model_owner(e: dict[str, Any], matrix: dict[str, dict[str, Any]]) -> str:
+    """The id of the experiment whose trained model ``e`` is scored with.
+
+    Rows that ``combines`` other rows (score fusion) have no single model; their scores
+    are computed from the combined rows' predictions.
+    """
+    seen = [e["id"]]
+    while not trained(e):
+        target = e.get("same_run_as") or e.get("reuses_models_of")
+        if target is None:
+            raise ExperimentError(f"experiment {e['id']!r} trains nothing and reuses no model")
+        if target in seen:
+            raise ExperimentError(f"experiments {seen} reuse each other's models in a cycle")
+        seen.append(target)
+        e = matrix[target]
+    return e["id"]
+
+
+def _canon(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: sorted(v) if k == "tasks" else _canon(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_canon(x) for x in obj]
+    return obj
+
+
+def stage1_key(e: dict[str, Any]) -> str:
+    """The key of ``e``'s stage-1 checkpoint: experiments with the same corpus, split,
+    model family (its training recipe) and stage-1 block share one checkpoint."""
+    m = e["model"]
+    payload = {
+        "corpus": e["corpus"],
+        "split": e["split"],
+        "family": m["family"],
+        "stage1": _canon(m["stage1"]),
+    }
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+
+def select(
+    matrix: dict[str, dict[str, Any]],
+    selection: str | list[str],
+    families: tuple[str, ...] | None = None,
+    corpora: tuple[str, ...] | None = None,
+) -> list[str]:
+    """Experiment ids chosen by ``selection``: ``"all"``, ``"headline"``, or a list of ids.
+
+    Only rows the pipeline reproduces (``reproduce: true``) are selected by name-less
+    selections; ``families`` and ``corpora`` narrow the choice further.
+    """
+    if isinstance(selection, list):
+        unknown = [i for i in selection if i not in matrix]
+        if unknown:
+            raise ExperimentError(
+                f"experiments.select: unknown experiment id(s) {unknown}; "
+                "ids are listed in config/experiments/*.yaml"
+            )
+        chosen = list(selection)
+    elif selection in ("all", "headline"):
+        chosen = [
+            i
+            for i, e in matrix.items()
+            if e.get("reproduce", True) and (selection == "all" or e.get("headline"))
+        ]
+    else:
+        raise ExperimentError(
+            f"experiments.select: {selection!r} is not 'all', 'headline' or a list"
+        )
+    return [
+        i
+        for i in chosen
+        if (families is None or matrix[i]["model"]["family"] in families)
+        and (corpora is None or matrix[i]["corpus"] in corpora)
+    ]
