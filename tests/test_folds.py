@@ -118,3 +118,9 @@ def test_write_read_roundtrip(tmp_path) -> None:
     folds.write_folds(table, tmp_path / "folds.tsv")
     back = folds.read_folds(tmp_path / "folds.tsv")
     pd.testing.assert_frame_equal(back, table.astype(str))
+
+
+def test_planned_fold_names_are_the_built_ones() -> None:
+    table = folds.build_folds(make_manifest(), ["loso", "sd", "si"])
+    planned = [n for s in ("loso", "sd", "si") for n in folds.scheme_fold_names(s)]
+    assert folds.fold_names(table) == planned

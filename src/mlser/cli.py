@@ -88,6 +88,85 @@ def cmd_corpus_counts(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_fold(args: argparse.Namespace) -> tuple[dict, tuple[str, ...]]:
+    from mlser.folds import read_folds
+    from mlser.labels import classes_for
+    from mlser.manifest import read_manifest
+    from mlser.multilevel_training import fold_examples
+
+    classes = classes_for(args.corpus)
+    data = fold_examples(read_manifest(args.manifest), read_folds(args.folds), args.fold, classes)
+    return data, classes
+
+
+def _set_threads(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(max(1, threads))
+
+
+def cmd_train_multilevel(args: argparse.Namespace) -> int:
+    from mlser.multilevel_training import run_stage
+
+    _set_threads(args.threads)
+    experiment = {**json.loads(args.experiment), "fold": args.fold}
+    data, classes = _load_fold(args)
+    record = run_stage(
+        stage_number=args.stage,
+        experiment=experiment,
+        data=data,
+        classes=classes,
+        models=json.loads(args.models),
+        training=json.loads(args.training),
+        out=args.out,
+        checkpoint_dir=args.checkpoints,
+        init=args.init,
+    )
+    print(f"best epoch {record['best_epoch']}, valid UA {record['best_valid_ua']:.4f}")
+    return 0
+
+
+def cmd_evaluate_multilevel(args: argparse.Namespace) -> int:
+    from mlser.atomic import write_text
+    from mlser.evaluation import metrics_from_predictions
+    from mlser.multilevel_training import evaluate, write_json
+
+    _set_threads(args.threads)
+    data, _ = _load_fold(args)
+    pred = evaluate(
+        model_path=args.model,
+        data=data["test"],
+        text_source=args.text_source,
+        max_seconds=args.max_batch_seconds,
+    )
+    write_text(args.predictions, pred.to_csv(sep="\t", index=False))
+    scores = metrics_from_predictions(pred)
+    scores.update(experiment=args.experiment_id, fold=args.fold, text_source=args.text_source)
+    write_json(args.metrics, scores)
+    print(json.dumps({k: v for k, v in scores.items() if k != "recall"}, default=str))
+    return 0
+
+
+def cmd_experiments_table(args: argparse.Namespace) -> int:
+    from mlser.atomic import write_text
+    from mlser.experiments import load_matrix
+    from mlser.results_table import collect, summarize, to_markdown
+
+    table = summarize(collect(args.metrics), load_matrix(args.matrix))
+    write_text(args.out_csv, table.to_csv(index=False))
+    write_text(args.out_md, to_markdown(table))
+    print(to_markdown(table))
+    return 0
+
+
+def _fold_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--corpus", required=True, choices=["iemocap", "meld"])
+    p.add_argument("--manifest", required=True, type=Path)
+    p.add_argument("--folds", required=True, type=Path)
+    p.add_argument("--fold", required=True)
+    p.add_argument("--threads", type=int, default=1)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mlser", description=__doc__)
     sub = parser.add_subparsers(dest="step", required=True, metavar="STEP")
@@ -123,6 +202,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-csv", required=True, type=Path)
     p.add_argument("--out-md", required=True, type=Path)
     p.set_defaults(func=cmd_corpus_counts)
+
+    p = sub.add_parser("train-multilevel", help="train stage 1 or 2 of a multi-level model")
+    _fold_args(p)
+    p.add_argument("--stage", type=int, choices=[1, 2], required=True)
+    p.add_argument("--experiment", required=True, help="the experiment row as JSON")
+    p.add_argument("--models", required=True, help="the config's models section as JSON")
+    p.add_argument("--training", required=True, help="the stage's training settings as JSON")
+    p.add_argument("--init", type=Path, default=None, help="stage 2: the model to start from")
+    p.add_argument("--checkpoints", required=True, type=Path, help="epoch checkpoints (resume)")
+    p.add_argument("--out", required=True, type=Path)
+    p.set_defaults(func=cmd_train_multilevel)
+
+    p = sub.add_parser("evaluate-multilevel", help="predictions and metrics on a test fold")
+    _fold_args(p)
+    p.add_argument("--model", required=True, type=Path)
+    p.add_argument("--experiment-id", required=True)
+    p.add_argument("--text-source", required=True, choices=["ground_truth", "asr", "none"])
+    p.add_argument("--max-batch-seconds", type=float, default=60.0)
+    p.add_argument("--predictions", required=True, type=Path)
+    p.add_argument("--metrics", required=True, type=Path)
+    p.set_defaults(func=cmd_evaluate_multilevel)
+
+    p = sub.add_parser("experiments-table", help="our scores beside the papers' numbers")
+    p.add_argument("--matrix", required=True, type=Path, help="config/experiments")
+    p.add_argument("--metrics", nargs="+", required=True, type=Path)
+    p.add_argument("--out-csv", required=True, type=Path)
+    p.add_argument("--out-md", required=True, type=Path)
+    p.set_defaults(func=cmd_experiments_table)
     return parser
 
 

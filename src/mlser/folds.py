@@ -142,6 +142,18 @@ def build_folds(
     return folds
 
 
+def scheme_fold_names(scheme: str) -> list[str]:
+    """The folds a scheme produces, known before any data is read (for planning the DAG).
+
+    ``loso`` assumes IEMOCAP's five sessions, as every release has.
+    """
+    names = {"loso": [f"s{i}" for i in range(1, 6)], "sd": ["sd"], "si": ["si"]}
+    names["official"] = ["official"]
+    if scheme not in names:
+        raise FoldError(f"unknown fold scheme {scheme!r}; known: {sorted(names)}")
+    return names[scheme]
+
+
 def check_disjoint(folds: pd.DataFrame) -> None:
     """Raise if an utterance sits in two partitions of one fold."""
     dup = folds[folds.duplicated(["fold", "utt_id"], keep=False)]

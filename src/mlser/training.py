@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -80,6 +81,7 @@ def fit(
     checkpoint_dir: str | os.PathLike[str],
     context: str = "",
     log: Callable[[str], None] = print,
+    lr_scale: Callable[[str], float] | None = None,
 ) -> FitResult:
     """Train ``model`` in place, selecting the epoch with the best validation metric.
 
@@ -89,13 +91,23 @@ def fit(
         validate: metrics on the validation data; ``config.select_metric`` is maximised.
         checkpoint_dir: where epoch checkpoints go; an existing one is resumed from.
         context: e.g. ``"experiment gao2025-exp17, fold s3"``, named in errors.
+        lr_scale: maps a parameter name to a factor on ``config.lr`` (e.g. a smaller rate
+            for a pretrained encoder than for freshly initialised layers).
     Returns:
         A :class:`FitResult`; the model holds the weights of the last epoch.
     """
     params = _trainable(model)
     if not params:
         raise ValueError(f"{context}: the model has no trainable parameters")
-    optimiser = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    groups: dict[float, list[nn.Parameter]] = {}
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            groups.setdefault(lr_scale(name) if lr_scale else 1.0, []).append(p)
+    optimiser = torch.optim.AdamW(
+        [{"params": ps, "lr": config.lr * scale} for scale, ps in sorted(groups.items())],
+        lr=config.lr,
+        weight_decay=config.weight_decay,
+    )
     result = FitResult(best_state={}, best_epoch=0, best_score=-math.inf)
     start_epoch = 1
     resumed = latest_checkpoint(checkpoint_dir)
@@ -109,7 +121,9 @@ def fit(
         log(f"{context}: resumed from the checkpoint of epoch {epoch}")
 
     for epoch in range(start_epoch, config.epochs + 1):
+        # numpy too: HuBERT's SpecAugment draws its masks from numpy's global RNG
         torch.manual_seed(config.seed * 100_003 + epoch)
+        np.random.seed((config.seed * 100_003 + epoch) % 2**32)
         model.train()
         started, total, count, step = time.perf_counter(), 0.0, 0, 0
         optimiser.zero_grad(set_to_none=True)

@@ -1,3 +1,4 @@
+import hashlib
 import json
 import os
 import shlex
@@ -5,6 +6,14 @@ import shlex
 from snakemake.utils import validate
 
 from mlser.config_checks import ConfigError, check_corpora, meld_paths
+from mlser.experiments import (
+    ExperimentError,
+    load_matrix,
+    model_owner,
+    select,
+    stage1_key,
+)
+from mlser.folds import scheme_fold_names
 
 validate(config, schema="../../config/schema.yaml")
 
@@ -26,6 +35,8 @@ CORPORA = [name for name, c in config["corpora"].items() if c.get("enabled", Tru
 
 wildcard_constraints:
     corpus="|".join(CORPORA) or "none",
+    fold=r"[A-Za-z0-9_]+",
+    key=r"[0-9a-f]{12}",
 
 
 def corpus_root(wildcards):
@@ -55,6 +66,95 @@ def fold_schemes(wildcards):
     return " ".join(config["corpora"][wildcards.corpus]["folds"])
 
 
+# ---------------------------------------------------------------- experiment matrix
+
+
+def _selected_experiments():
+    cfg = config["experiments"]
+    try:
+        matrix = load_matrix(cfg["matrix"])
+        ids = select(matrix, cfg["select"], tuple(cfg["families"]), tuple(CORPORA))
+    except ExperimentError as err:
+        raise WorkflowError(str(err)) from None
+    for i in ids:
+        e = matrix[i]
+        if e["split"] not in config["corpora"][e["corpus"]]["folds"]:
+            raise WorkflowError(
+                f"experiment {i} needs the {e['split']!r} folds of {e['corpus']}; add it to "
+                f"`corpora.{e['corpus']}.folds`"
+            )
+    return matrix, ids
+
+
+MATRIX, EXPERIMENTS = _selected_experiments()
+# every experiment whose model some selected experiment is scored with, or starts from
+_needed = []
+_queue = [model_owner(MATRIX[i], MATRIX) for i in EXPERIMENTS]
+while _queue:
+    _i = _queue.pop()
+    if _i not in _needed:
+        _needed.append(_i)
+        if MATRIX[_i].get("init_from"):
+            _queue.append(model_owner(MATRIX[MATRIX[_i]["init_from"]], MATRIX))
+TRAINED = sorted(_needed)
+STAGE1 = {}  # key -> the experiment that stands for it
+for _i in TRAINED:
+    STAGE1.setdefault(stage1_key(MATRIX[_i]), _i)
+
+
+def experiment_folds(exp_id):
+    names = scheme_fold_names(MATRIX[exp_id]["split"])
+    wanted = config["experiments"]["folds"]
+    return [f for f in names if wanted is None or f in wanted]
+
+
+def _json(obj):
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
+
+
+def _row(exp_id):
+    """The parts of a matrix row the training step reads."""
+    e = MATRIX[exp_id]
+    return {"id": e["id"], "model": e["model"]}
+
+
+def final_model(exp_id, fold):
+    """The trained model an experiment's own training ends with."""
+    e = MATRIX[exp_id]
+    if e["model"].get("stage2"):
+        return f"results/{e['corpus']}/stage2/{exp_id}/{fold}/model.pt"
+    return f"results/{e['corpus']}/stage1/{stage1_key(e)}/{fold}/model.pt"
+
+
+def stage2_init(wildcards):
+    e = MATRIX[wildcards.experiment]
+    start = model_owner(MATRIX[e["init_from"]], MATRIX) if e.get("init_from") else None
+    if start is not None:
+        return final_model(start, wildcards.fold)
+    return f"results/{e['corpus']}/stage1/{stage1_key(e)}/{wildcards.fold}/model.pt"
+
+
+def scored_model(wildcards):
+    return final_model(
+        model_owner(MATRIX[wildcards.experiment], MATRIX), wildcards.fold
+    )
+
+
+def run_hash(*parts):
+    """Names a checkpoint folder by everything that shapes the run, so that a resumed
+    job never continues a run made with other settings."""
+    return hashlib.sha1(_json(parts).encode()).hexdigest()[:10]
+
+
+def experiment_targets():
+    targets = []
+    for exp_id in EXPERIMENTS:
+        corpus = MATRIX[exp_id]["corpus"]
+        for fold in experiment_folds(exp_id):
+            targets.append(f"results/{corpus}/experiments/{exp_id}/{fold}/metrics.json")
+    return targets
+
+
 def all_targets():
     targets = []
     for corpus in CORPORA:
@@ -64,4 +164,6 @@ def all_targets():
             f"results/{corpus}/folds.tsv",
             f"results/{corpus}/tables/corpus_counts.csv",
         ]
+    if EXPERIMENTS:
+        targets += experiment_targets() + ["results/tables/experiments.csv"]
     return targets

@@ -5,10 +5,10 @@ rule synthesize_corpus:
         "results/logs/synthesize_corpus/{corpus}.log",
     benchmark:
         "results/benchmarks/synthesize_corpus/{corpus}.tsv"
-    params:
-        spec=synthesize_spec,
     conda:
         "../../envs/mlser.yaml"
+    params:
+        spec=synthesize_spec,
     shell:
         "python -m mlser synthesize {wildcards.corpus} --out {output} --spec {params.spec:q} > {log} 2>&1"
 
@@ -29,11 +29,11 @@ rule prepare_corpus:
         "results/logs/prepare_corpus/{corpus}.log",
     benchmark:
         "results/benchmarks/prepare_corpus/{corpus}.tsv"
+    conda:
+        "../../envs/mlser.yaml"
     threads: config["prepare"]["workers"]
     params:
         options=prepare_options,
-    conda:
-        "../../envs/mlser.yaml"
     shell:
         "python -m mlser prepare {wildcards.corpus} --root {input.root} --out results/{wildcards.corpus}"
         " --workers {threads} {params.options} > {log} 2>&1"
@@ -46,13 +46,13 @@ rule make_folds:
         "results/{corpus}/folds.tsv",
     log:
         "results/logs/make_folds/{corpus}.log",
+    conda:
+        "../../envs/mlser.yaml"
     params:
         schemes=fold_schemes,
         validation=config["folds"]["validation"],
         valid_share=config["folds"]["valid_share"],
         seed=config["folds"]["seed"],
-    conda:
-        "../../envs/mlser.yaml"
     shell:
         "python -m mlser folds --manifest {input.manifest} --out {output} --schemes {params.schemes}"
         " --validation {params.validation} --valid-share {params.valid_share}"

@@ -117,19 +117,23 @@ def multitask_loss(
     if weights.emotion:
         parts["emotion"] = F.cross_entropy(output.emotion_logits, targets.emotion)
     if weights.asr:
-        need("asr", targets.ctc_targets, targets.ctc_target_lengths)
+        need("asr", targets.ctc_targets, targets.ctc_target_lengths, output.ctc_log_probs)
         parts["asr"] = ctc_loss(
             output.ctc_log_probs,
             output.ctc_lengths,
             targets.ctc_targets,
             targets.ctc_target_lengths,
         )
+    # Unannotated targets are -100 (MELD has no gender/style); a batch without any
+    # annotated target contributes no term rather than a NaN.
     if weights.gender:
         need("gender", targets.gender, output.gender_logits)
-        parts["gender"] = F.cross_entropy(output.gender_logits, targets.gender)
+        if (targets.gender != -100).any():
+            parts["gender"] = F.cross_entropy(output.gender_logits, targets.gender)
     if weights.style:
         need("style", targets.style, output.style_logits)
-        parts["style"] = F.cross_entropy(output.style_logits, targets.style)
+        if (targets.style != -100).any():
+            parts["style"] = F.cross_entropy(output.style_logits, targets.style)
     if not parts:
         raise ValueError("every loss weight is zero")
     total = sum(getattr(weights, name) * value for name, value in parts.items())

