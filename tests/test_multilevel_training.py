@@ -79,6 +79,11 @@ def test_two_stages_then_scoring_never_touch_the_test_fold(tmp_path) -> None:
     )
     assert record["best_epoch"] in (1, 2)
     assert not (tmp_path / "ck1").exists()  # checkpoints cleared after success
+    stage1_pred = evaluate(
+        model_path=tmp_path / "s1.pt", data=examples(4, 5), text_source="none", max_seconds=4
+    )
+    # heads the model was not trained on never reach a metric
+    assert set(stage1_pred["pred_gender"]) == {-100} == set(stage1_pred["pred_style"])
     stage2 = {"strategy": "adapters", "tasks": ["ser", "gender", "style"]}
     record2 = run_stage(
         stage_number=2,

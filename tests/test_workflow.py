@@ -42,6 +42,19 @@ def test_tiny_config_runs_every_rule(tiny_run: Path) -> None:
         assert len(rejects) >= 2 and (rejects["reason"] != "").all()
         assert set(folds["utt_id"]) == set(manifest["utt_id"])
         assert (results / "tables" / "corpus_counts.md").stat().st_size > 0
+    # every training rule ran: stage 1, stage 2 from another row's stage 1, scoring
+    metrics = sorted(
+        p.relative_to(tiny_run) for p in tiny_run.glob("results/*/experiments/*/*/metrics.json")
+    )
+    assert [str(p.parent.relative_to("results")) for p in metrics] == [
+        "iemocap/experiments/gao2025-exp02/s1",
+        "iemocap/experiments/gao2025-exp17/s1",
+        "meld/experiments/gao2025-exp30/official",
+    ]
+    assert list(tiny_run.glob("results/iemocap/stage2/gao2025-exp17/s1/model.pt"))
+    table = pd.read_csv(tiny_run / "results" / "tables" / "experiments.csv")
+    exp17 = table[(table["experiment"] == "gao2025-exp17") & (table["metric"] == "UA")]
+    assert exp17["paper_value"].tolist() == [0.8117]
 
 
 @pytest.mark.slow

@@ -201,10 +201,11 @@ def predict(
             else [None] * len(group)
         )
         gates = utterance_gate_means(FusionOutput(out.fused, out.gates, out.gate_masks))
-        gender = (
-            out.gender_logits.argmax(-1).cpu().numpy() if out.gender_logits is not None else None
-        )
-        style = out.style_logits.argmax(-1).cpu().numpy() if out.style_logits is not None else None
+        gender = style = None
+        if out.gender_logits is not None and "gender" in tasks:
+            gender = out.gender_logits.argmax(-1).cpu().numpy()
+        if out.style_logits is not None and "style" in tasks:
+            style = out.style_logits.argmax(-1).cpu().numpy()
         for i, e in enumerate(group):
             row = {
                 "utt_id": e.utt_id,

@@ -2,6 +2,7 @@ import hashlib
 import json
 import os
 import shlex
+from pathlib import Path
 
 from snakemake.utils import validate
 
@@ -69,10 +70,20 @@ def fold_schemes(wildcards):
 # ---------------------------------------------------------------- experiment matrix
 
 
+def _matrix_dir():
+    """The matrix folder: as given if it exists (relative to the working directory),
+    else inside the workflow (so that `snakemake -d elsewhere` finds the bundled one)."""
+    given = Path(config["experiments"]["matrix"])
+    return given if given.is_dir() else Path(workflow.basedir) / given
+
+
+MATRIX_DIR = _matrix_dir()
+
+
 def _selected_experiments():
     cfg = config["experiments"]
     try:
-        matrix = load_matrix(cfg["matrix"])
+        matrix = load_matrix(MATRIX_DIR)
         ids = select(matrix, cfg["select"], tuple(cfg["families"]), tuple(CORPORA))
     except ExperimentError as err:
         raise WorkflowError(str(err)) from None

@@ -115,7 +115,7 @@ rule experiments_table:
     conda:
         "../../envs/mlser.yaml"
     params:
-        matrix=config["experiments"]["matrix"],
+        matrix=MATRIX_DIR,
     shell:
         "python -m mlser experiments-table --matrix {params.matrix} --metrics {input}"
         " --out-csv {output.csv} --out-md {output.md} > {log} 2>&1"
