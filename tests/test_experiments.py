@@ -650,3 +650,12 @@ def test_select_names_unknown_ids() -> None:
         select(matrix, ["gao2025-exp1", "gao2025-exp99"][1:])
     head = select(matrix, "headline", families=("multilevel",), corpora=("meld",))
     assert head and all(matrix[i]["corpus"] == "meld" for i in head)
+
+
+def test_unsupported_rows_say_why() -> None:
+    from mlser.experiments import unsupported_reason
+
+    matrix = load_matrix(EXP_DIR)
+    assert unsupported_reason(matrix["gao2025-exp17"]) is None
+    assert "aec" in unsupported_reason(matrix["gao2025-exp35"])
+    assert "le_mer" in unsupported_reason(matrix["wang2023-a1"])

@@ -26,6 +26,15 @@ LINKS: tuple[str, ...] = (
 )
 
 
+#: What each family's training can run today; rows needing more are reported, not run.
+SUPPORTED: dict[str, dict[str, frozenset[str]]] = {
+    "multilevel": {
+        "tasks": frozenset({"ser", "asr", "gender", "style"}),
+        "text_sources": frozenset({"none", "ground_truth", "asr"}),
+    },
+}
+
+
 class ExperimentError(ValueError):
     """An experiment id or matrix file that cannot be used; the message names it."""
 
@@ -145,3 +154,22 @@ def select(
         if (families is None or matrix[i]["model"]["family"] in families)
         and (corpora is None or matrix[i]["corpus"] in corpora)
     ]
+
+
+def unsupported_reason(e: dict[str, Any]) -> str | None:
+    """Why the pipeline cannot run ``e`` yet, or None if it can."""
+    family = e["model"]["family"]
+    if family not in SUPPORTED:
+        return f"the {family} family is not wired into the training rules yet"
+    caps = SUPPORTED[family]
+    tasks = set(e["model"].get("tasks", []))
+    for stage in ("stage1", "stage2"):
+        tasks |= set((e["model"].get(stage) or {}).get("tasks", []))
+    missing = sorted(tasks - caps["tasks"])
+    if missing:
+        return f"tasks {missing} are not wired into the {family} training yet"
+    for key in ("text_source_train", "text_source_test"):
+        source = e["model"].get(key) or "none"
+        if source not in caps["text_sources"]:
+            return f"{key} {source!r} is not supported by the {family} training yet"
+    return None

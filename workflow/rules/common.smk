@@ -2,6 +2,7 @@ import hashlib
 import json
 import os
 import shlex
+import sys
 from pathlib import Path
 
 from snakemake.utils import validate
@@ -13,6 +14,7 @@ from mlser.experiments import (
     model_owner,
     select,
     stage1_key,
+    unsupported_reason,
 )
 from mlser.folds import scheme_fold_names
 
@@ -72,7 +74,8 @@ def fold_schemes(wildcards):
 
 def _matrix_dir():
     """The matrix folder: as given if it exists (relative to the working directory),
-    else inside the workflow (so that `snakemake -d elsewhere` finds the bundled one)."""
+    else inside the workflow (so that `snakemake -d elsewhere` finds the bundled one).
+    """
     given = Path(config["experiments"]["matrix"])
     return given if given.is_dir() else Path(workflow.basedir) / given
 
@@ -87,6 +90,20 @@ def _selected_experiments():
         ids = select(matrix, cfg["select"], tuple(cfg["families"]), tuple(CORPORA))
     except ExperimentError as err:
         raise WorkflowError(str(err)) from None
+    blocked = {i: unsupported_reason(matrix[i]) for i in ids}
+    blocked = {i: why for i, why in blocked.items() if why}
+    if blocked and isinstance(cfg["select"], list):
+        raise WorkflowError(
+            "experiments.select names rows this pipeline cannot run yet: "
+            + "; ".join(f"{i}: {why}" for i, why in blocked.items())
+        )
+    if blocked:  # 'all' / 'headline': run the rest, and say which rows are left out
+        by_reason = {}
+        for i, why in blocked.items():
+            by_reason.setdefault(why, []).append(i)
+        for why, rows in by_reason.items():
+            print(f"mlser: not run yet ({why}): {', '.join(rows)}", file=sys.stderr)
+        ids = [i for i in ids if i not in blocked]
     for i in ids:
         e = matrix[i]
         if e["split"] not in config["corpora"][e["corpus"]]["folds"]:
