@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-import mlser.corpora.meld as meld
+from mlser import audio
 from mlser.corpora import CorpusFormatError, CorpusLayoutError, PrepareSummary
 from mlser.corpora.meld import prepare_meld, read_meld_csv, repair_mojibake
 from mlser.labels import MELD_7CLASS
@@ -190,8 +190,8 @@ def test_rerun_does_not_decode_again(tmp_path: Path, monkeypatch: pytest.MonkeyP
         calls.append(Path(path).name)
         return real_load_audio(path, *args)
 
-    real_load_audio = meld.load_audio
-    monkeypatch.setattr(meld, "load_audio", counting_load_audio)
+    real_load_audio = audio.load_audio
+    monkeypatch.setattr(audio, "load_audio", counting_load_audio)
     again = prepare_meld(QUIRKS, out)
     assert (again.decoded, again.reused) == (0, 3)
     # only the unreadable videos are tried again (they fail at once); no wav is rewritten

@@ -181,3 +181,20 @@ def audio_info(path: str | os.PathLike[str]) -> tuple[int, int, int]:
         if isinstance(exc, AudioError):
             raise
         raise AudioError(path, f"not audio or unreadable ({_why(exc)})") from exc
+
+
+def convert_to_wav(job: tuple[str, str]) -> tuple[str, float | None, str]:
+    """Decode ``src`` and write it to ``dst`` as 16 kHz mono PCM16, for a process pool.
+
+    Args:
+        job: ``(src, dst)`` paths.
+    Returns:
+        ``(dst, seconds, "")`` on success, ``(dst, None, cause)`` if ``src`` is unreadable.
+    """
+    src, dst = job
+    try:
+        audio = load_audio(src, 16000)
+    except AudioError as exc:
+        return dst, None, exc.cause
+    write_wav(dst, audio, 16000)
+    return dst, len(audio) / 16000, ""

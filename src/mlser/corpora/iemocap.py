@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from mlser import labels
-from mlser.audio import AudioError, audio_info, load_audio, write_wav
+from mlser.audio import AudioError, audio_info, convert_to_wav
 from mlser.corpora import (
     CorpusFormatError,
     CorpusLayoutError,
@@ -182,16 +182,6 @@ def _dialog_files(emo_dir: Path) -> list[Path]:
     return sorted(p for p in emo_dir.glob("*.txt") if p.is_file() and not p.name.startswith("."))
 
 
-def _convert(job: tuple[str, str]) -> tuple[str, float | None, str]:
-    src, dst = job
-    try:
-        audio = load_audio(src, TARGET_SR)
-    except AudioError as exc:
-        return dst, None, exc.cause
-    write_wav(dst, audio, TARGET_SR)
-    return dst, len(audio) / TARGET_SR, ""
-
-
 def _audio_reject_code(cause: str) -> str:
     if cause.startswith("missing"):
         return "missing_audio"
@@ -301,7 +291,7 @@ def prepare_iemocap(
 
     decoded = 0
     failed: set[str] = set()
-    for dst, duration, cause in map_jobs(_convert, to_convert, workers):
+    for dst, duration, cause in map_jobs(convert_to_wav, to_convert, workers):
         row = pending[dst]
         if duration is None:
             failed.add(str(row["utt_id"]))

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from mlser import labels
-from mlser.audio import AudioError, audio_info, load_audio, write_wav
+from mlser.audio import AudioError, audio_info, convert_to_wav
 from mlser.corpora import (
     CorpusFormatError,
     CorpusLayoutError,
@@ -163,16 +163,6 @@ def read_meld_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
 # --- prepare --------------------------------------------------------------------------
 
 
-def _decode(job: tuple[str, str]) -> tuple[str, float | None, str]:
-    src, dst = job
-    try:
-        audio = load_audio(src, TARGET_SR)
-    except AudioError as exc:
-        return dst, None, exc.cause
-    write_wav(dst, audio, TARGET_SR)
-    return dst, len(audio) / TARGET_SR, ""
-
-
 def _reusable(wav: Path, video: Path) -> float | None:
     """Duration of a wav left by an earlier run, if it is valid and not older than its video."""
     try:
@@ -277,7 +267,7 @@ def prepare_meld(
                 job_utt[str(wav)] = (utt, str(video))
 
     decoded = 0
-    for wav, duration, cause in map_jobs(_decode, jobs, workers):
+    for wav, duration, cause in map_jobs(convert_to_wav, jobs, workers):
         utt, video = job_utt[wav]
         if duration is None:
             del rows[utt]
