@@ -9,6 +9,11 @@ configfile: "config/config.yaml"
 report: "workflow/report/workflow.rst"
 
 
+localrules:
+    corpus_counts,
+    experiments_table,
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/corpora.smk"
 include: "workflow/rules/multilevel.smk"
