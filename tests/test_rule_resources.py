@@ -1,0 +1,35 @@
+"""Every rule that trains or runs a neural network asks for a GPU, and no other rule does
+(so `--resources gpu=1` serialises exactly the GPU work, and a cluster gets GPU requests
+only where they are used)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+# `python -m mlser <step>` steps that run a network
+NEURAL_STEPS = {"train-multilevel", "evaluate-multilevel"}
+
+
+def rules() -> dict[str, str]:
+    """Rule name -> its body, from every rules file."""
+    found = {}
+    for smk in sorted((REPO / "workflow" / "rules").glob("*.smk")):
+        parts = re.split(r"^rule (\w+):\n", smk.read_text(), flags=re.M)
+        found.update(dict(zip(parts[1::2], parts[2::2], strict=True)))
+    return found
+
+
+def test_gpu_exactly_on_neural_rules() -> None:
+    table = rules()
+    assert len(table) >= 7
+    for name, body in table.items():
+        step = re.search(r"python -m mlser ([\w-]+)", body)
+        assert step, f"rule {name} runs no `python -m mlser` step"
+        neural = step.group(1) in NEURAL_STEPS
+        asks_gpu = re.search(r"^\s+gpu=1,", body, flags=re.M) is not None
+        assert asks_gpu == neural, f"rule {name}: gpu={asks_gpu}, runs a network: {neural}"
+        if neural:  # what a scheduler needs besides the GPU
+            assert "mem_mb=" in body and "runtime=" in body and "threads:" in body, name
+            assert "log:" in body and "benchmark:" in body, name
