@@ -63,3 +63,28 @@ def test_normalize_transcript() -> None:
     assert (
         normalize_transcript("  Oh-my, [LAUGHTER] It\u2019s 5 O'CLOCK!! ") == "oh my it's o'clock"
     )
+
+
+def test_metrics_from_predictions_report_only_what_was_predicted() -> None:
+    import pandas as pd
+
+    from mlser.evaluation import metrics_from_predictions
+
+    pred = pd.DataFrame(
+        {
+            "gold": ["ang", "sad"],
+            "pred": ["ang", "ang"],
+            "text": ["i am angry", "so sad"],
+            "transcript": ["", ""],
+            "gender": [0, 1],
+            "pred_gender": [-100, -100],
+            "style": [0, 1],
+            "pred_style": [0, 0],
+        }
+    )
+    scores = metrics_from_predictions(pred)
+    assert scores["UA"] == pytest.approx(0.5) and scores["WA"] == pytest.approx(0.5)
+    assert "WER" not in scores and "GENDER_UA" not in scores  # no ASR, no gender head
+    assert scores["STYLE_UA"] == pytest.approx(0.5)
+    pred["transcript"] = ["i am angry", "so bad"]
+    assert metrics_from_predictions(pred)["WER"] == pytest.approx(1 / 5)

@@ -84,6 +84,7 @@ def test_two_stages_then_scoring_never_touch_the_test_fold(tmp_path) -> None:
     )
     # heads the model was not trained on never reach a metric
     assert set(stage1_pred["pred_gender"]) == {-100} == set(stage1_pred["pred_style"])
+    assert (stage1_pred["transcript"] != "").any()  # trained for ASR: transcripts exist
     stage2 = {"strategy": "adapters", "tasks": ["ser", "gender", "style"]}
     record2 = run_stage(
         stage_number=2,

@@ -178,8 +178,8 @@ def predict(
 ) -> pd.DataFrame:
     """Per-utterance predictions: probabilities, labels, transcript and gate means.
 
-    Gender and style predictions are given only for the ``tasks`` the model was trained
-    on (-100 otherwise), so that untrained heads never reach a metric.
+    Transcripts, gender and style predictions are given only for the ``tasks`` the model
+    was trained on ("" / -100 otherwise), so that untrained heads never reach a metric.
     """
     if text_source not in TEXT_SOURCES:
         raise StageError(f"text source {text_source!r} is not supported yet ({TEXT_SOURCES})")
@@ -187,19 +187,19 @@ def predict(
         raise StageError("a text-only model cannot read ASR transcripts of its own")
     if text_source == "none" and model.text is not None:
         raise StageError("this model reads text: its text source cannot be 'none'")
+    if text_source == "asr" and "asr" not in tasks:
+        raise StageError("the model was not trained for ASR: it cannot read its own transcripts")
     model.eval()
     rows: list[dict[str, Any]] = []
     for group in batches_of(examples, max_seconds, seed=0, shuffle=False):
         batch = collate(group).to(device)
         out = _forward(model, batch, text_source)
         probs = out.emotion_logits.softmax(-1).cpu().numpy()
-        hyps = (
-            out.transcripts
-            if out.transcripts is not None
-            else model.tokenizer.greedy_decode(out.ctc_log_probs, out.ctc_lengths)
-            if out.ctc_log_probs is not None
-            else [None] * len(group)
-        )
+        hyps: list[str | None] = [None] * len(group)
+        if out.transcripts is not None:
+            hyps = list(out.transcripts)
+        elif out.ctc_log_probs is not None and "asr" in tasks:
+            hyps = model.tokenizer.greedy_decode(out.ctc_log_probs, out.ctc_lengths)
         gates = utterance_gate_means(FusionOutput(out.fused, out.gates, out.gate_masks))
         gender = style = None
         if out.gender_logits is not None and "gender" in tasks:
