@@ -3,6 +3,8 @@ utterance reaches training or model selection."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -79,6 +81,9 @@ def test_two_stages_then_scoring_never_touch_the_test_fold(tmp_path) -> None:
     )
     assert record["best_epoch"] in (1, 2)
     assert not (tmp_path / "ck1").exists()  # checkpoints cleared after success
+    written = json.loads((tmp_path / "s1.pt.json").read_text())
+    assert written["settings"]["training"] == TRAINING
+    assert written["provenance"]["packages"]["torch"] == torch.__version__
     stage1_pred = evaluate(
         model_path=tmp_path / "s1.pt", data=examples(4, 5), text_source="none", max_seconds=4
     )

@@ -141,7 +141,10 @@ def cmd_evaluate_multilevel(args: argparse.Namespace) -> int:
     )
     write_text(args.predictions, pred.to_csv(sep="\t", index=False))
     scores = metrics_from_predictions(pred)
+    from mlser.provenance import provenance
+
     scores.update(experiment=args.experiment_id, fold=args.fold, text_source=args.text_source)
+    scores.update(model=str(args.model), provenance=provenance())
     write_json(args.metrics, scores)
     print(json.dumps({k: v for k, v in scores.items() if k != "recall"}, default=str))
     return 0

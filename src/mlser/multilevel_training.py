@@ -393,7 +393,19 @@ def run_stage(
     }
     save_model(out, model.cpu(), spec)
     clear_checkpoints(checkpoint_dir)
-    write_json(f"{out}.json", {"experiment": experiment["id"], "stage": stage_number, **record})
+    from mlser.provenance import provenance
+
+    write_json(
+        f"{out}.json",
+        {
+            "experiment": experiment["id"],
+            "stage": stage_number,
+            **record,
+            # the resolved settings this model was trained with, and what ran it
+            "settings": {"experiment": experiment, "models": models, "training": training},
+            "provenance": provenance(),
+        },
+    )
     return record
 
 
