@@ -113,6 +113,14 @@ def _read_av(path: Path) -> tuple[np.ndarray, int]:
     return np.concatenate(chunks, axis=1).astype(np.float32, copy=False), sr
 
 
+def _check_wav_complete(path: Path) -> None:
+    """Raise if a WAV's data chunk is shorter than its header says (libsndfile would
+    otherwise read the shorter data without complaint)."""
+    cause = _wav_truncation(path) if path.suffix.lower() in (".wav", ".wave") else None
+    if cause:
+        raise AudioError(path, cause)
+
+
 def load_audio(path: str | os.PathLike[str], target_sr: int = 16000) -> np.ndarray:
     """Read ``path`` as float32 mono in [-1, 1] at ``target_sr`` Hz.
 
@@ -122,9 +130,7 @@ def load_audio(path: str | os.PathLike[str], target_sr: int = 16000) -> np.ndarr
     path = Path(path)
     _check_file(path)
     if path.suffix.lower() in SOUNDFILE_SUFFIXES:
-        cause = _wav_truncation(path) if path.suffix.lower() in (".wav", ".wave") else None
-        if cause:
-            raise AudioError(path, cause)
+        _check_wav_complete(path)
         data, sr = _read_soundfile(path)
     else:
         data, sr = _read_av(path)
@@ -154,9 +160,7 @@ def audio_info(path: str | os.PathLike[str]) -> tuple[int, int, int]:
     path = Path(path)
     _check_file(path)
     if path.suffix.lower() in SOUNDFILE_SUFFIXES:
-        cause = _wav_truncation(path) if path.suffix.lower() in (".wav", ".wave") else None
-        if cause:
-            raise AudioError(path, cause)
+        _check_wav_complete(path)
         try:
             info = sf.info(str(path))
         except (sf.SoundFileError, RuntimeError, OSError) as exc:

@@ -29,7 +29,14 @@ import pandas as pd
 import torch
 
 from mlser.atomic import atomic_path
-from mlser.data import Batch, Example, collate, fixed_size_batches, length_bucketed_batches
+from mlser.data import (
+    SAMPLE_RATE,
+    Batch,
+    Example,
+    collate,
+    fixed_size_batches,
+    length_bucketed_batches,
+)
 from mlser.metrics import unweighted_accuracy
 from mlser.models.acoustic import AcousticEncoderConfig
 from mlser.models.adapters import AdapterConfig, count_parameters
@@ -39,7 +46,6 @@ from mlser.models.multilevel import MultiLevelSER, MultiLevelSERConfig
 from mlser.models.text import TextEncoderConfig
 from mlser.training import TrainConfig, clear_checkpoints, fit
 
-SAMPLE_RATE = 16_000
 TASK_WEIGHTS = {"asr": "asr", "gender": "gender", "style": "style"}
 TEXT_SOURCES = ("ground_truth", "asr", "none")
 
