@@ -22,4 +22,4 @@ include: "workflow/rules/multilevel.smk"
 rule all:
     default_target: True
     input:
-        all_targets(),
+        all_targets,

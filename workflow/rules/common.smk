@@ -1,6 +1,7 @@
 import hashlib
 import json
 import os
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -174,16 +175,36 @@ def run_hash(*parts):
     return hashlib.sha1(_json(parts).encode()).hexdigest()[:10]
 
 
-def experiment_targets():
+def family_ids(family, ids=None):
+    """The experiments of one family among ``ids`` (default: every row of the matrix)."""
+    return [
+        i
+        for i in (MATRIX if ids is None else ids)
+        if MATRIX[i]["model"]["family"] == family
+    ]
+
+
+def ids_regex(family):
+    """A wildcard constraint matching exactly the experiment ids of one family, so that
+    each family's rules claim only their own rows' outputs."""
+    return "|".join(re.escape(i) for i in family_ids(family)) or "^$"
+
+
+def experiment_targets(family=None):
     targets = []
-    for exp_id in EXPERIMENTS:
+    for exp_id in EXPERIMENTS if family is None else family_ids(family, EXPERIMENTS):
         corpus = MATRIX[exp_id]["corpus"]
         for fold in experiment_folds(exp_id):
             targets.append(f"results/{corpus}/experiments/{exp_id}/{fold}/metrics.json")
     return targets
 
 
-def all_targets():
+# Each rules file appends a function that returns its final targets; `rule all`
+# asks them after every file is included.
+TARGET_SOURCES = []
+
+
+def all_targets(wildcards=None):
     targets = []
     for corpus in CORPORA:
         targets += [
@@ -192,6 +213,6 @@ def all_targets():
             f"results/{corpus}/folds.tsv",
             f"results/{corpus}/tables/corpus_counts.csv",
         ]
-    if EXPERIMENTS:
-        targets += experiment_targets() + ["results/tables/experiments.csv"]
+    for source in TARGET_SOURCES:
+        targets += source()
     return targets

@@ -1,6 +1,15 @@
 # The multi-level family (gao2024, gao2025): stage 1, stage 2, scoring per fold.
 
 
+def multilevel_targets():
+    if not EXPERIMENTS:
+        return []
+    return experiment_targets("multilevel") + ["results/tables/experiments.csv"]
+
+
+TARGET_SOURCES.append(multilevel_targets)
+
+
 rule train_stage1:
     input:
         manifest="results/{corpus}/manifest.tsv",
@@ -45,6 +54,8 @@ rule train_stage2:
         "results/logs/train_stage2/{corpus}/{experiment}/{fold}.log",
     benchmark:
         "results/benchmarks/train_stage2/{corpus}/{experiment}/{fold}.tsv"
+    wildcard_constraints:
+        experiment=ids_regex("multilevel"),
     conda:
         "../../envs/mlser.yaml"
     threads: 2
@@ -80,6 +91,8 @@ rule evaluate_multilevel:
         "results/logs/evaluate_multilevel/{corpus}/{experiment}/{fold}.log",
     benchmark:
         "results/benchmarks/evaluate_multilevel/{corpus}/{experiment}/{fold}.tsv"
+    wildcard_constraints:
+        experiment=ids_regex("multilevel"),
     conda:
         "../../envs/mlser.yaml"
     threads: 2

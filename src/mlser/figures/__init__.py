@@ -1,0 +1,1 @@
+"""The papers' figures, one module per paper, in one shared style (:mod:`.style`)."""
