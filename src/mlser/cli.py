@@ -221,7 +221,9 @@ def build_parser() -> argparse.ArgumentParser:
     _fold_args(p)
     p.add_argument("--model", required=True, type=Path)
     p.add_argument("--experiment-id", required=True)
-    p.add_argument("--text-source", required=True, choices=["ground_truth", "asr", "none"])
+    p.add_argument(
+        "--text-source", required=True, choices=["ground_truth", "asr", "asr_corrected", "none"]
+    )
     p.add_argument("--max-batch-seconds", type=float, default=60.0)
     p.add_argument("--predictions", required=True, type=Path)
     p.add_argument("--metrics", required=True, type=Path)
