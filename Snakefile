@@ -16,6 +16,7 @@ localrules:
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/corpora.smk"
+include: "workflow/rules/pretraining.smk"
 include: "workflow/rules/multilevel.smk"
 
 

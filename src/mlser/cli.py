@@ -26,6 +26,10 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
         summary = demo_corpus.generate_iemocap(
             args.out, demo_corpus.DemoIemocapSpec.from_dict(spec)
         )
+    elif args.corpus == "read_speech":
+        summary = demo_corpus.generate_read_speech(
+            args.out, demo_corpus.ReadSpeechSpec.from_dict(spec)
+        )
     else:
         summary = demo_corpus.generate_meld(args.out, demo_corpus.DemoMeldSpec.from_dict(spec))
     _print_json(summary)
@@ -121,8 +125,27 @@ def cmd_train_multilevel(args: argparse.Namespace) -> int:
         out=args.out,
         checkpoint_dir=args.checkpoints,
         init=args.init,
+        acoustic_init=args.acoustic_init,
     )
     print(f"best epoch {record['best_epoch']}, valid UA {record['best_valid_ua']:.4f}")
+    return 0
+
+
+def cmd_pretrain_acoustic(args: argparse.Namespace) -> int:
+    from mlser.acoustic_pretraining import run_pretraining
+    from mlser.multilevel_training import write_json
+
+    _set_threads(args.threads)
+    record = run_pretraining(
+        corpus=args.corpus,
+        acoustic_encoder=args.acoustic_encoder,
+        models=json.loads(args.models),
+        training=json.loads(args.training),
+        out=args.out,
+        checkpoint_dir=args.checkpoints,
+    )
+    write_json(f"{args.out}.json", record)
+    print(f"best epoch {record['best_epoch']}: held-out CER {record['valid_cer']:.3f}")
     return 0
 
 
@@ -175,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="step", required=True, metavar="STEP")
 
     p = sub.add_parser("synthesize", help="generate a demo corpus in its release layout")
-    p.add_argument("corpus", choices=["iemocap", "meld"])
+    p.add_argument("corpus", choices=["iemocap", "meld", "read_speech"])
     p.add_argument("--out", required=True, type=Path, help="release root to create")
     p.add_argument("--spec", default="", help="generator settings as a JSON object")
     p.set_defaults(func=cmd_synthesize)
@@ -213,9 +236,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--models", required=True, help="the config's models section as JSON")
     p.add_argument("--training", required=True, help="the stage's training settings as JSON")
     p.add_argument("--init", type=Path, default=None, help="stage 2: the model to start from")
+    p.add_argument(
+        "--acoustic-init", type=Path, default=None, help="stage 1: a pretrained acoustic encoder"
+    )
     p.add_argument("--checkpoints", required=True, type=Path, help="epoch checkpoints (resume)")
     p.add_argument("--out", required=True, type=Path)
     p.set_defaults(func=cmd_train_multilevel)
+
+    p = sub.add_parser("pretrain-acoustic", help="pretrain the demo's acoustic encoder (CTC)")
+    p.add_argument("--corpus", required=True, type=Path, help="a read-speech corpus folder")
+    p.add_argument("--acoustic-encoder", required=True, help="a name in models.acoustic")
+    p.add_argument("--models", required=True, help="the config's models section as JSON")
+    p.add_argument("--training", required=True, help="the pretraining settings as JSON")
+    p.add_argument("--checkpoints", required=True, type=Path)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", required=True, type=Path)
+    p.set_defaults(func=cmd_pretrain_acoustic)
 
     p = sub.add_parser("evaluate-multilevel", help="predictions and metrics on a test fold")
     _fold_args(p)

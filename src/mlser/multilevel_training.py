@@ -454,10 +454,14 @@ def run_stage(
     out: str | os.PathLike[str],
     checkpoint_dir: str | os.PathLike[str],
     init: str | os.PathLike[str] | None = None,
+    acoustic_init: str | os.PathLike[str] | None = None,
     device: torch.device | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Train stage 1 (fresh) or stage 2 (from ``init``) of ``experiment`` and save it.
+
+    ``acoustic_init``: a pretrained acoustic encoder (+ CTC head) stage 1 starts from
+    (:mod:`mlser.acoustic_pretraining`, the demo's stand-in for HuBERT's pretraining).
 
     Writes the model to ``out`` and returns the training record (also written beside it
     as ``<out>.json``).
@@ -471,6 +475,11 @@ def run_stage(
         stage = dict(model_spec["stage1"])
         torch.manual_seed(int(training.get("seed", 0)))
         model = build_model(stage, models, len(classes))
+        if acoustic_init is not None and model.acoustic is not None:
+            from mlser.acoustic_pretraining import load_pretrained
+
+            loaded = load_pretrained(model, acoustic_init)
+            log(f"{context}: {len(loaded)} pretrained tensors from {acoustic_init}")
     else:
         if init is None:
             raise StageError(f"{context}: stage 2 needs the model it starts from")

@@ -12,6 +12,7 @@ TARGET_SOURCES.append(multilevel_targets)
 
 rule train_stage1:
     input:
+        unpack(acoustic_init),
         manifest="results/{corpus}/manifest.tsv",
         folds="results/{corpus}/folds.tsv",
     output:
@@ -31,15 +32,20 @@ rule train_stage1:
         experiment=lambda w: _json(_row(STAGE1[w.key])),
         models=_json(config["models"]),
         training=_json(config["training"]["multilevel"]["stage1"]),
-        checkpoints=lambda w: (
+        checkpoints=lambda w, input: (
             f"results/{w.corpus}/stage1/{w.key}/{w.fold}/checkpoints/"
-            + run_hash(config["models"], config["training"]["multilevel"]["stage1"])
+            + run_hash(
+                config["models"],
+                config["training"]["multilevel"]["stage1"],
+                acoustic_init_flag(w, input),
+            )
         ),
+        init=acoustic_init_flag,
     shell:
         "python -m mlser train-multilevel --stage 1 --corpus {wildcards.corpus}"
         " --manifest {input.manifest} --folds {input.folds} --fold {wildcards.fold}"
         " --experiment {params.experiment:q} --models {params.models:q}"
-        " --training {params.training:q} --checkpoints {params.checkpoints}"
+        " --training {params.training:q} --checkpoints {params.checkpoints} {params.init}"
         " --threads {threads} --out {output} > {log} 2>&1"
 
 
