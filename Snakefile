@@ -12,6 +12,7 @@ report: "workflow/report/workflow.rst"
 localrules:
     corpus_counts,
     experiments_table,
+    reuse_predictions,
 
 
 include: "workflow/rules/common.smk"

@@ -131,6 +131,30 @@ def cmd_train_multilevel(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reuse_predictions(args: argparse.Namespace) -> int:
+    """Rows scored by the same model with the same test-time text have the same
+    predictions: copy them, and score them under this row's id (pandas only, no torch)."""
+    import pandas as pd
+
+    from mlser.atomic import write_text
+    from mlser.evaluation import metrics_from_predictions
+    from mlser.provenance import provenance
+
+    text = Path(args.predictions).read_text(encoding="utf-8")
+    scores = metrics_from_predictions(
+        pd.read_csv(args.predictions, sep="\t", keep_default_na=False)
+    )
+    source = json.loads(Path(args.source_metrics).read_text(encoding="utf-8"))
+    scores.update(
+        experiment=args.experiment_id, fold=args.fold, predictions_of=source["experiment"]
+    )
+    scores.update({k: source[k] for k in ("text_source", "model") if k in source})
+    scores["provenance"] = provenance()
+    write_text(args.out_predictions, text)
+    write_text(args.out_metrics, json.dumps(scores, indent=2, sort_keys=True, default=str) + "\n")
+    return 0
+
+
 def cmd_pretrain_acoustic(args: argparse.Namespace) -> int:
     from mlser.acoustic_pretraining import run_pretraining
     from mlser.multilevel_training import write_json
@@ -242,6 +266,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoints", required=True, type=Path, help="epoch checkpoints (resume)")
     p.add_argument("--out", required=True, type=Path)
     p.set_defaults(func=cmd_train_multilevel)
+
+    p = sub.add_parser("reuse-predictions", help="score a row with another row's predictions")
+    p.add_argument("--predictions", required=True, type=Path)
+    p.add_argument("--source-metrics", required=True, type=Path)
+    p.add_argument("--experiment-id", required=True)
+    p.add_argument("--fold", required=True)
+    p.add_argument("--out-predictions", required=True, type=Path)
+    p.add_argument("--out-metrics", required=True, type=Path)
+    p.set_defaults(func=cmd_reuse_predictions)
 
     p = sub.add_parser("pretrain-acoustic", help="pretrain the demo's acoustic encoder (CTC)")
     p.add_argument("--corpus", required=True, type=Path, help="a read-speech corpus folder")

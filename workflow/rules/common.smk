@@ -131,6 +131,24 @@ for _i in TRAINED:
     STAGE1.setdefault(stage1_key(MATRIX[_i]), _i)
 
 
+def _scoring(exp_id):
+    e = MATRIX[exp_id]
+    return model_owner(e, MATRIX), e["model"].get("text_source_test") or "none"
+
+
+# Selected rows scored by the same model with the same test-time text have the same
+# predictions: the first such row (in id order) is scored, the others reuse its output.
+PREDICTIONS_OF = {}
+for _i in sorted(EXPERIMENTS):
+    if MATRIX[_i]["model"]["family"] == "multilevel":
+        PREDICTIONS_OF.setdefault(_scoring(_i), _i)
+PREDICTIONS_OF = {
+    _i: PREDICTIONS_OF[_scoring(_i)]
+    for _i in EXPERIMENTS
+    if MATRIX[_i]["model"]["family"] == "multilevel"
+}
+
+
 def experiment_folds(exp_id):
     names = scheme_fold_names(MATRIX[exp_id]["split"])
     wanted = config["experiments"]["folds"]

@@ -98,7 +98,7 @@ rule evaluate_multilevel:
     benchmark:
         "results/benchmarks/evaluate_multilevel/{corpus}/{experiment}/{fold}.tsv"
     wildcard_constraints:
-        experiment=ids_regex("multilevel"),
+        experiment="|".join(sorted(set(PREDICTIONS_OF.values()))) or "^$",
     conda:
         "../../envs/mlser.yaml"
     threads: 2
@@ -117,6 +117,30 @@ rule evaluate_multilevel:
         " --text-source {params.text_source} --max-batch-seconds {params.max_seconds}"
         " --threads {threads} --predictions {output.predictions}"
         " --metrics {output.metrics} > {log} 2>&1"
+
+
+rule reuse_predictions:
+    input:
+        predictions=lambda w: (
+            f"results/{w.corpus}/experiments/{PREDICTIONS_OF[w.experiment]}/{w.fold}/predictions.tsv"
+        ),
+        metrics=lambda w: (
+            f"results/{w.corpus}/experiments/{PREDICTIONS_OF[w.experiment]}/{w.fold}/metrics.json"
+        ),
+    output:
+        predictions="results/{corpus}/experiments/{experiment}/{fold}/predictions.tsv",
+        metrics="results/{corpus}/experiments/{experiment}/{fold}/metrics.json",
+    log:
+        "results/logs/reuse_predictions/{corpus}/{experiment}/{fold}.log",
+    wildcard_constraints:
+        experiment="|".join(i for i, j in PREDICTIONS_OF.items() if i != j) or "^$",
+    conda:
+        "../../envs/mlser.yaml"
+    shell:
+        "python -m mlser reuse-predictions --predictions {input.predictions}"
+        " --source-metrics {input.metrics} --experiment-id {wildcards.experiment}"
+        " --fold {wildcards.fold} --out-predictions {output.predictions}"
+        " --out-metrics {output.metrics} > {log} 2>&1"
 
 
 rule experiments_table:
