@@ -132,21 +132,10 @@ for _i in TRAINED:
 
 
 def _scoring(exp_id):
+    """The model file (fold left open) and the test-time text a row is scored with."""
     e = MATRIX[exp_id]
-    return model_owner(e, MATRIX), e["model"].get("text_source_test") or "none"
-
-
-# Selected rows scored by the same model with the same test-time text have the same
-# predictions: the first such row (in id order) is scored, the others reuse its output.
-PREDICTIONS_OF = {}
-for _i in sorted(EXPERIMENTS):
-    if MATRIX[_i]["model"]["family"] == "multilevel":
-        PREDICTIONS_OF.setdefault(_scoring(_i), _i)
-PREDICTIONS_OF = {
-    _i: PREDICTIONS_OF[_scoring(_i)]
-    for _i in EXPERIMENTS
-    if MATRIX[_i]["model"]["family"] == "multilevel"
-}
+    model = final_model(model_owner(e, MATRIX), "{fold}")
+    return model, e["model"].get("text_source_test") or "none"
 
 
 def experiment_folds(exp_id):
@@ -171,6 +160,19 @@ def final_model(exp_id, fold):
     if e["model"].get("stage2"):
         return f"results/{e['corpus']}/stage2/{exp_id}/{fold}/model.pt"
     return f"results/{e['corpus']}/stage1/{stage1_key(e)}/{fold}/model.pt"
+
+
+# Selected rows scored by the same model with the same test-time text have the same
+# predictions: the first such row (in id order) is scored, the others reuse its output.
+PREDICTIONS_OF = {}
+for _i in sorted(EXPERIMENTS):
+    if MATRIX[_i]["model"]["family"] == "multilevel":
+        PREDICTIONS_OF.setdefault(_scoring(_i), _i)
+PREDICTIONS_OF = {
+    _i: PREDICTIONS_OF[_scoring(_i)]
+    for _i in EXPERIMENTS
+    if MATRIX[_i]["model"]["family"] == "multilevel"
+}
 
 
 def stage2_init(wildcards):
