@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import pickle
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -193,7 +194,10 @@ def load_exported(directory: str | os.PathLike[str]) -> LoadedModel:
         state = load_file(str(weights))
     except Exception as exc:  # safetensors raises its own SafetensorError on a bad header
         raise ExportError(f"{weights}: unreadable ({exc})") from exc
-    model.load_state_dict(state, strict=True)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise ExportError(f"{weights}: does not match {config_path} ({exc})") from exc
     if model.text is not None:
         model.text._tokenizer = _load_tokenizer(directory)
     classes = tuple(config["id2label"][str(i)] for i in range(len(config["id2label"])))
@@ -223,7 +227,7 @@ def load_any(path: str | os.PathLike[str]) -> LoadedModel:
         raise ExportError(f"{path}: no such model file or exported folder")
     try:
         model, spec = load_model(path)
-    except (RuntimeError, KeyError, EOFError, OSError) as exc:
+    except (RuntimeError, KeyError, EOFError, OSError, pickle.UnpicklingError) as exc:
         raise ExportError(f"{path}: not a trained mlser model ({exc})") from exc
     tasks = tuple(spec.get("tasks", spec["stage"]["tasks"]))
     return LoadedModel(model.eval(), tuple(spec["classes"]), tasks, path, spec.get("adapters"))
@@ -291,7 +295,17 @@ def export_model(
     out_dir: str | os.PathLike[str],
     origin: dict[str, Any] | None = None,
 ) -> LoadedModel:
-    """Export a pipeline checkpoint or an exported folder to ``out_dir``.
+    """Export a pipeline checkpoint or an exported folder to ``out_dir`` (see
+    :func:`export_loaded`)."""
+    return export_loaded(load_any(source), out_dir, origin)
+
+
+def export_loaded(
+    loaded: LoadedModel,
+    out_dir: str | os.PathLike[str],
+    origin: dict[str, Any] | None = None,
+) -> LoadedModel:
+    """Write ``loaded`` as an exported folder; returns the model loaded back from it.
 
     The folder is written under a temporary name, reloaded, compared with the source on
     fixed probe inputs, and only then renamed to ``out_dir``.
@@ -301,8 +315,8 @@ def export_model(
 
     from mlser.multilevel_training import write_json
 
-    loaded = load_any(source)
     model = loaded.model
+    source = loaded.source
     info = {"source": str(source), **(origin or {})}
     config = export_config(model, loaded.classes, loaded.tasks, loaded.adapters, info)
     out_dir = Path(out_dir)
