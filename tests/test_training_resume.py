@@ -4,6 +4,7 @@ and a half-written checkpoint is never loaded."""
 from __future__ import annotations
 
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -27,9 +28,31 @@ TOY = textwrap.dedent(
     """
     import os, signal, sys, torch
     from torch import nn
+    import mlser.atomic, mlser.checkpoint
     from mlser.training import TrainConfig, fit
 
     ckpt, out, kill_at = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    # optional: die inside the kill_save-th checkpoint write, half-way through the file
+    # ("data") or after the file but before its digest sidecar ("sidecar")
+    kill_where, kill_save = (sys.argv[4], int(sys.argv[5])) if len(sys.argv) > 4 else ("", 0)
+    saves = {"n": 0}
+    real_save, real_write_text = torch.save, mlser.atomic.write_text
+
+    def dying_save(state, path):
+        saves["n"] += 1
+        real_save(state, path)
+        if kill_where == "data" and saves["n"] == kill_save:
+            data = open(path, "rb").read()
+            open(path, "wb").write(data[: len(data) // 2])
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    def dying_write_text(path, text):
+        if kill_where == "sidecar" and saves["n"] == kill_save:
+            os.kill(os.getpid(), signal.SIGKILL)
+        real_write_text(path, text)
+
+    mlser.checkpoint.torch = type("T", (), {"save": staticmethod(dying_save), "load": torch.load})
+    mlser.checkpoint.write_text = dying_write_text
     g = torch.Generator().manual_seed(0)
     x, y = torch.randn(64, 8, generator=g), torch.randint(0, 3, (64,), generator=g)
     torch.manual_seed(0)
@@ -58,28 +81,40 @@ TOY = textwrap.dedent(
 )
 
 
-def run_toy(tmp: Path, ckpt: str, out: str, kill_at: int) -> int:
+def run_toy(tmp: Path, ckpt: str, out: str, kill_at: int, *in_save: str) -> int:
     script = tmp / "toy.py"
     script.write_text(TOY)
     return subprocess.run(
-        [sys.executable, str(script), str(tmp / ckpt), str(tmp / out), str(kill_at)],
+        [sys.executable, str(script), str(tmp / ckpt), str(tmp / out), str(kill_at), *in_save],
         capture_output=True,
         text=True,
     ).returncode
 
 
-def test_killed_training_resumes_to_the_same_result(tmp_path: Path) -> None:
-    assert run_toy(tmp_path, "ref", "ref.pt", kill_at=-1) == 0
-    # killed three times at different points (mid-epoch, mid-accumulation, early)
-    for kill_at in (19, 14, 5):
-        assert run_toy(tmp_path, "resumed", "resumed.pt", kill_at) == -signal.SIGKILL
-    assert run_toy(tmp_path, "resumed", "resumed.pt", kill_at=-1) == 0
-    ref, resumed = torch.load(tmp_path / "ref.pt"), torch.load(tmp_path / "resumed.pt")
+def assert_same_run(tmp: Path, a: str, b: str) -> None:
+    ref, resumed = torch.load(tmp / a), torch.load(tmp / b)
     assert ref["epoch"] == resumed["epoch"]
     assert ref["history"] == pytest.approx(resumed["history"])
     for key in ref["final"]:
         torch.testing.assert_close(ref["final"][key], resumed["final"][key])
         torch.testing.assert_close(ref["best"][key], resumed["best"][key])
+
+
+def test_killed_training_resumes_to_the_same_result(tmp_path: Path) -> None:
+    assert run_toy(tmp_path, "ref", "ref.pt", kill_at=-1) == 0
+    # killed five times: at random batches (mid-epoch, mid-accumulation, early) and inside
+    # checkpoint writes (a half-written file; a file without its digest); each restart
+    # resumes from the last complete checkpoint
+    rng = random.Random(11)
+    plan = [(rng.randint(1, 10),) for _ in range(3)]
+    plan += [(-1, "data", str(rng.randint(1, 2))), (-1, "sidecar", str(rng.randint(1, 2)))]
+    rng.shuffle(plan)
+    for kill in plan:
+        assert run_toy(tmp_path, "resumed", "resumed.pt", *kill) == -signal.SIGKILL, kill
+    # the killed writer's temporary is still there, and was never taken for a checkpoint
+    assert [p for p in (tmp_path / "resumed").iterdir() if p.name.endswith(".tmp")]
+    assert run_toy(tmp_path, "resumed", "resumed.pt", kill_at=-1) == 0
+    assert_same_run(tmp_path, "ref.pt", "resumed.pt")
 
 
 def test_half_written_checkpoint_is_never_loaded(tmp_path: Path) -> None:
