@@ -310,3 +310,15 @@ def test_cli_exit_status_and_jsonl(checkpoint, inputs, tmp_path, capsys) -> None
     assert "no such model file or exported folder" in capsys.readouterr().err
     assert cli.main(["export", str(checkpoint), str(tmp_path / "cli-export")]) == 0
     assert cli.main(["predict", str(tmp_path / "cli-export"), good]) == 0
+
+
+def test_a_failed_export_leaves_no_folder_behind(checkpoint, tmp_path, monkeypatch) -> None:
+    import mlser.export
+
+    def mismatch(a, b, where):
+        raise ExportError(f"{where}: emotion differs from the source model by 0.5")
+
+    monkeypatch.setattr(mlser.export, "check_same_outputs", mismatch)
+    out = tmp_path / "sub" / "exported"
+    assert cli.main(["export", str(checkpoint), str(out)]) == 2
+    assert not out.exists() and list(out.parent.iterdir()) == []  # no partial, no temporary

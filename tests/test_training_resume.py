@@ -11,6 +11,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -145,3 +146,40 @@ def test_nonfinite_loss_stops_with_where_and_how_to_skip(tmp_path: Path) -> None
     result = fit(model, batches, loss, validate, cfg, tmp_path / "b", log=lambda s: None)
     assert result.skipped_batches == 2
     assert os.listdir(tmp_path / "b")
+
+
+def test_nonfinite_loss_in_a_real_stage_names_experiment_fold_epoch_and_step(tmp_path) -> None:
+    from mlser.data import Example
+    from mlser.multilevel_training import run_stage
+
+    hubert = {"hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2}
+    hubert |= {"intermediate_size": 32, "num_conv_pos_embeddings": 8}
+    hubert |= {"num_conv_pos_embedding_groups": 4, "do_stable_layer_norm": True}
+    models = {"acoustic": {"tiny": {"frontend": "logmel", "hubert": hubert}}}
+    stage1 = {"acoustic_encoder": "tiny", "text_encoder": None, "fusion": "none"}
+    experiment = {"id": "exp-nan", "fold": "s4", "model": {"stage1": {**stage1, "tasks": ["ser"]}}}
+    audio = np.full(8000, 0.1, dtype=np.float32)
+    bad = audio.copy()
+    bad[100] = np.inf  # a corrupt sample that the audio reader would have refused
+    train = [Example(f"u{i}", audio if i != 3 else bad, "hi", i % 4, 0, 0) for i in range(4)]
+    kwargs = dict(
+        stage_number=1,
+        experiment=experiment,
+        data={"train": train, "valid": train[:2], "test": []},
+        classes=("neu", "hap", "ang", "sad"),
+        models=models,
+        out=tmp_path / "model.pt",
+        device=torch.device("cpu"),
+        log=lambda s: None,
+    )
+    training = {"epochs": 1, "batch_size": 1, "seed": 0}
+    with pytest.raises(NonFiniteLossError) as err:
+        run_stage(**kwargs, training=training, checkpoint_dir=tmp_path / "a")
+    message = str(err.value)
+    assert message.startswith("experiment exp-nan, stage 1, fold s4: loss is nan at epoch 1, step")
+    assert "`on_nonfinite: skip`" in message
+    assert not (tmp_path / "model.pt").exists()  # no garbage model left for Snakemake
+    record = run_stage(
+        **kwargs, training={**training, "on_nonfinite": "skip"}, checkpoint_dir=tmp_path / "b"
+    )
+    assert record["skipped_batches"] == 1 and (tmp_path / "model.pt").is_file()
