@@ -1,38 +1,25 @@
 # A trained model exported as a self-contained Hugging Face folder (config `export`),
 # usable with `mlser predict` without the pipeline.
 
+from mlser.config_checks import check_export
 
-def _check_export():
-    from mlser.config_checks import check_export
+try:
+    check_export(config.get("export"), MATRIX, CORPORA, unsupported_reason)
+except ConfigError as err:
+    raise WorkflowError(str(err)) from None
 
-    try:
-        check_export(config.get("export"), MATRIX, CORPORA, unsupported_reason)
-    except ConfigError as err:
-        raise WorkflowError(str(err)) from None
-
-
-_check_export()
-
-
-def export_targets():
-    cfg = config.get("export")
-    if not cfg:
-        return []
-    return [f"results/export/{cfg['experiment']}/{cfg['fold']}"]
-
-
-TARGET_SOURCES.append(export_targets)
-
-
-def exported_model(wildcards):
-    return final_model(
-        model_owner(MATRIX[wildcards.experiment], MATRIX), wildcards.fold
+TARGET_SOURCES.append(
+    lambda: (
+        [f"results/export/{config['export']['experiment']}/{config['export']['fold']}"]
+        if config.get("export")
+        else []
     )
+)
 
 
 rule export_model:
     input:
-        exported_model,
+        lambda w: final_model(model_owner(MATRIX[w.experiment], MATRIX), w.fold),
     output:
         directory("results/export/{experiment}/{fold}"),
     log:
