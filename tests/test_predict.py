@@ -308,6 +308,8 @@ def test_cli_exit_status_and_jsonl(checkpoint, inputs, tmp_path, capsys) -> None
     assert list(table["status"]) == ["error", "ok"]
     assert cli.main(["predict", str(tmp_path / "nowhere"), good]) == 2
     assert "no such model file or exported folder" in capsys.readouterr().err
+    assert cli.main(["predict", str(checkpoint), good, "--chunk-seconds", "0.001"]) == 2
+    assert "--chunk-seconds 0.001: must be at least 0.025" in capsys.readouterr().err
     assert cli.main(["export", str(checkpoint), str(tmp_path / "cli-export")]) == 0
     assert cli.main(["predict", str(tmp_path / "cli-export"), good]) == 0
 

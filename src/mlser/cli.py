@@ -186,8 +186,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
         print(f"mlser predict: {message}", file=sys.stderr)
 
     try:
-        loaded = load_any(args.model)
         options = PredictOptions(args.batch_seconds, args.chunk_seconds, args.max_seconds)
+    except ValueError as exc:
+        warn(str(exc))
+        return 2
+    try:
+        loaded = load_any(args.model)
         inputs = expand_inputs(args.audio)
         rows = list(predict_files(loaded, inputs, options, _device(args.device), warn))
     except (ExportError, StageError) as exc:

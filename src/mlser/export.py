@@ -160,11 +160,6 @@ def model_from_config(config: dict[str, Any], tokenizer_dir: str | None) -> Mult
     return model
 
 
-def is_export(path: str | os.PathLike[str]) -> bool:
-    """Whether ``path`` is a folder holding an mlser export."""
-    return (Path(path) / CONFIG_NAME).is_file()
-
-
 def load_exported(directory: str | os.PathLike[str]) -> LoadedModel:
     """Rebuild an exported model from its folder alone (no pipeline config, no network)."""
     from safetensors.torch import load_file
@@ -189,7 +184,10 @@ def load_exported(directory: str | os.PathLike[str]) -> LoadedModel:
     weights = directory / WEIGHTS_NAME
     if not weights.is_file():
         raise ExportError(f"{directory}: {WEIGHTS_NAME} is missing")
-    model = model_from_config(config, str(directory) if config.get("text") else None)
+    try:
+        model = model_from_config(config, str(directory) if config.get("text") else None)
+    except KeyError as exc:
+        raise ExportError(f"{config_path}: the key {exc} is missing") from exc
     try:
         state = load_file(str(weights))
     except Exception as exc:  # safetensors raises its own SafetensorError on a bad header

@@ -63,6 +63,12 @@ class PredictOptions:
     max_seconds: float = 1800.0
     files_per_group: int = 64
 
+    def __post_init__(self) -> None:
+        if self.chunk_seconds * SAMPLE_RATE < MIN_SAMPLES:
+            raise ValueError(f"--chunk-seconds {self.chunk_seconds}: must be at least 0.025")
+        if self.batch_seconds <= 0 or self.max_seconds <= 0:
+            raise ValueError("--batch-seconds and --max-seconds must be positive")
+
 
 def expand_inputs(paths: Sequence[str | os.PathLike[str]]) -> list[tuple[Path, str | None]]:
     """Files to predict, with an error for inputs that yield none.
@@ -88,18 +94,19 @@ def expand_inputs(paths: Sequence[str | os.PathLike[str]]) -> list[tuple[Path, s
 
 def read_input(path: Path, options: PredictOptions) -> np.ndarray:
     """16 kHz mono audio of ``path``; raises :class:`AudioError` naming the cause."""
-    sr, _, frames = audio_info(path)
-    if sr > 0 and frames / sr > options.max_seconds:
-        raise AudioError(
-            path,
-            f"too long: {frames / sr:.0f} s (the limit is {options.max_seconds:.0f} s; "
-            "raise it with --max-seconds)",
-        )
+
+    def refuse_if_long(seconds: float) -> None:
+        if seconds > options.max_seconds:
+            raise AudioError(
+                path,
+                f"too long: {seconds:.0f} s (the limit is {options.max_seconds:.0f} s; "
+                "raise it with --max-seconds)",
+            )
+
+    sr, _, frames = audio_info(path)  # from the header: refuse before decoding
+    refuse_if_long(frames / sr if sr > 0 else 0.0)
     audio = load_audio(path, SAMPLE_RATE)
-    if len(audio) / SAMPLE_RATE > options.max_seconds:  # the header may under-report
-        raise AudioError(
-            path, f"too long: {len(audio) / SAMPLE_RATE:.0f} s (limit {options.max_seconds:.0f} s)"
-        )
+    refuse_if_long(len(audio) / SAMPLE_RATE)  # a header may under-report
     if len(audio) < MIN_SAMPLES:
         raise AudioError(
             path, f"too short: {1000 * len(audio) / SAMPLE_RATE:.1f} ms (at least 25 ms needed)"
