@@ -8,11 +8,23 @@ try:
 except ConfigError as err:
     raise WorkflowError(str(err)) from None
 
+# Only a model the run trains anyway: narrowing `experiments.select` or `.folds` must not
+# bring back the training of another row.
+EXPORT = config.get("export")
+if EXPORT and (
+    EXPORT["experiment"] not in EXPERIMENTS
+    or EXPORT["fold"] not in experiment_folds(EXPORT["experiment"])
+):
+    print(
+        f"mlser: export of {EXPORT['experiment']} fold {EXPORT['fold']} skipped: not among "
+        "the selected experiments and folds (experiments.select, experiments.folds)",
+        file=sys.stderr,
+    )
+    EXPORT = None
+
 TARGET_SOURCES.append(
     lambda: (
-        [f"results/export/{config['export']['experiment']}/{config['export']['fold']}"]
-        if config.get("export")
-        else []
+        [f"results/export/{EXPORT['experiment']}/{EXPORT['fold']}"] if EXPORT else []
     )
 )
 
