@@ -19,6 +19,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/corpora.smk"
 include: "workflow/rules/pretraining.smk"
 include: "workflow/rules/multilevel.smk"
+include: "workflow/rules/export.smk"
 
 
 rule all:

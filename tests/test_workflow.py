@@ -87,3 +87,13 @@ def test_paper_config_plans_full_graph_on_real_format_fixtures(tmp_path: Path) -
     assert "not run yet (tasks ['aec'] are not wired" in out and "gao2025-exp35" in out
     for rule in ("prepare_corpus", "make_folds", "corpus_counts"):
         assert rule in out
+
+
+@pytest.mark.slow
+def test_exported_model_predicts_a_demo_file(tiny_run: Path, capsys) -> None:
+    from mlser import cli
+
+    exported = tiny_run / "results" / "export" / "gao2025-exp17" / "s1"
+    wav = sorted((tiny_run / "results" / "demo_corpora" / "iemocap").rglob("*.wav"))[0]
+    assert cli.main(["predict", str(exported), str(wav), "--format", "jsonl"]) == 0
+    assert '"status": "ok"' in capsys.readouterr().out

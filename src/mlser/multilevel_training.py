@@ -520,7 +520,6 @@ def run_stage(
         "adapters": adapters,
     }
     save_model(out, model.cpu(), spec)
-    clear_checkpoints(checkpoint_dir)
     from mlser.provenance import provenance
 
     write_json(
@@ -534,6 +533,8 @@ def run_stage(
             "provenance": provenance(),
         },
     )
+    # last: a job killed before this point resumes from the final epoch, not from scratch
+    clear_checkpoints(checkpoint_dir)
     return record
 
 

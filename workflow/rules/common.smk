@@ -116,6 +116,23 @@ def _selected_experiments():
 
 
 MATRIX, EXPERIMENTS = _selected_experiments()
+
+
+def _check_folds():
+    """`experiments.folds` naming a fold no selected row has would select nothing."""
+    from mlser.config_checks import check_folds
+
+    if EXPERIMENTS:
+        try:
+            check_folds(
+                config["experiments"]["folds"],
+                {MATRIX[i]["split"] for i in EXPERIMENTS},
+            )
+        except ConfigError as err:
+            raise WorkflowError(str(err)) from None
+
+
+_check_folds()
 # every experiment whose model some selected experiment is scored with, or starts from
 _needed = []
 _queue = [model_owner(MATRIX[i], MATRIX) for i in EXPERIMENTS]
