@@ -165,6 +165,23 @@ def test_fused_text_model_round_trip_with_tokenizer_and_gates(fused, tmp_path) -
     np.testing.assert_allclose(before["gate_acoustic"], after["gate_acoustic"], atol=1e-6)
 
 
+def test_model_with_error_correction_round_trips_its_decoder(fused, tmp_path) -> None:
+    from dataclasses import replace
+
+    from mlser.models.error_correction import ErrorCorrectionConfig
+
+    torch.manual_seed(1)
+    aec = ErrorCorrectionConfig(num_decoder_layers=1, num_attention_heads=2, ffn_dim=16)
+    model = MultiLevelSER(replace(fused.model.config, error_correction=aec)).eval()
+    loaded = export_loaded(LoadedModel(model, CLASSES, TASKS, Path("mem")), tmp_path / "aec")
+    assert loaded.model.error_correction.encoder is loaded.model.text.model  # still shared
+    ours, theirs = model.state_dict(), loaded.model.state_dict()
+    assert ours.keys() == theirs.keys()
+    assert all(torch.equal(ours[k], theirs[k]) for k in ours)
+    hyps = ["oay i celbrat it"]
+    assert model.correct(hyps, 2, 6) == loaded.model.correct(hyps, 2, 6)
+
+
 def test_export_refuses_weights_that_do_not_match(checkpoint, tmp_path) -> None:
     export_model(checkpoint, tmp_path / "ok")
     config = json.loads((tmp_path / "ok" / "config.json").read_text())

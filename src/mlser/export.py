@@ -32,6 +32,7 @@ from mlser.atomic import atomic_path
 from mlser.labels import GENDERS, STYLES
 from mlser.models.acoustic import AcousticEncoderConfig
 from mlser.models.adapters import AdapterConfig
+from mlser.models.error_correction import ErrorCorrectionConfig
 from mlser.models.fusion import FusionConfig
 from mlser.models.multilevel import MultiLevelSER, MultiLevelSERConfig
 from mlser.models.text import TextEncoderConfig
@@ -117,8 +118,15 @@ def export_config(
         "ctc_dropout": cfg.ctc_dropout,
         "head_dropout": cfg.head_dropout,
         "adapters": adapters,
+        "error_correction": (
+            asdict(cfg.error_correction) if cfg.error_correction is not None else None
+        ),
         "origin": origin,
     }
+
+
+#: the AEC encoder is the text encoder itself: its weights are saved once, under ``text.``
+_SHARED = "error_correction.encoder."
 
 
 def model_from_config(config: dict[str, Any], tokenizer_dir: str | None) -> MultiLevelSER:
@@ -153,6 +161,11 @@ def model_from_config(config: dict[str, Any], tokenizer_dir: str | None) -> Mult
             num_styles=int(config["num_styles"]),
             ctc_dropout=float(config["ctc_dropout"]),
             head_dropout=float(config["head_dropout"]),
+            error_correction=(
+                ErrorCorrectionConfig(**config["error_correction"])
+                if config.get("error_correction")
+                else None
+            ),
         )
     )
     if config.get("adapters") is not None:
@@ -193,9 +206,12 @@ def load_exported(directory: str | os.PathLike[str]) -> LoadedModel:
     except Exception as exc:  # safetensors raises its own SafetensorError on a bad header
         raise ExportError(f"{weights}: unreadable ({exc})") from exc
     try:
-        model.load_state_dict(state, strict=True)
+        result = model.load_state_dict(state, strict=False)
     except RuntimeError as exc:
         raise ExportError(f"{weights}: does not match {config_path} ({exc})") from exc
+    wrong = result.unexpected_keys + [k for k in result.missing_keys if not k.startswith(_SHARED)]
+    if wrong:
+        raise ExportError(f"{weights}: does not match {config_path} (keys {wrong[:5]})")
     if model.text is not None:
         model.text._tokenizer = _load_tokenizer(directory)
     classes = tuple(config["id2label"][str(i)] for i in range(len(config["id2label"])))
@@ -321,7 +337,11 @@ def export_loaded(
     with atomic_path(out_dir) as tmp:
         tmp.mkdir()
         write_json(tmp / CONFIG_NAME, config)
-        state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+        state = {
+            k: v.detach().contiguous()
+            for k, v in model.state_dict().items()
+            if not k.startswith(_SHARED)  # safetensors stores no tensor twice
+        }
         save_file(state, str(tmp / WEIGHTS_NAME), metadata={"format": "pt"})
         (tmp / WEIGHTS_NAME).chmod(0o644)  # safetensors creates it owner-only
         if model.text is not None:
