@@ -12,11 +12,17 @@ report: "workflow/report/workflow.rst"
 localrules:
     corpus_counts,
     experiments_table,
+    paper_table,
+    scorecard,
+    confusion_figure,
+    gate_figure,
+    fold_breakdown,
 
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/corpora.smk"
 include: "workflow/rules/multilevel.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:
