@@ -231,6 +231,8 @@ def verdict(direction: int, diff: float, p: float) -> str:
     """The decision on one headline comparison from our difference and its p-value."""
     if math.isnan(diff):
         return "not run"
+    if diff == 0:
+        return "no difference"
     same = np.sign(diff) == direction
     significant = p < ALPHA
     if same:
