@@ -27,6 +27,7 @@ COLUMNS: tuple[str, ...] = (
     "row_index",
     "row",
     "experiment",
+    "description",
     "corpus",
     "status",
     "metric",
@@ -156,6 +157,7 @@ def build_table(
                     "row_index": e["row_index"],
                     "row": e["row"],
                     "experiment": exp_id,
+                    "description": e["description"],
                     "corpus": e["corpus"],
                     "status": row_status(e, scored=not mine.empty),
                     "metric": metric,
@@ -190,7 +192,12 @@ def wide(table: pd.DataFrame) -> tuple[list[dict[str, str]], list[str]]:
     rows = []
     for exp_id, group in table.groupby("experiment", sort=False):
         first = group.iloc[0]
-        cells = {"row": str(first["row"]), "experiment": str(exp_id), "status": first["status"]}
+        cells = {
+            "row": str(first["row"]),
+            "experiment": str(exp_id),
+            "description": str(first["description"]),
+            "status": first["status"],
+        }
         by_metric = {r.metric: r for r in group.itertuples(index=False)}
         for m in metrics:
             r = by_metric[m]
@@ -213,14 +220,18 @@ NOTE = (
 
 def to_markdown(table: pd.DataFrame, spec: dict[str, Any]) -> str:
     rows, metrics = wide(table)
-    head = ["Row", "Experiment"]
+    head = ["Row", "Experiment", "Description"]
     for m in metrics:
         head += [f"{m} ours", f"{m} paper", f"{m} diff"]
     head.append("Status")
     out = [f"### {_title(spec)}", "", NOTE, "", "| " + " | ".join(head) + " |"]
-    out.append("|" + "|".join(["---", "---"] + ["---:"] * (3 * len(metrics)) + ["---"]) + "|")
+    out.append("|" + "|".join(["---"] * 3 + ["---:"] * (3 * len(metrics)) + ["---"]) + "|")
     for r in rows:
-        cells = [r["row"].replace("|", "\\|"), r["experiment"]]
+        cells = [
+            r["row"].replace("|", "\\|"),
+            r["experiment"],
+            r["description"].replace("|", "\\|"),
+        ]
         for m in metrics:
             cells += [r[f"{m} ours"], r[f"{m} paper"], r[f"{m} diff"]]
         cells.append("" if r["status"] == SCORED else r["status"])
