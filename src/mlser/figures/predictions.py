@@ -98,9 +98,11 @@ def confusion_figure(
                 )
         ax.set_xticks(range(len(order)), order)
         ax.set_yticks(range(len(order)), order)
-        if k // cols == rows - 1:  # outer labels only: inner ones collide with titles
+        # outer labels only (inner ones collide with titles), unless the neighbour is empty
+        below, left = k + cols, k - 1
+        if below >= n or panels[below].get("predictions") is None:
             ax.set_xlabel("predicted")
-        if k % cols == 0:
+        if k % cols == 0 or panels[left].get("predictions") is None:
             ax.set_ylabel("gold")
         ua = np.mean(np.diag(norm)[cm.sum(axis=1) > 0])
         ax.set_title(f"{panel['label']}\nUA {100 * ua:.1f}%, n = {cm.sum()}")
