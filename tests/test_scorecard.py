@@ -92,32 +92,19 @@ def test_paired_fold_test() -> None:
 
 
 def test_within_std_uses_fold_std_or_the_bootstrap_std() -> None:
-    tables = pd.DataFrame(
-        [
-            # |diff| 0.02 <= std 0.03: within
-            ("p", 1, "r1", "a", SCORED, "UA", 5, 0.70, 0.03, 0.72, -0.02),
-            # |diff| 0.05 > std 0.03: not within
-            ("p", 1, "r2", "b", SCORED, "UA", 5, 0.70, 0.03, 0.75, -0.05),
-            # one fold: the bootstrap std 0.06 decides
-            ("p", 2, "r3", "c", SCORED, "WA", 1, 0.50, math.nan, 0.55, -0.05),
-            # not run, or no paper number: not compared
-            ("p", 2, "r4", "d", "not run: x", "WA", 0, math.nan, math.nan, 0.5, math.nan),
-            ("p", 2, "r5", "e", SCORED, "WA", 5, 0.5, 0.1, math.nan, math.nan),
-        ],
-        columns=[
-            "paper",
-            "table",
-            "row",
-            "experiment",
-            "status",
-            "metric",
-            "folds",
-            "ours_mean",
-            "ours_std",
-            "paper_value",
-            "diff",
-        ],
-    )
+    keys = "paper table row experiment status metric folds ours_mean ours_std paper_value diff"
+    rows = [
+        # |diff| 0.02 <= std 0.03: within
+        ("p", 1, "r1", "a", SCORED, "UA", 5, 0.70, 0.03, 0.72, -0.02),
+        # |diff| 0.05 > std 0.03: not within
+        ("p", 1, "r2", "b", SCORED, "UA", 5, 0.70, 0.03, 0.75, -0.05),
+        # one fold: the bootstrap std 0.06 decides
+        ("p", 2, "r3", "c", SCORED, "WA", 1, 0.50, math.nan, 0.55, -0.05),
+        # not run, or no paper number: not compared
+        ("p", 2, "r4", "d", "not run: x", "WA", 0, math.nan, math.nan, 0.5, math.nan),
+        ("p", 2, "r5", "e", SCORED, "WA", 5, 0.5, 0.1, math.nan, math.nan),
+    ]
+    tables = pd.DataFrame([dict(zip(keys.split(), r, strict=True)) for r in rows])
     cells = scorecard.cell_table(tables, {("c", "WA"): 0.06})
     assert cells["experiment"].tolist() == ["a", "b", "c"]
     assert cells["within_std"].tolist() == [True, False, True]
