@@ -110,14 +110,10 @@ def test_within_std_uses_fold_std_or_the_bootstrap_std() -> None:
     assert cells["within_std"].tolist() == [True, False, True]
     assert cells["std_from"].tolist() == ["folds", "folds", "bootstrap"]
     summary = scorecard.summary(cells, tables)
-    assert summary[
-        ["rows", "rows_scored", "cells_compared", "cells_within_std"]
-    ].values.tolist() == [
-        [2, 2, 2, 1],
-        [3, 2, 1, 1],
-    ]
+    columns = ["rows", "rows_scored", "rows_within_std", "cells_compared", "cells_within_std"]
+    assert summary[columns].values.tolist() == [[2, 2, 1, 2, 1], [3, 2, 1, 1, 1]]
     md = scorecard.to_markdown(summary, cells, pd.DataFrame(columns=["comparison"]))
-    assert "**2 of 3** cells" in md
+    assert "**2 of 3** rows" in md and "**2 of 3** cells" in md
     # the largest gap first
     gaps = md.split("### Largest gaps")[1].splitlines()
     assert [line.split(" | ")[3] for line in gaps if line.startswith("| p ")] == ["b", "c", "a"]

@@ -276,6 +276,8 @@ def summary(cells: pd.DataFrame, tables: pd.DataFrame) -> pd.DataFrame:
                 "rows_scored": int((status == SCORED).sum()),
                 "cells_compared": len(mine),
                 "cells_within_std": int(mine["within_std"].sum()),
+                # rows whose every compared metric is within std
+                "rows_within_std": int(mine.groupby("experiment")["within_std"].all().sum()),
             }
         )
     return pd.DataFrame(rows)
@@ -359,19 +361,22 @@ def to_markdown(
 ) -> str:
     """The scorecard as Markdown: totals, per table, largest gaps, headline effects."""
     n, k = len(cells), int(cells["within_std"].sum()) if len(cells) else 0
+    rows = cells.groupby(["paper", "table", "experiment"])["within_std"].all() if n else []
     out = [
         "## Reproduction scorecard",
         "",
-        f"**{k} of {n}** cells (row × metric) we scored lie within our std of the paper's "
-        "number (std over folds; bootstrap std over test utterances for one test split).",
+        f"**{int(sum(rows))} of {len(rows)}** rows we scored lie within our std of the paper's "
+        f"numbers on every metric, **{k} of {n}** cells (row × metric) (std over folds; "
+        "bootstrap std over test utterances for one test split).",
         "",
-        "| paper | table | rows | rows scored | cells compared | within std |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| paper | table | rows | rows scored | rows within std | cells compared "
+        "| cells within std |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in summ.itertuples(index=False):
         out.append(
-            f"| {r.paper} | {r.table} | {r.rows} | {r.rows_scored} | {r.cells_compared} "
-            f"| {r.cells_within_std} |"
+            f"| {r.paper} | {r.table} | {r.rows} | {r.rows_scored} | {r.rows_within_std} "
+            f"| {r.cells_compared} | {r.cells_within_std} |"
         )
     out += ["", f"### Largest gaps (top {top}, percentage points)", ""]
     out += ["| paper | table | row | experiment | metric | ours | paper | diff | std |"]
