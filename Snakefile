@@ -17,12 +17,15 @@ localrules:
     confusion_figure,
     gate_figure,
     fold_breakdown,
+    reuse_predictions,
 
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/corpora.smk"
+include: "workflow/rules/pretraining.smk"
 include: "workflow/rules/multilevel.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/export.smk"
 
 
 rule all:

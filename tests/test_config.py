@@ -12,7 +12,7 @@ import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from mlser.config_checks import ConfigError, check_corpora
+from mlser.config_checks import ConfigError, check_corpora, check_export, check_folds
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = str(REPO / "config" / "schema.yaml")
@@ -35,6 +35,8 @@ def test_shipped_configs_validate(name: str) -> None:
         (lambda c: c["corpora"]["iemocap"].update(folds=["kfold"]), "kfold"),
         (lambda c: c["folds"].update(valid_share=1.5), "1.5"),
         (lambda c: c.update(unknown_section={}), "unknown_section"),
+        (lambda c: c["training"]["multilevel"]["stage1"].update(epochs="ten"), "'ten'"),
+        (lambda c: c.update(export={"experiment": "gao2025-exp17"}), "'fold' is a required"),
     ],
 )
 def test_schema_rejects_bad_values(mutate, needle: str) -> None:
@@ -90,3 +92,60 @@ def test_workflow_stops_before_any_job_on_a_bad_key(tmp_path: Path) -> None:
     )
     assert run.returncode != 0
     assert "flods" in run.stdout + run.stderr
+
+
+@pytest.mark.parametrize(
+    ("override", "needle"),
+    [
+        ("experiments={select: [gao2025-exp17, gao2025-exp99]}", "experiments.select: unknown"),
+        (
+            "experiments={select: [gao2025-exp17], folds: [s9]}",
+            r"experiments.folds: fold(s) ['s9']",
+        ),
+        ("export={experiment: gao2025-exp17, fold: official}", "export.fold: gao2025-exp17"),
+    ],
+)
+def test_workflow_names_the_bad_key_before_any_job(tmp_path: Path, override: str, needle: str):
+    config = str(REPO / "config" / "config.yaml")
+    cmd = [sys.executable, "-m", "snakemake", "-n", "-d", str(tmp_path), "--configfile", config]
+    run = subprocess.run(
+        [*cmd, "--config", override],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode != 0
+    assert needle in run.stdout + run.stderr
+    assert not (tmp_path / "results").exists()  # no job ran
+
+
+def test_experiments_folds_must_exist_in_a_selected_split() -> None:
+    check_folds(None, {"loso"})
+    check_folds(["s2", "official"], {"loso", "official"})
+    with pytest.raises(ConfigError, match=r"experiments\.folds: fold\(s\) \['sd'\]"):
+        check_folds(["s1", "sd"], {"loso", "official"})
+
+
+def test_export_settings_are_checked_against_the_matrix() -> None:
+    matrix = {
+        "a": {"corpus": "iemocap", "split": "loso", "model": {"family": "multilevel"}},
+        "b": {"corpus": "iemocap", "split": "loso", "model": {"family": "le_mer"}},
+        "c": {"corpus": "meld", "split": "official", "model": {"family": "multilevel"}},
+    }
+    fine = lambda row: None  # noqa: E731
+    check_export(None, matrix, ["iemocap"], fine)
+    check_export({"experiment": "a", "fold": "s3"}, matrix, ["iemocap"], fine)
+    cases = [
+        ({"experiment": "z", "fold": "s1"}, fine, r"export\.experiment: unknown experiment id 'z'"),
+        ({"experiment": "b", "fold": "s1"}, fine, r"export\.experiment: b is a le_mer model"),
+        ({"experiment": "c", "fold": "official"}, fine, r"corpora\.meld\.enabled"),
+        (
+            {"experiment": "a", "fold": "s6"},
+            fine,
+            r"export\.fold: a \(loso split\) has no fold 's6'",
+        ),
+        ({"experiment": "a", "fold": "s1"}, lambda row: "AEC", r"cannot be trained yet \(AEC\)"),
+    ]
+    for export, runnable, needle in cases:
+        with pytest.raises(ConfigError, match=needle):
+            check_export(export, matrix, ["iemocap"], runnable)

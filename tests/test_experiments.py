@@ -657,5 +657,6 @@ def test_unsupported_rows_say_why() -> None:
 
     matrix = load_matrix(EXP_DIR)
     assert unsupported_reason(matrix["gao2025-exp17"]) is None
-    assert "aec" in unsupported_reason(matrix["gao2025-exp35"])
+    assert unsupported_reason(matrix["gao2025-exp35"]) is None  # AEC
+    assert unsupported_reason(matrix["gao2025-exp18"]) is None  # AEC + CL, two stages
     assert "le_mer" in unsupported_reason(matrix["wang2023-a1"])

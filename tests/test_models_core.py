@@ -251,6 +251,34 @@ def test_text_encoder_gradient_flow(freeze: bool) -> None:
         assert_all_grad(enc)  # the pooler is gone, so no trainable parameter is dead
 
 
+def test_frozen_text_encoder_caches_features_and_matches_the_encoder() -> None:
+    enc = tiny_text(freeze=True).double()
+    assert enc.cacheable
+    tokens = enc.tokenize([SHORT_TEXT, LONG_TEXT])
+    with torch.no_grad():
+        direct = enc.model(**tokens).last_hidden_state
+    first, mask = enc(tokens["input_ids"], tokens["attention_mask"])
+    assert len(enc._cache) == 2
+    # the same rows again, reversed and padded differently: all from the cache
+    again = enc.tokenize([LONG_TEXT, SHORT_TEXT, SHORT_TEXT])
+    second, mask2 = enc(again["input_ids"], again["attention_mask"])
+    assert len(enc._cache) == 2
+    n = int(mask[0].sum())
+    torch.testing.assert_close(first[mask], direct[mask], atol=F64_ATOL, rtol=0)
+    torch.testing.assert_close(second[1, :n], direct[0, :n], atol=F64_ATOL, rtol=0)
+    torch.testing.assert_close(second[0], direct[1], atol=F64_ATOL, rtol=0)
+    assert not second[~mask2].any()  # padding is zero
+
+
+def test_text_encoder_with_trainable_parameters_is_not_cached() -> None:
+    enc = tiny_text(freeze=True)
+    enc.model.encoder.layer[0].output.dense.weight.requires_grad_(True)  # as an adapter would
+    assert not enc.cacheable
+    tokens = enc.tokenize([SHORT_TEXT])
+    feats, _ = enc(tokens["input_ids"], tokens["attention_mask"])
+    assert feats.requires_grad and not enc._cache
+
+
 def test_minilm_text_encoder_loads_offline() -> None:
     enc = TextEncoder(TextEncoderConfig(pretrained_name=minilm_path(), freeze=True))
     tokens = enc.tokenize(["that's great"])

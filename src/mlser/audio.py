@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from scipy.signal import resample_poly
 
 from mlser.atomic import atomic_path
 
@@ -139,6 +138,8 @@ def load_audio(path: str | os.PathLike[str], target_sr: int = 16000) -> np.ndarr
     mono = data.mean(axis=0) if data.shape[0] > 1 else data[0]
     if sr != target_sr:
         g = math.gcd(sr, target_sr)
+        from scipy.signal import resample_poly  # scipy.signal costs ~1 s of start-up
+
         mono = resample_poly(mono, target_sr // g, sr // g)
     # The anti-aliasing filter can overshoot full scale slightly.
     return np.clip(mono, -1.0, 1.0).astype(np.float32, copy=False)

@@ -26,6 +26,10 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
         summary = demo_corpus.generate_iemocap(
             args.out, demo_corpus.DemoIemocapSpec.from_dict(spec)
         )
+    elif args.corpus == "read_speech":
+        summary = demo_corpus.generate_read_speech(
+            args.out, demo_corpus.ReadSpeechSpec.from_dict(spec)
+        )
     else:
         summary = demo_corpus.generate_meld(args.out, demo_corpus.DemoMeldSpec.from_dict(spec))
     _print_json(summary)
@@ -121,8 +125,51 @@ def cmd_train_multilevel(args: argparse.Namespace) -> int:
         out=args.out,
         checkpoint_dir=args.checkpoints,
         init=args.init,
+        acoustic_init=args.acoustic_init,
     )
     print(f"best epoch {record['best_epoch']}, valid UA {record['best_valid_ua']:.4f}")
+    return 0
+
+
+def cmd_reuse_predictions(args: argparse.Namespace) -> int:
+    """Rows scored by the same model with the same test-time text have the same
+    predictions: copy them, and score them under this row's id (pandas only, no torch)."""
+    import pandas as pd
+
+    from mlser.atomic import write_text
+    from mlser.evaluation import metrics_from_predictions
+    from mlser.provenance import provenance
+
+    text = Path(args.predictions).read_text(encoding="utf-8")
+    scores = metrics_from_predictions(
+        pd.read_csv(args.predictions, sep="\t", keep_default_na=False)
+    )
+    source = json.loads(Path(args.source_metrics).read_text(encoding="utf-8"))
+    scores.update(
+        experiment=args.experiment_id, fold=args.fold, predictions_of=source["experiment"]
+    )
+    scores.update({k: source[k] for k in ("text_source", "model") if k in source})
+    scores["provenance"] = provenance()
+    write_text(args.out_predictions, text)
+    write_text(args.out_metrics, json.dumps(scores, indent=2, sort_keys=True, default=str) + "\n")
+    return 0
+
+
+def cmd_pretrain_acoustic(args: argparse.Namespace) -> int:
+    from mlser.acoustic_pretraining import run_pretraining
+    from mlser.multilevel_training import write_json
+
+    _set_threads(args.threads)
+    record = run_pretraining(
+        corpus=args.corpus,
+        acoustic_encoder=args.acoustic_encoder,
+        models=json.loads(args.models),
+        training=json.loads(args.training),
+        out=args.out,
+        checkpoint_dir=args.checkpoints,
+    )
+    write_json(f"{args.out}.json", record)
+    print(f"best epoch {record['best_epoch']}: held-out CER {record['valid_cer']:.3f}")
     return 0
 
 
@@ -260,6 +307,68 @@ def cmd_fold_breakdown(args: argparse.Namespace) -> int:
     return 0
 
 
+def _device(name: str) -> object:
+    import torch
+
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    """Exit status: 0 every file predicted, 1 some file failed, 2 the model did not load."""
+    from transformers.utils import logging as hf_logging
+
+    from mlser.atomic import write_text
+    from mlser.export import ExportError, load_any
+    from mlser.multilevel_training import StageError
+    from mlser.predict import PredictOptions, expand_inputs, predict_files, to_jsonl, to_tsv
+
+    _set_threads(args.threads)
+    hf_logging.disable_progress_bar()
+
+    def warn(message: str) -> None:
+        print(f"mlser predict: {message}", file=sys.stderr)
+
+    try:
+        options = PredictOptions(args.batch_seconds, args.chunk_seconds, args.max_seconds)
+    except ValueError as exc:
+        warn(str(exc))
+        return 2
+    try:
+        loaded = load_any(args.model)
+        inputs = expand_inputs(args.audio)
+        rows = list(predict_files(loaded, inputs, options, _device(args.device), warn))
+    except (ExportError, StageError) as exc:
+        warn(str(exc))
+        return 2
+    text = to_jsonl(rows) if args.format == "jsonl" else to_tsv(rows)
+    if args.out is None:
+        sys.stdout.write(text)
+    else:
+        write_text(args.out, text)
+    failed = sum(r["status"] != "ok" for r in rows)
+    warn(f"{len(rows)} file(s): {len(rows) - failed} predicted, {failed} failed")
+    return 1 if failed else 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from transformers.utils import logging as hf_logging
+
+    from mlser.export import ExportError, export_model
+
+    _set_threads(args.threads)
+    hf_logging.disable_progress_bar()
+    origin = json.loads(args.origin) if args.origin else None
+    try:
+        loaded = export_model(args.model, args.out, origin)
+    except ExportError as exc:
+        print(f"mlser export: {exc}", file=sys.stderr)
+        return 2
+    print(f"exported {args.model} to {args.out}: emotions {', '.join(loaded.classes)}")
+    return 0
+
+
 def _fold_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--corpus", required=True, choices=["iemocap", "meld"])
     p.add_argument("--manifest", required=True, type=Path)
@@ -273,7 +382,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="step", required=True, metavar="STEP")
 
     p = sub.add_parser("synthesize", help="generate a demo corpus in its release layout")
-    p.add_argument("corpus", choices=["iemocap", "meld"])
+    p.add_argument("corpus", choices=["iemocap", "meld", "read_speech"])
     p.add_argument("--out", required=True, type=Path, help="release root to create")
     p.add_argument("--spec", default="", help="generator settings as a JSON object")
     p.set_defaults(func=cmd_synthesize)
@@ -311,15 +420,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--models", required=True, help="the config's models section as JSON")
     p.add_argument("--training", required=True, help="the stage's training settings as JSON")
     p.add_argument("--init", type=Path, default=None, help="stage 2: the model to start from")
+    p.add_argument(
+        "--acoustic-init", type=Path, default=None, help="stage 1: a pretrained acoustic encoder"
+    )
     p.add_argument("--checkpoints", required=True, type=Path, help="epoch checkpoints (resume)")
     p.add_argument("--out", required=True, type=Path)
     p.set_defaults(func=cmd_train_multilevel)
+
+    p = sub.add_parser("reuse-predictions", help="score a row with another row's predictions")
+    p.add_argument("--predictions", required=True, type=Path)
+    p.add_argument("--source-metrics", required=True, type=Path)
+    p.add_argument("--experiment-id", required=True)
+    p.add_argument("--fold", required=True)
+    p.add_argument("--out-predictions", required=True, type=Path)
+    p.add_argument("--out-metrics", required=True, type=Path)
+    p.set_defaults(func=cmd_reuse_predictions)
+
+    p = sub.add_parser("pretrain-acoustic", help="pretrain the demo's acoustic encoder (CTC)")
+    p.add_argument("--corpus", required=True, type=Path, help="a read-speech corpus folder")
+    p.add_argument("--acoustic-encoder", required=True, help="a name in models.acoustic")
+    p.add_argument("--models", required=True, help="the config's models section as JSON")
+    p.add_argument("--training", required=True, help="the pretraining settings as JSON")
+    p.add_argument("--checkpoints", required=True, type=Path)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", required=True, type=Path)
+    p.set_defaults(func=cmd_pretrain_acoustic)
 
     p = sub.add_parser("evaluate-multilevel", help="predictions and metrics on a test fold")
     _fold_args(p)
     p.add_argument("--model", required=True, type=Path)
     p.add_argument("--experiment-id", required=True)
-    p.add_argument("--text-source", required=True, choices=["ground_truth", "asr", "none"])
+    p.add_argument(
+        "--text-source", required=True, choices=["ground_truth", "asr", "asr_corrected", "none"]
+    )
     p.add_argument("--max-batch-seconds", type=float, default=60.0)
     p.add_argument("--predictions", required=True, type=Path)
     p.add_argument("--metrics", required=True, type=Path)
@@ -331,6 +464,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-csv", required=True, type=Path)
     p.add_argument("--out-md", required=True, type=Path)
     p.set_defaults(func=cmd_experiments_table)
+
     p = sub.add_parser("paper-table", help="one table of a paper: ours beside the paper's")
     p.add_argument("--matrix", required=True, type=Path, help="config/experiments")
     p.add_argument("--paper", required=True)
@@ -368,6 +502,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-html", required=True, type=Path)
     p.add_argument("--out-figure", required=True, type=Path, help="file stem (.pdf and .png)")
     p.set_defaults(func=cmd_fold_breakdown)
+
+    p = sub.add_parser(
+        "predict",
+        help="emotion, transcript, gender, style and gate values of audio files",
+        description="Exit status: 0 all files predicted, 1 some failed (each is reported "
+        "with its cause), 2 the model could not be loaded.",
+    )
+    p.add_argument("model", type=Path, help="an exported folder or a pipeline model.pt")
+    p.add_argument("audio", nargs="+", type=Path, help="audio files or directories")
+    p.add_argument("--format", choices=["tsv", "jsonl"], default="tsv")
+    p.add_argument("--out", type=Path, default=None, help="write here (default: stdout)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
+    p.add_argument("--batch-seconds", type=float, default=60.0, help="padded audio per batch")
+    p.add_argument(
+        "--chunk-seconds", type=float, default=30.0, help="longer files are cut into chunks"
+    )
+    p.add_argument("--max-seconds", type=float, default=1800.0, help="longer files are refused")
+    p.add_argument("--threads", type=int, default=1)
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("export", help="a trained model as a self-contained Hugging Face folder")
+    p.add_argument("model", type=Path, help="a pipeline model.pt or an exported folder")
+    p.add_argument("out", type=Path, help="the folder to write")
+    p.add_argument("--origin", default="", help="JSON object recorded in config.json")
+    p.add_argument("--threads", type=int, default=1)
+    p.set_defaults(func=cmd_export)
     return parser
 
 

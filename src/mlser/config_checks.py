@@ -6,6 +6,7 @@ run at once with the path and the config key to set, not mid-run.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -65,3 +66,66 @@ def check_corpora(corpora: dict[str, Any], base: str | Path = ".") -> None:
                         f"`{key}` to the MELD.Raw folder or `corpora.meld.paths.{sub}` "
                         "to where your copy keeps it"
                     )
+
+
+def check_folds(wanted: list[str] | None, schemes: set[str]) -> None:
+    """Raise :class:`ConfigError` if ``experiments.folds`` names a fold that none of the
+    selected experiments' split ``schemes`` has (it would silently select nothing)."""
+    from mlser.folds import scheme_fold_names
+
+    if wanted is None:
+        return
+    known = sorted({f for s in schemes for f in scheme_fold_names(s)})
+    unknown = [f for f in wanted if f not in known]
+    if unknown:
+        raise ConfigError(
+            f"experiments.folds: fold(s) {unknown} do not exist; the selected experiments' "
+            f"splits ({', '.join(sorted(schemes))}) have the folds {known}"
+        )
+
+
+def check_export(
+    export: dict[str, str] | None,
+    matrix: dict[str, dict[str, Any]],
+    corpora: list[str],
+    runnable: Callable[[dict[str, Any]], str | None],
+) -> None:
+    """Raise :class:`ConfigError` naming the ``export.*`` key that cannot work.
+
+    Args:
+        export: the config's ``export`` section (``experiment``, ``fold``) or None.
+        matrix: the experiment matrix.
+        corpora: the enabled corpora.
+        runnable: why an experiment cannot be trained yet, or None
+            (:func:`mlser.experiments.unsupported_reason`).
+    """
+    from mlser.folds import scheme_fold_names
+
+    if not export:
+        return
+    exp_id, fold = export["experiment"], export["fold"]
+    if exp_id not in matrix:
+        raise ConfigError(
+            f"export.experiment: unknown experiment id {exp_id!r}; ids are listed in "
+            "config/experiments/*.yaml"
+        )
+    row = matrix[exp_id]
+    if row["model"]["family"] != "multilevel":
+        raise ConfigError(
+            f"export.experiment: {exp_id} is a {row['model']['family']} model; export "
+            "supports the multilevel family"
+        )
+    why = runnable(row)
+    if why:
+        raise ConfigError(f"export.experiment: {exp_id} cannot be trained yet ({why})")
+    if row["corpus"] not in corpora:
+        raise ConfigError(
+            f"export.experiment: {exp_id} is trained on {row['corpus']}, which is not "
+            f"enabled (corpora.{row['corpus']}.enabled)"
+        )
+    folds = scheme_fold_names(row["split"])
+    if fold not in folds:
+        raise ConfigError(
+            f"export.fold: {exp_id} ({row['split']} split) has no fold {fold!r}; "
+            f"its folds are {folds}"
+        )

@@ -29,8 +29,8 @@ LINKS: tuple[str, ...] = (
 #: What each family's training can run today; rows needing more are reported, not run.
 SUPPORTED: dict[str, dict[str, frozenset[str]]] = {
     "multilevel": {
-        "tasks": frozenset({"ser", "asr", "gender", "style"}),
-        "text_sources": frozenset({"none", "ground_truth", "asr"}),
+        "tasks": frozenset({"ser", "asr", "gender", "style", "aec", "cl"}),
+        "text_sources": frozenset({"none", "ground_truth", "asr", "asr_corrected"}),
     },
 }
 

@@ -10,7 +10,14 @@ random-init HuBERT and MiniLM on the demo).
   fusion (gao2024's second stage) the new parts are built and the old weights loaded;
   ``strategy: adapters`` freezes both encoders and trains bottleneck adapters (gao2025).
 * Scoring runs the final model on the test partition with the test-time text source:
-  ground truth, or the model's own greedy CTC transcript (``asr``).
+  ground truth, the model's own greedy CTC transcript (``asr``), or that transcript after
+  the model's ASR error correction (``asr_corrected``, beam search).
+* AEC and CL (gao2025 §3.3, Eq. 16/17): with ``aec`` in the stage tasks an error-correction
+  decoder on the shared text encoder learns to turn the model's own greedy CTC hypotheses of
+  the batch into the ground truth (λ_AEC · cross-entropy); with ``cl`` the time-pooled text
+  features of the ground truth and of the hypothesis (corrected by the AEC, greedily, where
+  the model has one) are aligned by InfoNCE (λ_c). The paper pre-trains its AEC on Common
+  Voice + IEMOCAP transcripts; here it learns from the fold's training utterances only.
 
 Model selection uses the fold's ``valid`` partition only (never the test session).
 """
@@ -40,6 +47,8 @@ from mlser.data import (
 from mlser.metrics import unweighted_accuracy
 from mlser.models.acoustic import AcousticEncoderConfig
 from mlser.models.adapters import AdapterConfig, count_parameters
+from mlser.models.contrastive import ContrastiveConfig, ContrastiveLoss
+from mlser.models.error_correction import ErrorCorrectionConfig
 from mlser.models.fusion import FusionConfig, FusionOutput, utterance_gate_means
 from mlser.models.losses import LossWeights, MultiTaskTargets, multitask_loss
 from mlser.models.multilevel import MultiLevelSER, MultiLevelSERConfig
@@ -47,7 +56,8 @@ from mlser.models.text import TextEncoderConfig
 from mlser.training import TrainConfig, clear_checkpoints, fit
 
 TASK_WEIGHTS = {"asr": "asr", "gender": "gender", "style": "style"}
-TEXT_SOURCES = ("ground_truth", "asr", "none")
+ALIGNMENT_TASKS = ("aec", "cl")
+TEXT_SOURCES = ("ground_truth", "asr", "asr_corrected", "none")
 
 
 class StageError(ValueError):
@@ -65,14 +75,20 @@ def resolve_pretrained(name: str | None) -> str | None:
     return name
 
 
-def build_model(stage: dict[str, Any], models: dict[str, Any], num_emotions: int) -> MultiLevelSER:
+def build_model(
+    stage: dict[str, Any],
+    models: dict[str, Any],
+    num_emotions: int,
+    error_correction: bool | None = None,
+) -> MultiLevelSER:
     """A fresh :class:`MultiLevelSER` for a stage block.
 
     Args:
-        stage: ``acoustic_encoder`` and ``text_encoder`` (names in ``models`` or null) and
-            ``fusion`` (``none`` or a :data:`mlser.models.fusion.FUSIONS` name).
+        stage: ``acoustic_encoder`` and ``text_encoder`` (names in ``models`` or null),
+            ``fusion`` (``none`` or a :data:`mlser.models.fusion.FUSIONS` name) and ``tasks``.
         models: the config's ``models`` section: ``acoustic``/``text`` name → spec,
-            ``fusion`` sizes.
+            ``fusion`` sizes, ``error_correction`` sizes.
+        error_correction: build the AEC decoder; None = whether ``aec`` is a stage task.
     """
     acoustic_cfg = text_cfg = None
     if stage.get("acoustic_encoder"):
@@ -92,14 +108,44 @@ def build_model(stage: dict[str, Any], models: dict[str, Any], num_emotions: int
     fusion = stage.get("fusion") or "none"
     if acoustic_cfg is not None and text_cfg is not None and fusion == "none":
         raise StageError("a stage with both encoders needs a fusion (got 'none')")
+    if error_correction is None:
+        error_correction = "aec" in stage.get("tasks", [])
+    aec_cfg = None
+    if error_correction:
+        if acoustic_cfg is None or text_cfg is None:
+            raise StageError("ASR error correction (task 'aec') needs speech and text encoders")
+        aec_cfg = error_correction_config(models, text_cfg)
     config = MultiLevelSERConfig(
         acoustic=acoustic_cfg,
         text=text_cfg,
         fusion=fusion if fusion != "none" else "concat",
         fusion_config=FusionConfig(**models.get("fusion", {})),
         num_emotions=num_emotions,
+        error_correction=aec_cfg,
     )
     return MultiLevelSER(config)
+
+
+def error_correction_config(
+    models: dict[str, Any], text_cfg: TextEncoderConfig
+) -> ErrorCorrectionConfig:
+    """The AEC decoder's sizes from ``models.error_correction``; BOS/EOS/PAD are the text
+    tokenizer's [CLS]/[SEP]/[PAD] (so no token is added to its vocabulary)."""
+    from transformers import AutoTokenizer
+
+    spec = models.get("error_correction", {})
+    tokenizer = AutoTokenizer.from_pretrained(text_cfg.tokenizer_name or text_cfg.pretrained_name)
+    return ErrorCorrectionConfig(
+        encoder_name=str(text_cfg.pretrained_name),
+        num_decoder_layers=int(spec.get("num_decoder_layers", 8)),
+        num_attention_heads=int(spec.get("num_attention_heads", 12)),
+        ffn_dim=int(spec.get("ffn_dim", 3072)),
+        dropout=float(spec.get("dropout", 0.1)),
+        max_target_positions=max(int(spec.get("max_length", 128)), text_cfg.max_length) + 2,
+        pad_id=int(tokenizer.pad_token_id),
+        bos_id=int(tokenizer.cls_token_id),
+        eos_id=int(tokenizer.sep_token_id),
+    )
 
 
 def _lookup(models: dict[str, Any], kind: str, name: str) -> dict[str, Any]:
@@ -117,12 +163,9 @@ def loss_weights(tasks: list[str], weights: dict[str, float]) -> LossWeights:
     names, 0 for the rest."""
     if "ser" not in tasks:
         raise StageError(f"stage tasks {tasks} lack 'ser'")
-    unknown = sorted(set(tasks) - {"ser", *TASK_WEIGHTS})
+    unknown = sorted(set(tasks) - {"ser", *TASK_WEIGHTS, *ALIGNMENT_TASKS})
     if unknown:
-        raise StageError(
-            f"stage tasks {unknown} are not supported by the multi-level training yet "
-            "(AEC and the contrastive loss are not wired into the stages)"
-        )
+        raise StageError(f"stage tasks {unknown} are not supported by the multi-level training")
     paper = LossWeights()
     return LossWeights(
         emotion=float(weights.get("emotion", paper.emotion)),
@@ -130,6 +173,11 @@ def loss_weights(tasks: list[str], weights: dict[str, float]) -> LossWeights:
         gender=float(weights.get("gender", paper.gender)) if "gender" in tasks else 0.0,
         style=float(weights.get("style", paper.style)) if "style" in tasks else 0.0,
     )
+
+
+def alignment_weights(tasks: list[str], weights: dict[str, float]) -> dict[str, float]:
+    """λ_AEC and λ_c (gao2025 Eq. 16/17; the paper's 0.1 by default) for the tasks named."""
+    return {t: float(weights.get(t, 0.1)) if t in tasks else 0.0 for t in ALIGNMENT_TASKS}
 
 
 def batches_of(
@@ -155,9 +203,15 @@ def _forward(model: MultiLevelSER, batch: Batch, text_source: str) -> Any:
 
 
 def make_step(
-    weights: LossWeights, device: torch.device
+    weights: LossWeights,
+    device: torch.device,
+    alignment: dict[str, float] | None = None,
+    temperature: float = 0.07,
 ) -> Callable[[MultiLevelSER, Batch], torch.Tensor]:
-    """The training loss of one batch (ground-truth text, as the papers train)."""
+    """The training loss of one batch (ground-truth text, as the papers train), plus
+    λ_AEC · L_AEC and λ_c · L_c where ``alignment`` weights them."""
+    alignment = alignment or {}
+    contrastive = ContrastiveLoss(ContrastiveConfig(temperature=temperature))
 
     def step(model: MultiLevelSER, batch: Batch) -> torch.Tensor:
         batch = batch.to(device)
@@ -167,9 +221,46 @@ def make_step(
             ctc, ctc_lengths = model.tokenizer.batch_encode(batch.texts)
             ctc, ctc_lengths = ctc.to(device), ctc_lengths.to(device)
         targets = MultiTaskTargets(batch.emotion, ctc, ctc_lengths, batch.gender, batch.style)
-        return multitask_loss(out, targets, weights).total
+        total = multitask_loss(out, targets, weights).total
+        if alignment.get("aec") or alignment.get("cl"):
+            total = total + alignment_loss(model, out, batch.texts, alignment, contrastive)
+        return total
 
     return step
+
+
+def alignment_loss(
+    model: MultiLevelSER,
+    out: Any,
+    references: list[str],
+    alignment: dict[str, float],
+    contrastive: ContrastiveLoss,
+) -> torch.Tensor:
+    """λ_AEC · L_AEC + λ_c · L_c of one batch, on the model's own greedy CTC hypotheses."""
+    if out.ctc_log_probs is None or model.text is None or out.linguistic is None:
+        raise StageError("AEC and the contrastive loss need both speech and text encoders")
+    hyps = model.tokenizer.greedy_decode(out.ctc_log_probs.detach(), out.ctc_lengths)
+    total = out.emotion_logits.new_zeros(())
+    if alignment.get("aec"):
+        if model.error_correction is None:
+            raise StageError("task 'aec' but the model has no error-correction module")
+        device = out.emotion_logits.device
+        src = model.text.tokenize(hyps, device=device)
+        tgt = model.text.tokenize(references, device=device)
+        aec = model.error_correction(
+            src["input_ids"], src["attention_mask"], tgt["input_ids"], tgt["attention_mask"]
+        )
+        total = total + alignment["aec"] * aec.loss
+    if alignment.get("cl"):
+        # gao2025 Exp-37: CL on the corrected transcript where the model corrects
+        texts = hyps
+        if model.error_correction is not None:
+            texts = model.correct(hyps, beam_size=1, max_length=model.text.config.max_length)
+        asr, asr_mask = model.encode_text(texts)
+        total = total + alignment["cl"] * contrastive(
+            out.linguistic, asr, out.linguistic_mask, asr_mask
+        )
+    return total
 
 
 @torch.no_grad()
@@ -181,11 +272,15 @@ def predict(
     max_seconds: float,
     device: torch.device,
     tasks: tuple[str, ...] = ("ser", "asr", "gender", "style"),
+    correction: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
     """Per-utterance predictions: probabilities, labels, transcript and gate means.
 
     Transcripts, gender and style predictions are given only for the ``tasks`` the model
     was trained on ("" / -100 otherwise), so that untrained heads never reach a metric.
+    With ``asr_corrected`` the transcript is the corrected one (its WER is the AEC's, as
+    gao2025 reports it) and ``transcript_asr`` holds the hypothesis before correction;
+    ``correction`` gives ``beam_size`` and ``max_length`` of the beam search.
     """
     if text_source not in TEXT_SOURCES:
         raise StageError(f"text source {text_source!r} is not supported yet ({TEXT_SOURCES})")
@@ -193,13 +288,25 @@ def predict(
         raise StageError("a text-only model cannot read ASR transcripts of its own")
     if text_source == "none" and model.text is not None:
         raise StageError("this model reads text: its text source cannot be 'none'")
-    if text_source == "asr" and "asr" not in tasks:
+    if text_source in ("asr", "asr_corrected") and "asr" not in tasks:
         raise StageError("the model was not trained for ASR: it cannot read its own transcripts")
+    if text_source == "asr_corrected" and model.error_correction is None:
+        raise StageError("text source 'asr_corrected' needs a model trained with task 'aec'")
+    correction = correction or {}
     model.eval()
     rows: list[dict[str, Any]] = []
     for group in batches_of(examples, max_seconds, seed=0, shuffle=False):
         batch = collate(group).to(device)
-        out = _forward(model, batch, text_source)
+        raw: list[str] | None = None
+        if text_source == "asr_corrected":
+            raw = model.transcribe(batch.waveforms, batch.lengths)
+            corrected = model.correct(
+                raw, int(correction.get("beam_size", 5)), int(correction.get("max_length", 128))
+            )
+            out = model(batch.waveforms, batch.lengths, texts=corrected)
+            out.transcripts = corrected
+        else:
+            out = _forward(model, batch, text_source)
         probs = out.emotion_logits.softmax(-1).cpu().numpy()
         hyps: list[str | None] = [None] * len(group)
         if out.transcripts is not None:
@@ -225,6 +332,8 @@ def predict(
                 "style": e.style,
                 "pred_style": int(style[i]) if style is not None else -100,
             }
+            if raw is not None:
+                row["transcript_asr"] = raw[i]
             for name, value in gates.items():
                 row[f"gate_{name}"] = float(value[i])
             rows.append(row)
@@ -242,9 +351,11 @@ def train_stage(
     context: str,
     device: torch.device,
     log: Callable[[str], None] = print,
+    temperature: float = 0.07,
 ) -> dict[str, Any]:
     """Train ``model`` in place on ``tasks``; keep the weights with the best valid UA."""
     weights = loss_weights(tasks, training.get("loss_weights", {}))
+    alignment = alignment_weights(tasks, training.get("loss_weights", {}))
     config = TrainConfig(**{k: v for k, v in training.items() if k in _TRAIN_FIELDS})
     max_seconds = float(training.get("max_batch_seconds", 40.0))
     batch_size = training.get("batch_size")
@@ -265,7 +376,7 @@ def train_stage(
         return text_scale if name.startswith("text.") and "bottleneck_adapter" not in name else 1.0
 
     model.to(device)
-    step = make_step(weights, device)
+    step = make_step(weights, device, alignment, temperature)
     result = fit(model, batches, step, validate, config, checkpoint_dir, context, log, lr_scale)
     model.load_state_dict(result.best_state)
     trainable, total = count_parameters(model)
@@ -293,7 +404,8 @@ def load_model(path: str | os.PathLike[str]) -> tuple[MultiLevelSER, dict[str, A
     """Rebuild a model saved by :func:`save_model`; returns it with its spec."""
     saved = torch.load(path, map_location="cpu", weights_only=False)
     spec = saved["spec"]
-    model = build_model(spec["stage"], spec["models"], len(spec["classes"]))
+    tasks = spec.get("tasks", spec["stage"]["tasks"])
+    model = build_model(spec["stage"], spec["models"], len(spec["classes"]), "aec" in tasks)
     if spec.get("adapters") is not None:
         model.add_adapters(AdapterConfig(**spec["adapters"]))
     model.load_state_dict(saved["state_dict"])
@@ -342,10 +454,14 @@ def run_stage(
     out: str | os.PathLike[str],
     checkpoint_dir: str | os.PathLike[str],
     init: str | os.PathLike[str] | None = None,
+    acoustic_init: str | os.PathLike[str] | None = None,
     device: torch.device | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Train stage 1 (fresh) or stage 2 (from ``init``) of ``experiment`` and save it.
+
+    ``acoustic_init``: a pretrained acoustic encoder (+ CTC head) stage 1 starts from
+    (:mod:`mlser.acoustic_pretraining`, the demo's stand-in for HuBERT's pretraining).
 
     Writes the model to ``out`` and returns the training record (also written beside it
     as ``<out>.json``).
@@ -359,6 +475,11 @@ def run_stage(
         stage = dict(model_spec["stage1"])
         torch.manual_seed(int(training.get("seed", 0)))
         model = build_model(stage, models, len(classes))
+        if acoustic_init is not None and model.acoustic is not None:
+            from mlser.acoustic_pretraining import load_pretrained
+
+            loaded = load_pretrained(model, acoustic_init)
+            log(f"{context}: {len(loaded)} pretrained tensors from {acoustic_init}")
     else:
         if init is None:
             raise StageError(f"{context}: stage 2 needs the model it starts from")
@@ -368,7 +489,7 @@ def run_stage(
             model = start
         else:  # gao2024: stage 2 adds BERT and the fusion to the stage-1 HuBERT
             torch.manual_seed(int(training.get("seed", 0)))
-            model = build_model(stage, models, len(classes))
+            model = build_model(stage, models, len(classes), start.error_correction is not None)
             missing = model.load_state_dict(start.state_dict(), strict=False)
             fresh = sorted({k.split(".")[0] for k in missing.missing_keys})
             log(f"{context}: parts new in this stage, initialised fresh: {fresh}")
@@ -387,6 +508,7 @@ def run_stage(
         context,
         device,
         log,
+        float(models.get("contrastive", {}).get("temperature", 0.07)),
     )
     # tasks: every task the model's heads were trained on, over both stages
     tasks = sorted(set(stage["tasks"]) | set(start_spec["tasks"] if stage_number == 2 else []))
@@ -398,7 +520,6 @@ def run_stage(
         "adapters": adapters,
     }
     save_model(out, model.cpu(), spec)
-    clear_checkpoints(checkpoint_dir)
     from mlser.provenance import provenance
 
     write_json(
@@ -412,6 +533,8 @@ def run_stage(
             "provenance": provenance(),
         },
     )
+    # last: a job killed before this point resumes from the final epoch, not from scratch
+    clear_checkpoints(checkpoint_dir)
     return record
 
 
@@ -429,4 +552,5 @@ def evaluate(
     model.to(device)
     classes = tuple(spec["classes"])
     tasks = tuple(spec.get("tasks", spec["stage"]["tasks"]))
-    return predict(model, data, classes, text_source, max_seconds, device, tasks)
+    correction = spec["models"].get("error_correction", {})
+    return predict(model, data, classes, text_source, max_seconds, device, tasks, correction)

@@ -116,6 +116,23 @@ def _selected_experiments():
 
 
 MATRIX, EXPERIMENTS = _selected_experiments()
+
+
+def _check_folds():
+    """`experiments.folds` naming a fold no selected row has would select nothing."""
+    from mlser.config_checks import check_folds
+
+    if EXPERIMENTS:
+        try:
+            check_folds(
+                config["experiments"]["folds"],
+                {MATRIX[i]["split"] for i in EXPERIMENTS},
+            )
+        except ConfigError as err:
+            raise WorkflowError(str(err)) from None
+
+
+_check_folds()
 # every experiment whose model some selected experiment is scored with, or starts from
 _needed = []
 _queue = [model_owner(MATRIX[i], MATRIX) for i in EXPERIMENTS]
@@ -129,6 +146,13 @@ TRAINED = sorted(_needed)
 STAGE1 = {}  # key -> the experiment that stands for it
 for _i in TRAINED:
     STAGE1.setdefault(stage1_key(MATRIX[_i]), _i)
+
+
+def _scoring(exp_id):
+    """The model file (fold left open) and the test-time text a row is scored with."""
+    e = MATRIX[exp_id]
+    model = final_model(model_owner(e, MATRIX), "{fold}")
+    return model, e["model"].get("text_source_test") or "none"
 
 
 def experiment_folds(exp_id):
@@ -153,6 +177,19 @@ def final_model(exp_id, fold):
     if e["model"].get("stage2"):
         return f"results/{e['corpus']}/stage2/{exp_id}/{fold}/model.pt"
     return f"results/{e['corpus']}/stage1/{stage1_key(e)}/{fold}/model.pt"
+
+
+# Selected rows scored by the same model with the same test-time text have the same
+# predictions: the first such row (in id order) is scored, the others reuse its output.
+PREDICTIONS_OF = {}
+for _i in sorted(EXPERIMENTS):
+    if MATRIX[_i]["model"]["family"] == "multilevel":
+        PREDICTIONS_OF.setdefault(_scoring(_i), _i)
+PREDICTIONS_OF = {
+    _i: PREDICTIONS_OF[_scoring(_i)]
+    for _i in EXPERIMENTS
+    if MATRIX[_i]["model"]["family"] == "multilevel"
+}
 
 
 def stage2_init(wildcards):

@@ -12,6 +12,7 @@ TARGET_SOURCES.append(multilevel_targets)
 
 rule train_stage1:
     input:
+        unpack(acoustic_init),
         manifest="results/{corpus}/manifest.tsv",
         folds="results/{corpus}/folds.tsv",
     output:
@@ -31,15 +32,20 @@ rule train_stage1:
         experiment=lambda w: _json(_row(STAGE1[w.key])),
         models=_json(config["models"]),
         training=_json(config["training"]["multilevel"]["stage1"]),
-        checkpoints=lambda w: (
+        checkpoints=lambda w, input: (
             f"results/{w.corpus}/stage1/{w.key}/{w.fold}/checkpoints/"
-            + run_hash(config["models"], config["training"]["multilevel"]["stage1"])
+            + run_hash(
+                config["models"],
+                config["training"]["multilevel"]["stage1"],
+                acoustic_init_flag(w, input),
+            )
         ),
+        init=acoustic_init_flag,
     shell:
         "python -m mlser train-multilevel --stage 1 --corpus {wildcards.corpus}"
         " --manifest {input.manifest} --folds {input.folds} --fold {wildcards.fold}"
         " --experiment {params.experiment:q} --models {params.models:q}"
-        " --training {params.training:q} --checkpoints {params.checkpoints}"
+        " --training {params.training:q} --checkpoints {params.checkpoints} {params.init}"
         " --threads {threads} --out {output} > {log} 2>&1"
 
 
@@ -92,7 +98,7 @@ rule evaluate_multilevel:
     benchmark:
         "results/benchmarks/evaluate_multilevel/{corpus}/{experiment}/{fold}.tsv"
     wildcard_constraints:
-        experiment=ids_regex("multilevel"),
+        experiment="|".join(sorted(set(PREDICTIONS_OF.values()))) or "^$",
     conda:
         "../../envs/mlser.yaml"
     threads: 2
@@ -111,6 +117,30 @@ rule evaluate_multilevel:
         " --text-source {params.text_source} --max-batch-seconds {params.max_seconds}"
         " --threads {threads} --predictions {output.predictions}"
         " --metrics {output.metrics} > {log} 2>&1"
+
+
+rule reuse_predictions:
+    input:
+        predictions=lambda w: (
+            f"results/{w.corpus}/experiments/{PREDICTIONS_OF[w.experiment]}/{w.fold}/predictions.tsv"
+        ),
+        metrics=lambda w: (
+            f"results/{w.corpus}/experiments/{PREDICTIONS_OF[w.experiment]}/{w.fold}/metrics.json"
+        ),
+    output:
+        predictions="results/{corpus}/experiments/{experiment}/{fold}/predictions.tsv",
+        metrics="results/{corpus}/experiments/{experiment}/{fold}/metrics.json",
+    log:
+        "results/logs/reuse_predictions/{corpus}/{experiment}/{fold}.log",
+    wildcard_constraints:
+        experiment="|".join(i for i, j in PREDICTIONS_OF.items() if i != j) or "^$",
+    conda:
+        "../../envs/mlser.yaml"
+    shell:
+        "python -m mlser reuse-predictions --predictions {input.predictions}"
+        " --source-metrics {input.metrics} --experiment-id {wildcards.experiment}"
+        " --fold {wildcards.fold} --out-predictions {output.predictions}"
+        " --out-metrics {output.metrics} > {log} 2>&1"
 
 
 rule experiments_table:

@@ -32,6 +32,7 @@ from mlser.models.acoustic import (
 )
 from mlser.models.adapters import AdapterConfig, BottleneckAdapter, count_parameters
 from mlser.models.adapters import add_adapters as _add_adapters
+from mlser.models.error_correction import ErrorCorrectionConfig, ErrorCorrectionModel
 from mlser.models.fusion import FusionConfig, build_fusion
 from mlser.models.heads import CharTokenizer, ClassificationHead, CTCHead, masked_mean_pool
 from mlser.models.text import TextEncoder, TextEncoderConfig, bert_base_config
@@ -63,6 +64,8 @@ class MultiLevelSERConfig:
         num_styles: 0 disables the style head (improvised vs scripted).
         ctc_dropout: dropout before the CTC projection.
         head_dropout: dropout before each classification layer.
+        error_correction: the ASR error-correction decoder on the shared text encoder
+            (gao2025 §3.3); None = no AEC. Its special-token ids must be the text tokenizer's.
     """
 
     acoustic: AcousticEncoderConfig | None = field(default_factory=AcousticEncoderConfig)
@@ -74,6 +77,7 @@ class MultiLevelSERConfig:
     num_styles: int = 2
     ctc_dropout: float = 0.1
     head_dropout: float = 0.1
+    error_correction: ErrorCorrectionConfig | None = None
 
 
 @dataclass
@@ -89,6 +93,8 @@ class MultiLevelSEROutput:
     gates: fusion gate values (see ``FusionOutput``); empty for ungated fusions.
     gate_masks: (B, T) validity masks of the temporal gates.
     transcripts: the ASR transcripts fed to the text encoder when no text was given.
+    linguistic: (B, L, D_t) text-encoder features (None: acoustic-only).
+    linguistic_mask: (B, L) bool.
     """
 
     emotion_logits: torch.Tensor
@@ -101,6 +107,8 @@ class MultiLevelSEROutput:
     gates: dict[str, torch.Tensor] = field(default_factory=dict)
     gate_masks: dict[str, torch.Tensor] = field(default_factory=dict)
     transcripts: list[str] | None = None
+    linguistic: torch.Tensor | None = None
+    linguistic_mask: torch.Tensor | None = None
 
 
 class MultiLevelSER(nn.Module):
@@ -155,6 +163,13 @@ class MultiLevelSER(nn.Module):
             if config.num_styles
             else None
         )
+        # AEC reads the ASR hypothesis with the same text encoder that reads text for
+        # emotion (gao2025 §3.3: one BERT, to keep the parameter count down)
+        self.error_correction: ErrorCorrectionModel | None = None
+        if config.error_correction is not None:
+            if self.text is None or self.acoustic is None:
+                raise ValueError("error correction needs both an acoustic and a text encoder")
+            self.error_correction = ErrorCorrectionModel(config.error_correction, self.text.model)
 
     def add_adapters(self, config: AdapterConfig) -> list[BottleneckAdapter]:
         """Stage 2: adapters in every layer of both encoders, whose weights are frozen.
@@ -163,10 +178,34 @@ class MultiLevelSER(nn.Module):
         and the gender / style FC layers are new in this stage. HuBERT's CNN stays frozen.
         """
         adapters: list[BottleneckAdapter] = []
+        if self.error_correction is not None:  # gao2025 §3.3: "we freeze the AEC module"
+            self.error_correction.requires_grad_(False)
         for encoder in (self.acoustic, self.text):
             if encoder is not None:
                 adapters += _add_adapters(encoder, config)
         return adapters
+
+    @torch.no_grad()
+    def correct(
+        self, hypotheses: list[str], beam_size: int = 5, max_length: int = 128
+    ) -> list[str]:
+        """ASR error correction: hypotheses -> corrected transcripts (beam search)."""
+        if self.error_correction is None or self.text is None:
+            raise ValueError("this model has no error-correction module")
+        device = self.emotion_head.proj.weight.device
+        tokens = self.text.tokenize(hypotheses, device=device)
+        decoded = self.error_correction.correct(
+            tokens["input_ids"], tokens["attention_mask"], beam_size, max_length
+        )
+        return self.text.tokenizer.batch_decode(decoded.sequences, skip_special_tokens=True)
+
+    def encode_text(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Texts -> text-encoder features (B, L, D_t) and mask (B, L)."""
+        if self.text is None:
+            raise ValueError("this model has no text encoder")
+        device = self.emotion_head.proj.weight.device
+        tokens = self.text.tokenize(texts, device=device)
+        return self.text(tokens["input_ids"], tokens["attention_mask"])
 
     @torch.no_grad()
     def transcribe(
@@ -205,7 +244,7 @@ class MultiLevelSER(nn.Module):
             ctc_lengths = acoustic_mask.sum(dim=-1)
         gates: dict[str, torch.Tensor] = {}
         gate_masks: dict[str, torch.Tensor] = {}
-        transcripts = None
+        transcripts = linguistic = linguistic_mask = None
         if self.text is None:
             fused = masked_mean_pool(acoustic, acoustic_mask)
         else:
@@ -237,6 +276,8 @@ class MultiLevelSER(nn.Module):
             gates=gates,
             gate_masks=gate_masks,
             transcripts=transcripts,
+            linguistic=linguistic,
+            linguistic_mask=linguistic_mask,
         )
 
 

@@ -1,0 +1,70 @@
+# The demo's stand-in for a pretrained acoustic checkpoint (mlser.acoustic_pretraining):
+# synthetic read speech, then one CTC pretraining per acoustic encoder, shared by every
+# fold and experiment. The paper config has no `pretraining` and never runs these rules.
+
+
+def pretraining(name):
+    return config.get("pretraining", {}).get("acoustic", {}).get(name)
+
+
+def acoustic_init(wildcards):
+    """The pretrained acoustic encoder a stage-1 job starts from, if the config has one."""
+    name = MATRIX[STAGE1[wildcards.key]]["model"]["stage1"].get("acoustic_encoder")
+    if name and pretraining(name):
+        return {"acoustic_init": f"results/pretrained/{name}/model.pt"}
+    return {}
+
+
+def acoustic_init_flag(wildcards, input):
+    return (
+        f"--acoustic-init {input.acoustic_init}"
+        if "acoustic_init" in input.keys()
+        else ""
+    )
+
+
+rule synthesize_read_speech:
+    output:
+        directory(f"{DEMO_CORPORA}/read_speech/{{name}}"),
+    log:
+        "results/logs/synthesize_read_speech/{name}.log",
+    benchmark:
+        "results/benchmarks/synthesize_read_speech/{name}.tsv"
+    conda:
+        "../../envs/mlser.yaml"
+    params:
+        spec=lambda w: _json(pretraining(w.name)["corpus"]),
+    shell:
+        "python -m mlser synthesize read_speech --out {output} --spec {params.spec:q}"
+        " > {log} 2>&1"
+
+
+rule pretrain_acoustic:
+    input:
+        f"{DEMO_CORPORA}/read_speech/{{name}}",
+    output:
+        "results/pretrained/{name}/model.pt",
+    log:
+        "results/logs/pretrain_acoustic/{name}.log",
+    benchmark:
+        "results/benchmarks/pretrain_acoustic/{name}.tsv"
+    conda:
+        "../../envs/mlser.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=16000,
+        runtime=1440,
+    params:
+        models=_json(config["models"]),
+        training=lambda w: _json(
+            {k: v for k, v in pretraining(w.name).items() if k != "corpus"}
+        ),
+        checkpoints=lambda w: (
+            f"results/pretrained/{w.name}/checkpoints/"
+            + run_hash(config["models"], pretraining(w.name))
+        ),
+    shell:
+        "python -m mlser pretrain-acoustic --corpus {input} --acoustic-encoder {wildcards.name}"
+        " --models {params.models:q} --training {params.training:q}"
+        " --checkpoints {params.checkpoints} --threads {threads} --out {output} > {log} 2>&1"
