@@ -12,6 +12,11 @@ report: "workflow/report/workflow.rst"
 localrules:
     corpus_counts,
     experiments_table,
+    paper_table,
+    scorecard,
+    confusion_figure,
+    gate_figure,
+    fold_breakdown,
     reuse_predictions,
 
 
@@ -19,6 +24,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/corpora.smk"
 include: "workflow/rules/pretraining.smk"
 include: "workflow/rules/multilevel.smk"
+include: "workflow/rules/report.smk"
 include: "workflow/rules/export.smk"
 
 

@@ -209,6 +209,104 @@ def cmd_experiments_table(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_paper_table(args: argparse.Namespace) -> int:
+    from mlser import paper_tables
+    from mlser.atomic import write_text
+    from mlser.experiments import load_matrix
+
+    matrix = load_matrix(args.matrix)
+    specs = paper_tables.paper_table_specs(matrix, paper_tables.load_tables(args.matrix))
+    spec = next((s for s in specs if (s["paper"], s["number"]) == (args.paper, args.table)), None)
+    if spec is None:
+        raise SystemExit(f"{args.matrix}: {args.paper} has no results table {args.table}")
+    scores = paper_tables.load_scores(args.metrics, spec["metrics"])
+    table = paper_tables.build_table(spec, matrix, scores)
+    write_text(args.out_csv, table.to_csv(index=False))
+    write_text(args.out_md, paper_tables.to_markdown(table, spec))
+    write_text(args.out_tex, paper_tables.to_latex(table, spec))
+    write_text(args.out_html, paper_tables.to_html(table, spec))
+    print(paper_tables.to_markdown(table, spec))
+    return 0
+
+
+def cmd_scorecard(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from mlser import scorecard
+    from mlser.atomic import write_text
+    from mlser.experiments import load_matrix
+    from mlser.html_page import markdown_page
+    from mlser.labels import classes_for
+    from mlser.paper_tables import load_scores
+
+    matrix = load_matrix(args.matrix)
+    comparisons = scorecard.load_comparisons(args.comparisons, matrix)
+    tables = pd.concat([pd.read_csv(p) for p in args.tables], ignore_index=True)
+    predictions = scorecard.group_predictions(args.predictions)
+    classes_of = {i: classes_for(e["corpus"]) for i, e in matrix.items()}
+    boot_std = scorecard.bootstrap_stds(tables, predictions, classes_of, n_boot=args.n_boot)
+    cells = scorecard.cell_table(tables, boot_std)
+    fold_scores = load_scores(args.metrics, scorecard.BOOTSTRAP_METRICS)
+    effects = scorecard.effects_table(
+        comparisons, fold_scores, predictions, classes_of, n_boot=args.n_boot
+    )
+    summary = scorecard.summary(cells, tables)
+    markdown = scorecard.to_markdown(summary, cells, effects)
+    write_text(args.out_cells, cells.to_csv(index=False))
+    write_text(args.out_effects, effects.to_csv(index=False))
+    write_text(args.out_md, markdown)
+    write_text(args.out_html, markdown_page(markdown, "Reproduction scorecard"))
+    print(markdown)
+    return 0
+
+
+def _panels(spec: dict) -> list[dict]:
+    from mlser.figures.predictions import read_predictions
+
+    return [
+        {**p, "predictions": read_predictions(p["predictions"]) if p["predictions"] else None}
+        for p in spec["panels"]
+    ]
+
+
+def cmd_confusion_figure(args: argparse.Namespace) -> int:
+    from mlser.figures.predictions import confusion_figure
+    from mlser.labels import classes_for
+
+    counts = confusion_figure(_panels(json.loads(args.spec)), classes_for(args.corpus), args.out)
+    _print_json({label: cm.tolist() for label, cm in counts.items()})
+    return 0
+
+
+def cmd_gate_figure(args: argparse.Namespace) -> int:
+    from mlser.figures.predictions import gate_figure
+    from mlser.labels import classes_for
+
+    spec = json.loads(args.spec)
+    (panel,) = _panels(spec)
+    title = f"{spec['title']}: {panel['experiment']}"
+    _print_json(gate_figure(panel["predictions"], classes_for(args.corpus), args.out, title))
+    return 0
+
+
+def cmd_fold_breakdown(args: argparse.Namespace) -> int:
+    from mlser.atomic import write_text
+    from mlser.breakdowns import fold_table, to_markdown
+    from mlser.figures.predictions import per_fold_figure
+    from mlser.html_page import markdown_page
+    from mlser.paper_tables import load_scores
+
+    table = fold_table(args.metrics)
+    markdown = to_markdown(table, args.corpus)
+    write_text(args.out_csv, table.to_csv(index=False))
+    write_text(args.out_html, markdown_page(markdown, f"{args.corpus}: per fold and class"))
+    metric = "UA" if args.corpus == "iemocap" else "WF1"
+    scores = load_scores(args.metrics, [metric])
+    per_fold_figure(scores, metric, args.out_figure, f"{args.corpus}: {metric} per fold")
+    print(markdown)
+    return 0
+
+
 def _device(name: str) -> object:
     import torch
 
@@ -366,6 +464,44 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-csv", required=True, type=Path)
     p.add_argument("--out-md", required=True, type=Path)
     p.set_defaults(func=cmd_experiments_table)
+
+    p = sub.add_parser("paper-table", help="one table of a paper: ours beside the paper's")
+    p.add_argument("--matrix", required=True, type=Path, help="config/experiments")
+    p.add_argument("--paper", required=True)
+    p.add_argument("--table", required=True, type=int)
+    p.add_argument("--metrics", nargs="*", default=[], type=Path, help="metrics.json files")
+    for name in ("csv", "md", "tex", "html"):
+        p.add_argument(f"--out-{name}", required=True, type=Path)
+    p.set_defaults(func=cmd_paper_table)
+
+    p = sub.add_parser("scorecard", help="reproduction scorecard across all tables")
+    p.add_argument("--matrix", required=True, type=Path, help="config/experiments")
+    p.add_argument("--comparisons", required=True, type=Path)
+    p.add_argument("--tables", nargs="+", required=True, type=Path, help="paper-table CSVs")
+    p.add_argument("--metrics", nargs="*", default=[], type=Path)
+    p.add_argument("--predictions", nargs="*", default=[], type=Path)
+    p.add_argument("--n-boot", type=int, default=2000)
+    for name in ("cells", "effects", "md", "html"):
+        p.add_argument(f"--out-{name}", required=True, type=Path)
+    p.set_defaults(func=cmd_scorecard)
+
+    for step, func, what in (
+        ("confusion-figure", cmd_confusion_figure, "confusion matrices, summed over folds"),
+        ("gate-figure", cmd_gate_figure, "kernel density of the fusion gates per emotion"),
+    ):
+        p = sub.add_parser(step, help=what)
+        p.add_argument("--corpus", required=True, choices=["iemocap", "meld"])
+        p.add_argument("--spec", required=True, help="title and panels (predictions) as JSON")
+        p.add_argument("--out", required=True, type=Path, help="file stem (.pdf and .png)")
+        p.set_defaults(func=func)
+
+    p = sub.add_parser("fold-breakdown", help="per-fold and per-class scores of a corpus")
+    p.add_argument("--corpus", required=True, choices=["iemocap", "meld"])
+    p.add_argument("--metrics", nargs="+", required=True, type=Path)
+    p.add_argument("--out-csv", required=True, type=Path)
+    p.add_argument("--out-html", required=True, type=Path)
+    p.add_argument("--out-figure", required=True, type=Path, help="file stem (.pdf and .png)")
+    p.set_defaults(func=cmd_fold_breakdown)
 
     p = sub.add_parser(
         "predict",
