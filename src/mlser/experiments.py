@@ -32,6 +32,13 @@ SUPPORTED: dict[str, dict[str, frozenset[str]]] = {
         "tasks": frozenset({"ser", "asr", "gender", "style"}),
         "text_sources": frozenset({"none", "ground_truth", "asr"}),
     },
+    # alqurashi2024: LSTM speech models on cached features; the fine-tuned wav2vec 2.0
+    # speech models (stage-1 strategy full_finetune) are not built yet
+    "hierarchical": {
+        "tasks": frozenset({"ser"}),
+        "text_sources": frozenset({"none", "ground_truth"}),
+        "stage1_strategies": frozenset({"from_scratch"}),
+    },
 }
 
 
@@ -172,4 +179,7 @@ def unsupported_reason(e: dict[str, Any]) -> str | None:
         source = e["model"].get(key) or "none"
         if source not in caps["text_sources"]:
             return f"{key} {source!r} is not supported by the {family} training yet"
+    strategy = (e["model"].get("stage1") or {}).get("strategy")
+    if "stage1_strategies" in caps and strategy not in caps["stage1_strategies"]:
+        return f"stage-1 strategy {strategy!r} is not wired into the {family} training yet"
     return None
