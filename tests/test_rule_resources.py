@@ -10,7 +10,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 # `python -m mlser <step>` steps that run a network
 NEURAL_STEPS = {"train-multilevel", "evaluate-multilevel"}
-NEURAL_STEPS |= {"extract-word-embeddings", "train-hierarchical"}  # alqurashi2024
+NEURAL_STEPS |= {"extract-word-embeddings", "extract-ssl-features", "train-hierarchical"}
 
 
 def rules() -> dict[str, str]:

@@ -142,7 +142,7 @@ def extract_acoustic(
         if not np.isfinite(vec).all():
             skipped[r.utt_id] = "non-finite feature values"
             continue
-        features[r.utt_id] = torch.from_numpy(vec)
+        features[r.utt_id] = torch.tensor(vec)
     for utt, why in skipped.items():
         log(f"{feature_set}: skipped {utt}: {why}")
     if not features:

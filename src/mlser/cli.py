@@ -201,6 +201,17 @@ def cmd_extract_word_embeddings(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_extract_ssl_features(args: argparse.Namespace) -> int:
+    from mlser.manifest import read_manifest
+    from mlser.ssl_features import extract_ssl, ssl_encoder_from_spec
+
+    _set_threads(args.threads)
+    model = ssl_encoder_from_spec(json.loads(args.spec))
+    name = f"ssl-{args.encoder}"
+    _save_features(args, extract_ssl(read_manifest(args.manifest), model, name))
+    return 0
+
+
 def cmd_train_hierarchical(args: argparse.Namespace) -> int:
     from mlser.acoustic_features import load_feature_table
     from mlser.folds import read_folds
@@ -363,6 +374,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--summary", required=True, type=Path, help="JSON: size, time, skipped")
     p.set_defaults(func=cmd_extract_word_embeddings)
+
+    p = sub.add_parser("extract-ssl-features", help="frozen SSL encoder frames (cached)")
+    p.add_argument("--corpus", required=True, choices=["iemocap", "meld"])
+    p.add_argument("--manifest", required=True, type=Path)
+    p.add_argument("--encoder", required=True, help="the models.acoustic name")
+    p.add_argument("--spec", required=True, help="that models.acoustic entry as JSON")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--summary", required=True, type=Path, help="JSON: size, time, skipped")
+    p.set_defaults(func=cmd_extract_ssl_features)
 
     p = sub.add_parser("train-hierarchical", help="train one classifier of the hierarchy")
     _fold_args(p)

@@ -32,12 +32,12 @@ SUPPORTED: dict[str, dict[str, frozenset[str]]] = {
         "tasks": frozenset({"ser", "asr", "gender", "style"}),
         "text_sources": frozenset({"none", "ground_truth", "asr"}),
     },
-    # alqurashi2024: LSTM speech models on cached features; the fine-tuned wav2vec 2.0
-    # speech models (stage-1 strategy full_finetune) are not built yet
+    # alqurashi2024: LSTM speech models on cached features; the wav2vec 2.0 rows
+    # (full_finetune) run the LSTMs on frozen wav2vec 2.0 frames (workflow/rules/hierarchical.smk)
     "hierarchical": {
         "tasks": frozenset({"ser"}),
         "text_sources": frozenset({"none", "ground_truth"}),
-        "stage1_strategies": frozenset({"from_scratch"}),
+        "stage1_strategies": frozenset({"from_scratch", "full_finetune"}),
     },
 }
 

@@ -40,20 +40,38 @@ def correction_figure(
         with open(path, encoding="utf-8") as f:
             m = json.load(f)
         total, corrected = m["speech_neutral_emotional"], m["text_corrected"]
-        share = 100 * corrected / total if total else 0.0
-        rows.append((f"{label} (n={total})", share))
+        rows.append((f"{label} (n={total})", 100 * corrected / total if total else None))
     fig, ax = plt.subplots(figsize=(COLUMN_WIDTH, 0.45 * len(rows) + 0.8))
     y = np.arange(len(rows))
-    shares = np.array([s for _, s in rows])
-    ax.barh(y, shares, color=EMOTION_COLOURS["sad"], label="corrected by text model")
-    ax.barh(y, 100 - shares, left=shares, color="#DDDDDD", label="not corrected")
-    for i, s in enumerate(shares):
-        ax.text(s / 2, i, f"{s:.1f}%", ha="center", va="center", color="white", fontsize=7)
+    for i, (_, share) in enumerate(rows):
+        if share is None:  # no emotional utterance was called neutral: nothing to correct
+            ax.text(1, i, "no emotional utterance called neutral", va="center", fontsize=6)
+            continue
+        ax.barh(i, share, color=EMOTION_COLOURS["sad"], label="corrected by text model")
+        ax.barh(i, 100 - share, left=share, color="#DDDDDD", label="not corrected")
+        inside = share >= 15
+        ax.text(
+            share / 2 if inside else share + 1,
+            i,
+            f"{share:.1f}%",
+            ha="center" if inside else "left",
+            va="center",
+            color="white" if inside else "black",
+            fontsize=7,
+        )
     ax.set_yticks(y, [name for name, _ in rows])
-    ax.invert_yaxis()
+    ax.set_ylim(len(rows) - 0.5, -0.5)  # first row on top
     ax.set_xlim(0, 100)
     ax.set_xlabel("emotional utterances the speech model called neutral (%)")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.35 if len(rows) < 3 else -0.2), ncol=2)
+    handles, names = ax.get_legend_handles_labels()
+    unique = dict(zip(names, handles, strict=True))
+    ax.legend(
+        unique.values(),
+        unique.keys(),
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.35 if len(rows) < 3 else -0.2),
+        ncol=2,
+    )
     save_figure(fig, stem)
 
 
@@ -72,29 +90,42 @@ def precision_recall_figure(
     for k, (path, label) in enumerate(zip(predictions, labels, strict=True)):
         pred = pd.read_csv(path, sep="\t", dtype={"utt_id": str})
         curve = neutral_precision_recall(pred, CURVE_THRESHOLDS)
+        if curve["precision"].isna().all():  # the system never says neutral
+            label = f"{label}: never predicts neutral"
         (line,) = ax.plot(curve["recall"], curve["precision"], lw=1, label=label)
+        colour = line.get_color()
+        # the curve's ends: threshold 0 (speech-only baseline), 1 (text model decides)
+        for t, marker in ((0, "s"), (-1, "^")):
+            ax.plot(
+                curve["recall"].iloc[t],
+                curve["precision"].iloc[t],
+                marker,
+                ms=3,
+                mfc="none",
+                color=colour,
+            )
         marks = neutral_precision_recall(pred, thresholds)
         ax.scatter(
             marks["recall"],
             marks["precision"],
             marker=markers[k % len(markers)],
             s=14,
-            color=line.get_color(),
+            color=colour,
             zorder=3,
         )
-        for r in marks.itertuples(index=False):
+        # thresholds that give the same point share one label
+        for (r, p), group in marks.groupby(["recall", "precision"], sort=False):
+            ts = group["threshold"].tolist()
+            text = f"{ts[0]:.2f}" if len(ts) == 1 else f"{ts[0]:.2f}–{ts[-1]:.2f}"
             ax.annotate(
-                f"{r.threshold:.2f}",
-                (r.recall, r.precision),
-                textcoords="offset points",
-                xytext=(3, 3),
-                fontsize=6,
-                color=line.get_color(),
+                text, (r, p), textcoords="offset points", xytext=(3, -9), fontsize=6, color=colour
             )
     ax.set_xlabel("neutral recall")
     ax.set_ylabel("neutral precision")
     ax.set_xlim(-0.02, 1.02)
     ax.set_ylim(-0.02, 1.02)
     ax.grid(alpha=0.3, lw=0.5)
+    ax.plot([], [], "ks", ms=3, mfc="none", label="threshold 0 (speech only)")
+    ax.plot([], [], "k^", ms=3, mfc="none", label="threshold 1 (text decides)")
     ax.legend(loc="lower left")
     save_figure(fig, stem)
