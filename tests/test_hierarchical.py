@@ -382,3 +382,28 @@ def test_metrics_json_is_valid_json_roundtrip(tmp_path) -> None:
     scores.update(text_correction(proposed))
     (tmp_path / "m.json").write_text(json.dumps(scores))
     assert json.loads((tmp_path / "m.json").read_text())["text_corrected"] == 2
+
+
+# ---------------------------------------------------------------- figures
+
+
+def test_figures_are_written_for_corrected_and_never_neutral_rows(tmp_path) -> None:
+    from mlser.figures.alqurashi2024 import correction_figure, precision_recall_figure
+
+    proposed, _ = _decide(None)
+    # speech never says neutral
+    never = proposed.assign(p1_neutral=0.1, p1_emotional=0.9, speech_level1="emotional")
+    paths = {}
+    for name, pred in (("a", proposed), ("b", never)):
+        pred.to_csv(tmp_path / f"{name}.tsv", sep="\t", index=False)
+        d = {**text_correction(pred)}
+        (tmp_path / f"{name}.json").write_text(json.dumps(d))
+        paths[name] = d
+    assert paths["b"]["speech_neutral_emotional"] == 0
+    correction_figure([tmp_path / "a.json", tmp_path / "b.json"], ["A", "B"], tmp_path / "f2")
+    precision_recall_figure(
+        [tmp_path / "a.tsv", tmp_path / "b.tsv"], ["A", "B"], [0.25, 0.3], tmp_path / "f3"
+    )
+    for stem in ("f2", "f3"):
+        for ext in ("pdf", "png"):
+            assert (tmp_path / f"{stem}.{ext}").stat().st_size > 1000

@@ -260,8 +260,8 @@ rule figures_alqurashi2024:
         thresholds=" ".join(
             str(t) for t in config["evaluation"]["hierarchical_thresholds"]
         ),
-        fig2=f"{HIER_FIGURES}/fig2_text_corrections",
-        fig3=f"{HIER_FIGURES}/fig3_neutral_precision_recall",
+        fig2=lambda w, output: os.path.splitext(output.fig2)[0],
+        fig3=lambda w, output: os.path.splitext(output.fig3)[0],
     shell:
         "python -m mlser figures-alqurashi2024 --metrics {input.metrics}"
         " --predictions {input.predictions} --labels {params.labels}"
