@@ -34,6 +34,7 @@ __all__ = [
     "ACOUSTIC_FEATURE_SETS",
     "FeatureTable",
     "extract_acoustic",
+    "finished_table",
     "handcrafted8",
     "load_feature_table",
     "mfcc39_mean",
@@ -143,11 +144,23 @@ def extract_acoustic(
             skipped[r.utt_id] = "non-finite feature values"
             continue
         features[r.utt_id] = torch.tensor(vec)
+    return finished_table(feature_set, features, skipped, start, log)
+
+
+def finished_table(
+    name: str,
+    features: dict[str, torch.Tensor],
+    skipped: dict[str, str],
+    start: float,
+    log: Callable[[str], None] = print,
+) -> FeatureTable:
+    """The table of an extraction begun at ``start`` (perf_counter); logs each skipped
+    utterance, and fails if none could be processed."""
     for utt, why in skipped.items():
-        log(f"{feature_set}: skipped {utt}: {why}")
+        log(f"{name}: skipped {utt}: {why}")
     if not features:
-        raise ValueError(f"{feature_set}: no utterance could be processed")
-    return FeatureTable(feature_set, features, skipped, time.perf_counter() - start)
+        raise ValueError(f"{name}: no utterance could be processed")
+    return FeatureTable(name, features, skipped, time.perf_counter() - start)
 
 
 def save_feature_table(path: str | os.PathLike[str], table: FeatureTable) -> None:

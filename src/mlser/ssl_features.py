@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 from transformers import AutoModel, PreTrainedModel, Wav2Vec2Config, Wav2Vec2Model
 
-from mlser.acoustic_features import FeatureTable
+from mlser.acoustic_features import FeatureTable, finished_table
 from mlser.audio import load_audio
 from mlser.data import SAMPLE_RATE
 
@@ -66,8 +66,4 @@ def extract_ssl(
             skipped[r.utt_id] = f"{type(exc).__name__}: {exc}"
             continue
         features[r.utt_id] = hidden.to(torch.float16).cpu()
-    for utt, why in skipped.items():
-        log(f"{name}: skipped {utt}: {why}")
-    if not features:
-        raise ValueError(f"{name}: no utterance could be encoded")
-    return FeatureTable(name, features, skipped, time.perf_counter() - start)
+    return finished_table(name, features, skipped, start, log)

@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 import torch
 
-from mlser.acoustic_features import FeatureTable
+from mlser.acoustic_features import FeatureTable, finished_table
 from mlser.models.text import TextEncoder, TextEncoderConfig
 
 __all__ = ["extract_word_embeddings", "text_encoder_from_spec"]
@@ -65,8 +65,4 @@ def extract_word_embeddings(
             # positions 0 and n-1 are [CLS] and [SEP]
             words = hidden[k, 1 : max(n - 1, 2)]
             features[r.utt_id] = words.to(torch.float16).clone()
-    for utt, why in skipped.items():
-        log(f"{name}: skipped {utt}: {why}")
-    if not features:
-        raise ValueError(f"{name}: no transcript could be encoded")
-    return FeatureTable(name, features, skipped, time.perf_counter() - start)
+    return finished_table(name, features, skipped, start, log)
