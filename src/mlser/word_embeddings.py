@@ -42,13 +42,15 @@ def extract_word_embeddings(
     name: str,
     batch_size: int = 32,
     log: Callable[[str], None] = print,
+    device: torch.device | None = None,
 ) -> FeatureTable:
     """``(T, D)`` word-piece features of every manifest transcript.
 
     An empty transcript has no word pieces: it is listed in ``skipped``.
     """
+    device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
     start = time.perf_counter()
-    encoder.eval()
+    encoder.eval().to(device)
     features: dict[str, torch.Tensor] = {}
     skipped: dict[str, str] = {}
     rows = [r for r in manifest.itertuples(index=False)]
@@ -58,11 +60,11 @@ def extract_word_embeddings(
     rows = [r for r in rows if r.utt_id not in skipped]
     for i in range(0, len(rows), batch_size):
         group = rows[i : i + batch_size]
-        batch = encoder.tokenize([str(r.text) for r in group])
+        batch = encoder.tokenize([str(r.text) for r in group], device)
         hidden, mask = encoder(batch["input_ids"], batch["attention_mask"])
         for k, r in enumerate(group):
             n = int(mask[k].sum())
             # positions 0 and n-1 are [CLS] and [SEP]
             words = hidden[k, 1 : max(n - 1, 2)]
-            features[r.utt_id] = words.to(torch.float16).clone()
+            features[r.utt_id] = words.to(torch.float16).cpu().clone()
     return finished_table(name, features, skipped, start, log)

@@ -187,7 +187,7 @@ rule train_hierarchical:
     threads: 2
     resources:
         gpu=1,
-        mem_mb=8000,
+        mem_mb=16000,
         runtime=240,
     params:
         training=_json(config["training"]["hierarchical"]),
