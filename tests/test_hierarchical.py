@@ -27,6 +27,7 @@ from mlser.hierarchical_training import (
     neutral_precision_recall,
     pad,
     text_correction,
+    threshold_sweep,
     train_level,
 )
 from mlser.labels import IEMOCAP_4CLASS
@@ -134,6 +135,24 @@ def test_neutral_precision_recall_spans_baseline_to_text_model() -> None:
     # 1.0: only u0 (text arg-max neutral) is neutral
     assert curve.loc[1.0, "precision"] == pytest.approx(1.0)
     assert curve.loc[1.0, "recall"] == pytest.approx(1 / 2)
+
+
+def test_threshold_sweep_scores_each_threshold() -> None:
+    ids = [f"u{i}" for i in range(5)]
+    gold = pd.Series(["neu", "neu", "hap", "sad", "ang"], index=ids)
+    sweep = threshold_sweep(
+        gold,
+        _probs(P1, ("neutral", "emotional"), ids),
+        _probs(P2, ("hap", "ang", "sad"), ids),
+        _probs(PT, CLASSES, ids),
+        [0.25, 0.35],
+        CLASSES,
+    )
+    # 0.25 -> neu sad neu sad neu; 0.35 -> neu sad hap sad ang (see the decision test)
+    assert [s["WA"] for s in sweep] == [pytest.approx(2 / 5), pytest.approx(4 / 5)]
+    assert [s["precision"]["neu"] for s in sweep] == [pytest.approx(1 / 3), 1.0]
+    assert [s["recall"]["neu"] for s in sweep] == [0.5, 0.5]
+    assert [s["text_corrected"] for s in sweep] == [0, 2]
 
 
 def test_utterances_without_probabilities_are_listed() -> None:

@@ -246,29 +246,23 @@ def cmd_train_hierarchical(args: argparse.Namespace) -> int:
 
 def cmd_evaluate_hierarchical(args: argparse.Namespace) -> int:
     from mlser.atomic import write_text
-    from mlser.evaluation import metrics_from_predictions
     from mlser.folds import partition, read_folds
-    from mlser.hierarchical_training import decide, read_probs, text_correction
+    from mlser.hierarchical_training import decide, read_probs, row_scores, threshold_sweep
     from mlser.labels import classes_for
     from mlser.manifest import read_manifest
-    from mlser.metrics import per_class_precision
     from mlser.multilevel_training import write_json
     from mlser.provenance import provenance
 
     test = partition(read_manifest(args.manifest), read_folds(args.folds), args.fold, "test")
+    gold, classes = test.set_index("utt_id")["emotion"], classes_for(args.corpus)
     threshold = None if args.threshold == "none" else float(args.threshold)
-    pred, skipped = decide(
-        test.set_index("utt_id")["emotion"],
-        read_probs(args.level1),
-        read_probs(args.level2),
-        read_probs(args.text) if args.text else None,
-        threshold,
-        classes_for(args.corpus),
-    )
+    p1, p2 = read_probs(args.level1), read_probs(args.level2)
+    pt = read_probs(args.text) if args.text else None
+    pred, skipped = decide(gold, p1, p2, pt, threshold, classes)
     write_text(args.predictions, pred.to_csv(sep="\t", index=False, float_format="%.6g"))
-    scores = metrics_from_predictions(pred)
-    scores["precision"] = per_class_precision(pred["gold"], pred["pred"])
-    scores.update(text_correction(pred) if args.text else {})
+    scores = row_scores(pred)
+    if pt is not None and threshold is None and args.sweep:
+        scores["threshold_sweep"] = threshold_sweep(gold, p1, p2, pt, args.sweep, classes)
     scores.update(experiment=args.experiment_id, fold=args.fold, threshold=threshold)
     scores.update(skipped=skipped, provenance=provenance())
     write_json(args.metrics, scores)
@@ -402,6 +396,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--level1", required=True, type=Path, help="Model 1 probs.tsv")
     p.add_argument("--level2", required=True, type=Path, help="Model 2 probs.tsv")
     p.add_argument("--text", type=Path, default=None, help="Model 3 probs.tsv (speech+text)")
+    p.add_argument(
+        "--sweep", nargs="*", type=float, default=[], help="speech+text: thresholds to score too"
+    )
     p.add_argument("--predictions", required=True, type=Path)
     p.add_argument("--metrics", required=True, type=Path)
     p.set_defaults(func=cmd_evaluate_hierarchical)

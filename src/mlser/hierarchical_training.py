@@ -363,6 +363,38 @@ def text_correction(pred: pd.DataFrame) -> dict[str, Any]:
     }
 
 
+def row_scores(pred: pd.DataFrame) -> dict[str, Any]:
+    """Table II scores of a row's predictions: UA, WA, WF1, per-class recall
+    (:func:`mlser.evaluation.metrics_from_predictions`), per-class precision, and for
+    speech+text rows the Fig. 2 counts."""
+    from mlser.evaluation import metrics_from_predictions
+    from mlser.metrics import per_class_precision
+
+    scores = metrics_from_predictions(pred)
+    scores["precision"] = per_class_precision(pred["gold"], pred["pred"])
+    if "pt_" + NEUTRAL in pred:
+        scores.update(text_correction(pred))
+    return scores
+
+
+def threshold_sweep(
+    gold: pd.Series,
+    p_level1: pd.DataFrame,
+    p_level2: pd.DataFrame,
+    p_text: pd.DataFrame,
+    thresholds: Sequence[float],
+    classes: Sequence[str],
+) -> list[dict[str, Any]]:
+    """UA, WA, per-class precision and recall of a speech+text row at each threshold."""
+    out = []
+    for t in thresholds:
+        pred, _ = decide(gold, p_level1, p_level2, p_text, t, classes)
+        scores = row_scores(pred)
+        keep = ("UA", "WA", "precision", "recall", "text_corrected")
+        out.append({"threshold": float(t), **{k: scores[k] for k in keep}})
+    return out
+
+
 def neutral_precision_recall(pred: pd.DataFrame, thresholds: Sequence[float]) -> pd.DataFrame:
     """Neutral precision and recall of an un-thresholded speech+text row's predictions
     re-decided at each threshold (alqurashi2024 Fig. 3)."""

@@ -223,7 +223,12 @@ rule evaluate_hierarchical:
             if MATRIX[w.experiment]["model"].get("threshold") is None
             else MATRIX[w.experiment]["model"]["threshold"]
         ),
-        text=lambda w, input: f"--text {input.text}" if "text" in input.keys() else "",
+        text=lambda w, input: (
+            f"--text {input.text} --sweep "
+            + " ".join(str(t) for t in config["evaluation"]["hierarchical_thresholds"])
+            if "text" in input.keys()
+            else ""
+        ),
     shell:
         "python -m mlser evaluate-hierarchical --corpus {wildcards.corpus}"
         " --manifest {input.manifest} --folds {input.folds} --fold {wildcards.fold}"
