@@ -426,3 +426,33 @@ def test_figures_are_written_for_corrected_and_never_neutral_rows(tmp_path) -> N
     for stem in ("f2", "f3"):
         for ext in ("pdf", "png"):
             assert (tmp_path / f"{stem}.{ext}").stat().st_size > 1000
+
+
+def test_test_utterances_never_shape_training(tmp_path) -> None:
+    m = hand_manifest(8)
+    f = folds.build_folds(m, ["si"])
+    test_ids = set(f.loc[f["partition"] == "test", "utt_id"])
+    clean = _tables(m)
+    shifted = FeatureTable(
+        "toy", {u: v * 1000 if u in test_ids else v for u, v in clean.features.items()}
+    )
+    states = []
+    for name, table in (("a", clean), ("b", shifted)):
+        train_level(
+            level="level1",
+            table=table,
+            manifest=m,
+            folds=f,
+            fold="si",
+            classes=CLASSES,
+            training={"epochs": 2, "batch_size": 16, "lstm": {"hidden_size": 4}},
+            out=tmp_path / f"{name}.pt",
+            probs_out=tmp_path / f"{name}.tsv",
+            checkpoint_dir=tmp_path / f"ckpt-{name}",
+            device=torch.device("cpu"),
+            log=lambda _: None,
+        )
+        states.append(torch.load(tmp_path / f"{name}.pt")["state_dict"])
+    # same z-scoring statistics and weights: only train (and valid, for selection) count
+    for key, value in states[0].items():
+        torch.testing.assert_close(states[1][key], value)
