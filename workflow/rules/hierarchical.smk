@@ -51,11 +51,14 @@ def hier_evaluate_inputs(wildcards):
 
 
 def hier_figure_rows():
-    """(experiment, fold) of the selected un-thresholded speech+text rows (Figs 2 and 3)."""
+    """(experiment, fold) of the selected un-thresholded speech+text rows (Figs 2 and 3),
+    re-prints of another row (Table III's) left out."""
     return [
         (i, fold)
         for i in _hier_ids()
-        if hier_text_inputs(i) and MATRIX[i]["model"].get("threshold") is None
+        if hier_text_inputs(i)
+        and MATRIX[i]["model"].get("threshold") is None
+        and "same_run_as" not in MATRIX[i]
         for fold in experiment_folds(i)
     ]
 
