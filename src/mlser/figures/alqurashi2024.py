@@ -69,7 +69,7 @@ def correction_figure(
         unique.values(),
         unique.keys(),
         loc="upper center",
-        bbox_to_anchor=(0.5, -0.35 if len(rows) < 3 else -0.2),
+        bbox_to_anchor=(0.5, -0.38 if len(rows) < 3 else -0.28),
         ncol=2,
     )
     save_figure(fig, stem)
@@ -85,7 +85,7 @@ def precision_recall_figure(
     import matplotlib.pyplot as plt
 
     apply_style()
-    fig, ax = plt.subplots(figsize=(COLUMN_WIDTH, COLUMN_WIDTH * 0.8))
+    fig, ax = plt.subplots(figsize=(COLUMN_WIDTH, COLUMN_WIDTH * 0.95))
     markers = "osD^v<>"
     for k, (path, label) in enumerate(zip(predictions, labels, strict=True)):
         pred = pd.read_csv(path, sep="\t", dtype={"utt_id": str})
@@ -127,5 +127,6 @@ def precision_recall_figure(
     ax.grid(alpha=0.3, lw=0.5)
     ax.plot([], [], "ks", ms=3, mfc="none", label="threshold 0 (speech only)")
     ax.plot([], [], "k^", ms=3, mfc="none", label="threshold 1 (text decides)")
-    ax.legend(loc="lower left")
+    # below the axes: a curve may run through any corner
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2, fontsize=6)
     save_figure(fig, stem)
