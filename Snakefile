@@ -24,6 +24,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/corpora.smk"
 include: "workflow/rules/pretraining.smk"
 include: "workflow/rules/multilevel.smk"
+include: "workflow/rules/hierarchical.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/export.smk"
 

@@ -10,6 +10,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 # `python -m mlser <step>` steps that run a network
 NEURAL_STEPS = {"train-multilevel", "evaluate-multilevel", "pretrain-acoustic"}
+NEURAL_STEPS |= {"extract-word-embeddings", "extract-ssl-features", "train-hierarchical"}
 
 
 def rules() -> dict[str, str]:

@@ -39,6 +39,8 @@ def test_tiny_config_runs_every_rule(tiny_run: Path) -> None:
         p.relative_to(tiny_run) for p in tiny_run.glob("results/*/experiments/*/*/metrics.json")
     )
     assert [str(p.parent.relative_to("results")) for p in metrics] == [
+        "iemocap/experiments/alqurashi2024-t2-lstm-st-d/sd",
+        "iemocap/experiments/alqurashi2024-t2-w2v-s-d/sd",
         "iemocap/experiments/gao2025-exp02/s1",
         "iemocap/experiments/gao2025-exp14/s1",
         "iemocap/experiments/gao2025-exp17/s1",
@@ -49,6 +51,17 @@ def test_tiny_config_runs_every_rule(tiny_run: Path) -> None:
     table = pd.read_csv(tiny_run / "results" / "tables" / "experiments.csv")
     exp17 = table[(table["experiment"] == "gao2025-exp17") & (table["metric"] == "UA")]
     assert exp17["paper_value"].tolist() == [0.8117]
+    # alqurashi2024: every cached feature set, and Figs 2 and 3
+    features = sorted(p.stem for p in tiny_run.glob("results/iemocap/features/*.pt"))
+    assert features == [
+        "gemaps",
+        "handcrafted8",
+        "mfcc39_mean",
+        "ssl-wav2vec2_base",
+        "text-bert_base",
+    ]
+    for fig in ("fig2_text_corrections", "fig3_neutral_precision_recall"):
+        assert (tiny_run / "results" / "figures" / "alqurashi2024" / f"{fig}.png").exists()
 
 
 @pytest.mark.slow

@@ -369,6 +369,122 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _save_features(args: argparse.Namespace, table: object) -> None:
+    from mlser.acoustic_features import save_feature_table
+    from mlser.multilevel_training import write_json
+    from mlser.provenance import provenance
+
+    save_feature_table(args.out, table)
+    summary = {
+        "corpus": args.corpus,
+        "feature_set": table.name,
+        "utterances": len(table.features),
+        "dim": table.dim,
+        "skipped": table.skipped,
+        "seconds": round(table.seconds, 2),
+        "provenance": provenance(),
+    }
+    write_json(args.summary, summary)
+    print(f"{table.name}: {len(table.features)} utterances, dim {table.dim}, {table.seconds:.1f} s")
+
+
+def cmd_extract_features(args: argparse.Namespace) -> int:
+    from mlser.acoustic_features import extract_acoustic
+    from mlser.manifest import read_manifest
+
+    _set_threads(args.threads)
+    _save_features(args, extract_acoustic(read_manifest(args.manifest), args.feature_set))
+    return 0
+
+
+def cmd_extract_word_embeddings(args: argparse.Namespace) -> int:
+    from mlser.manifest import read_manifest
+    from mlser.word_embeddings import extract_word_embeddings, text_encoder_from_spec
+
+    _set_threads(args.threads)
+    encoder = text_encoder_from_spec(json.loads(args.text_spec))
+    name = f"text-{args.encoder}"
+    _save_features(args, extract_word_embeddings(read_manifest(args.manifest), encoder, name))
+    return 0
+
+
+def cmd_extract_ssl_features(args: argparse.Namespace) -> int:
+    from mlser.manifest import read_manifest
+    from mlser.ssl_features import extract_ssl, ssl_encoder_from_spec
+
+    _set_threads(args.threads)
+    model = ssl_encoder_from_spec(json.loads(args.spec))
+    name = f"ssl-{args.encoder}"
+    _save_features(args, extract_ssl(read_manifest(args.manifest), model, name))
+    return 0
+
+
+def cmd_train_hierarchical(args: argparse.Namespace) -> int:
+    from mlser.acoustic_features import load_feature_table
+    from mlser.folds import read_folds
+    from mlser.hierarchical_training import merge_tables, train_level
+    from mlser.labels import classes_for
+    from mlser.manifest import read_manifest
+    from mlser.multilevel_training import write_json
+    from mlser.provenance import provenance
+
+    _set_threads(args.threads)
+    training = json.loads(args.training)
+    table = merge_tables([load_feature_table(p) for p in args.features])
+    record = train_level(
+        level=args.level,
+        table=table,
+        manifest=read_manifest(args.manifest),
+        folds=read_folds(args.folds),
+        fold=args.fold,
+        classes=classes_for(args.corpus),
+        training=training,
+        out=args.out,
+        probs_out=args.probs,
+        checkpoint_dir=args.checkpoints,
+    )
+    record.update(settings={"training": training}, provenance=provenance())
+    write_json(f"{args.out}.json", record)
+    print(
+        f"{args.level}: best epoch {record['best_epoch']}, valid UA {record['best_valid_ua']:.4f}"
+    )
+    return 0
+
+
+def cmd_evaluate_hierarchical(args: argparse.Namespace) -> int:
+    from mlser.atomic import write_text
+    from mlser.folds import partition, read_folds
+    from mlser.hierarchical_training import decide, read_probs, row_scores, threshold_sweep
+    from mlser.labels import classes_for
+    from mlser.manifest import read_manifest
+    from mlser.multilevel_training import write_json
+    from mlser.provenance import provenance
+
+    test = partition(read_manifest(args.manifest), read_folds(args.folds), args.fold, "test")
+    gold, classes = test.set_index("utt_id")["emotion"], classes_for(args.corpus)
+    threshold = None if args.threshold == "none" else float(args.threshold)
+    p1, p2 = read_probs(args.level1), read_probs(args.level2)
+    pt = read_probs(args.text) if args.text else None
+    pred, skipped = decide(gold, p1, p2, pt, threshold, classes)
+    write_text(args.predictions, pred.to_csv(sep="\t", index=False, float_format="%.6g"))
+    scores = row_scores(pred)
+    if pt is not None and threshold is None and args.sweep:
+        scores["threshold_sweep"] = threshold_sweep(gold, p1, p2, pt, args.sweep, classes)
+    scores.update(experiment=args.experiment_id, fold=args.fold, threshold=threshold)
+    scores.update(skipped=skipped, provenance=provenance())
+    write_json(args.metrics, scores)
+    print(json.dumps({k: scores[k] for k in ("UA", "WA", "recall", "precision")}))
+    return 0
+
+
+def cmd_figures_alqurashi2024(args: argparse.Namespace) -> int:
+    from mlser.figures.alqurashi2024 import correction_figure, precision_recall_figure
+
+    correction_figure(args.metrics, args.labels, args.fig2)
+    precision_recall_figure(args.predictions, args.labels, args.thresholds, args.fig3)
+    return 0
+
+
 def _fold_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--corpus", required=True, choices=["iemocap", "meld"])
     p.add_argument("--manifest", required=True, type=Path)
@@ -528,6 +644,68 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--origin", default="", help="JSON object recorded in config.json")
     p.add_argument("--threads", type=int, default=1)
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("extract-features", help="one acoustic feature set of every utterance")
+    p.add_argument("--corpus", required=True, choices=["iemocap", "meld"])
+    p.add_argument("--manifest", required=True, type=Path)
+    p.add_argument("--feature-set", required=True, help="mfcc39_mean, handcrafted8, gemaps...")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--summary", required=True, type=Path, help="JSON: size, time, skipped")
+    p.set_defaults(func=cmd_extract_features)
+
+    p = sub.add_parser("extract-word-embeddings", help="text-encoder word features (cached)")
+    p.add_argument("--corpus", required=True, choices=["iemocap", "meld"])
+    p.add_argument("--manifest", required=True, type=Path)
+    p.add_argument("--encoder", required=True, help="the models.text name (e.g. bert_base)")
+    p.add_argument("--text-spec", required=True, help="that models.text entry as JSON")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--summary", required=True, type=Path, help="JSON: size, time, skipped")
+    p.set_defaults(func=cmd_extract_word_embeddings)
+
+    p = sub.add_parser("extract-ssl-features", help="frozen SSL encoder frames (cached)")
+    p.add_argument("--corpus", required=True, choices=["iemocap", "meld"])
+    p.add_argument("--manifest", required=True, type=Path)
+    p.add_argument("--encoder", required=True, help="the models.acoustic name")
+    p.add_argument("--spec", required=True, help="that models.acoustic entry as JSON")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--summary", required=True, type=Path, help="JSON: size, time, skipped")
+    p.set_defaults(func=cmd_extract_ssl_features)
+
+    p = sub.add_parser("train-hierarchical", help="train one classifier of the hierarchy")
+    _fold_args(p)
+    p.add_argument("--level", required=True, choices=["level1", "level2", "text"])
+    p.add_argument("--features", nargs="+", required=True, type=Path, help="feature tables")
+    p.add_argument("--training", required=True, help="training settings as JSON")
+    p.add_argument("--checkpoints", required=True, type=Path, help="epoch checkpoints (resume)")
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--probs", required=True, type=Path, help="valid/test probabilities (TSV)")
+    p.set_defaults(func=cmd_train_hierarchical)
+
+    p = sub.add_parser("evaluate-hierarchical", help="a Table II row from its classifiers")
+    _fold_args(p)
+    p.add_argument("--experiment-id", required=True)
+    p.add_argument("--threshold", default="none", help="consistency threshold, or none")
+    p.add_argument("--level1", required=True, type=Path, help="Model 1 probs.tsv")
+    p.add_argument("--level2", required=True, type=Path, help="Model 2 probs.tsv")
+    p.add_argument("--text", type=Path, default=None, help="Model 3 probs.tsv (speech+text)")
+    p.add_argument(
+        "--sweep", nargs="*", type=float, default=[], help="speech+text: thresholds to score too"
+    )
+    p.add_argument("--predictions", required=True, type=Path)
+    p.add_argument("--metrics", required=True, type=Path)
+    p.set_defaults(func=cmd_evaluate_hierarchical)
+
+    p = sub.add_parser("figures-alqurashi2024", help="alqurashi2024 Fig. 2 and Fig. 3")
+    p.add_argument("--metrics", nargs="+", required=True, type=Path, help="speech+text rows")
+    p.add_argument("--predictions", nargs="+", required=True, type=Path, help="same rows")
+    p.add_argument("--labels", nargs="+", required=True, help="row labels, same order")
+    p.add_argument("--thresholds", nargs="+", required=True, type=float, help="marked on Fig. 3")
+    p.add_argument("--fig2", required=True, type=Path, help="output stem (.pdf, .png)")
+    p.add_argument("--fig3", required=True, type=Path, help="output stem (.pdf, .png)")
+    p.set_defaults(func=cmd_figures_alqurashi2024)
     return parser
 
 

@@ -32,6 +32,13 @@ SUPPORTED: dict[str, dict[str, frozenset[str]]] = {
         "tasks": frozenset({"ser", "asr", "gender", "style", "aec", "cl"}),
         "text_sources": frozenset({"none", "ground_truth", "asr", "asr_corrected"}),
     },
+    # alqurashi2024: LSTM speech models on cached features; the wav2vec 2.0 rows
+    # (full_finetune) run the LSTMs on frozen wav2vec 2.0 frames (workflow/rules/hierarchical.smk)
+    "hierarchical": {
+        "tasks": frozenset({"ser"}),
+        "text_sources": frozenset({"none", "ground_truth"}),
+        "stage1_strategies": frozenset({"from_scratch", "full_finetune"}),
+    },
 }
 
 
@@ -172,4 +179,7 @@ def unsupported_reason(e: dict[str, Any]) -> str | None:
         source = e["model"].get(key) or "none"
         if source not in caps["text_sources"]:
             return f"{key} {source!r} is not supported by the {family} training yet"
+    strategy = (e["model"].get("stage1") or {}).get("strategy")
+    if "stage1_strategies" in caps and strategy not in caps["stage1_strategies"]:
+        return f"stage-1 strategy {strategy!r} is not wired into the {family} training yet"
     return None

@@ -32,6 +32,12 @@ def per_class_recall(y_true: Sequence[str], y_pred: Sequence[str]) -> dict[str, 
     return {c: float(np.mean(p[t == c] == c)) for c in sorted(set(t))}
 
 
+def per_class_precision(y_true: Sequence[str], y_pred: Sequence[str]) -> dict[str, float]:
+    """Precision of every class that occurs in ``y_true`` (0 where it is never predicted)."""
+    t, p = _check(y_true, y_pred)
+    return {c: float(np.sum((p == c) & (t == c)) / max(np.sum(p == c), 1)) for c in sorted(set(t))}
+
+
 def unweighted_accuracy(y_true: Sequence[str], y_pred: Sequence[str]) -> float:
     """UA: mean per-class recall over the gold classes."""
     return float(np.mean(list(per_class_recall(y_true, y_pred).values())))

@@ -1,0 +1,277 @@
+# The hierarchical family (alqurashi2024): features once per corpus, each classifier once
+# per (corpus, fold, input features), then every Table II row only applies the decision
+# rule (with its threshold) to the classifiers' probabilities.
+
+
+def _hier_ids():
+    return family_ids("hierarchical", EXPERIMENTS)
+
+
+def hier_speech_inputs(exp_id):
+    """The speech feature sets a row's Models 1 and 2 read, joined by '+': handcrafted
+    sets, or the frames of a frozen SSL encoder (`ssl-<models.acoustic name>`)."""
+    stage1 = MATRIX[exp_id]["model"]["stage1"]
+    if stage1.get("acoustic_encoder"):
+        return f"ssl-{stage1['acoustic_encoder']}"
+    return "+".join(stage1["acoustic_features"])
+
+
+def hier_text_inputs(exp_id):
+    """The word-embedding table a row's Model 3 reads, or None for a speech-only row."""
+    stage2 = MATRIX[exp_id]["model"].get("stage2")
+    return f"text-{stage2['text_encoder']}" if stage2 else None
+
+
+def hier_model_spec(kind, name):
+    """The config's `models.<kind>.<name>` entry, or an error naming the missing key."""
+    specs = config["models"].get(kind, {})
+    if name not in specs:
+        raise WorkflowError(
+            f"models.{kind}.{name}: alqurashi2024 rows use the {kind} encoder {name!r}, "
+            f"which the config does not define (it has {sorted(specs)})"
+        )
+    return _json(specs[name])
+
+
+def hier_probs(corpus, fold, inputs, level):
+    return f"results/{corpus}/hierarchical/{fold}/{inputs}/{level}/probs.tsv"
+
+
+def hier_evaluate_inputs(wildcards):
+    exp, c, f = wildcards.experiment, wildcards.corpus, wildcards.fold
+    inputs = {
+        "manifest": f"results/{c}/manifest.tsv",
+        "folds": f"results/{c}/folds.tsv",
+        "level1": hier_probs(c, f, hier_speech_inputs(exp), "level1"),
+        "level2": hier_probs(c, f, hier_speech_inputs(exp), "level2"),
+    }
+    if hier_text_inputs(exp):
+        inputs["text"] = hier_probs(c, f, hier_text_inputs(exp), "text")
+    return inputs
+
+
+def hier_figure_rows():
+    """(experiment, fold) of the selected un-thresholded speech+text rows (Figs 2 and 3),
+    re-prints of another row (Table III's) left out."""
+    return [
+        (i, fold)
+        for i in _hier_ids()
+        if hier_text_inputs(i)
+        and MATRIX[i]["model"].get("threshold") is None
+        and "same_run_as" not in MATRIX[i]
+        for fold in experiment_folds(i)
+    ]
+
+
+def hier_figure_files(name):
+    return [
+        f"results/{MATRIX[i]['corpus']}/experiments/{i}/{fold}/{name}"
+        for i, fold in hier_figure_rows()
+    ]
+
+
+HIER_FIGURES = "results/figures/alqurashi2024"
+
+
+def hierarchical_targets():
+    targets = experiment_targets("hierarchical")
+    if hier_figure_rows():
+        targets += [
+            f"{HIER_FIGURES}/fig2_text_corrections.png",
+            f"{HIER_FIGURES}/fig3_neutral_precision_recall.png",
+        ]
+    return targets
+
+
+TARGET_SOURCES.append(hierarchical_targets)
+
+
+rule extract_acoustic_features:
+    input:
+        manifest="results/{corpus}/manifest.tsv",
+    output:
+        table="results/{corpus}/features/{feature_set}.pt",
+        summary="results/{corpus}/features/{feature_set}.json",
+    log:
+        "results/logs/extract_features/{corpus}/{feature_set}.log",
+    benchmark:
+        "results/benchmarks/extract_features/{corpus}/{feature_set}.tsv"
+    wildcard_constraints:
+        feature_set="mfcc39_mean|handcrafted8|gemaps|egemaps",
+    conda:
+        "../../envs/mlser.yaml"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=240,
+    shell:
+        "python -m mlser extract-features --corpus {wildcards.corpus}"
+        " --manifest {input.manifest} --feature-set {wildcards.feature_set}"
+        " --threads {threads} --out {output.table} --summary {output.summary} > {log} 2>&1"
+
+
+rule extract_word_embeddings:
+    input:
+        manifest="results/{corpus}/manifest.tsv",
+    output:
+        table="results/{corpus}/features/text-{encoder}.pt",
+        summary="results/{corpus}/features/text-{encoder}.json",
+    log:
+        "results/logs/extract_features/{corpus}/text-{encoder}.log",
+    benchmark:
+        "results/benchmarks/extract_features/{corpus}/text-{encoder}.tsv"
+    wildcard_constraints:
+        encoder="[a-z0-9_]+",
+    conda:
+        "../../envs/mlser.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=8000,
+        runtime=120,
+    params:
+        text_spec=lambda w: hier_model_spec("text", w.encoder),
+    shell:
+        "python -m mlser extract-word-embeddings --corpus {wildcards.corpus}"
+        " --manifest {input.manifest} --encoder {wildcards.encoder}"
+        " --text-spec {params.text_spec:q} --threads {threads}"
+        " --out {output.table} --summary {output.summary} > {log} 2>&1"
+
+
+# The paper fine-tunes wav2vec 2.0's Transformer inside Models 1 and 2; as issue #8 asks,
+# the encoder here runs frozen once per corpus and the LSTM classifiers read its frames.
+rule extract_ssl_features:
+    input:
+        manifest="results/{corpus}/manifest.tsv",
+    output:
+        table="results/{corpus}/features/ssl-{encoder}.pt",
+        summary="results/{corpus}/features/ssl-{encoder}.json",
+    log:
+        "results/logs/extract_features/{corpus}/ssl-{encoder}.log",
+    benchmark:
+        "results/benchmarks/extract_features/{corpus}/ssl-{encoder}.tsv"
+    wildcard_constraints:
+        encoder="[a-z0-9_]+",
+    conda:
+        "../../envs/mlser.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=16000,
+        runtime=240,
+    params:
+        spec=lambda w: hier_model_spec("acoustic", w.encoder),
+    shell:
+        "python -m mlser extract-ssl-features --corpus {wildcards.corpus}"
+        " --manifest {input.manifest} --encoder {wildcards.encoder}"
+        " --spec {params.spec:q} --threads {threads}"
+        " --out {output.table} --summary {output.summary} > {log} 2>&1"
+
+
+rule train_hierarchical:
+    input:
+        manifest="results/{corpus}/manifest.tsv",
+        folds="results/{corpus}/folds.tsv",
+        features=lambda w: [
+            f"results/{w.corpus}/features/{name}.pt" for name in w.inputs.split("+")
+        ],
+    output:
+        model="results/{corpus}/hierarchical/{fold}/{inputs}/{level}/model.pt",
+        probs="results/{corpus}/hierarchical/{fold}/{inputs}/{level}/probs.tsv",
+    log:
+        "results/logs/train_hierarchical/{corpus}/{fold}/{inputs}/{level}.log",
+    benchmark:
+        "results/benchmarks/train_hierarchical/{corpus}/{fold}/{inputs}/{level}.tsv"
+    wildcard_constraints:
+        inputs=r"[a-z0-9_\-]+(\+[a-z0-9_\-]+)*",
+        level="level1|level2|text",
+    conda:
+        "../../envs/mlser.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=16000,
+        runtime=240,
+    params:
+        training=_json(config["training"]["hierarchical"]),
+        checkpoints=lambda w: (
+            f"results/{w.corpus}/hierarchical/{w.fold}/{w.inputs}/{w.level}/checkpoints/"
+            + run_hash(config["training"]["hierarchical"])
+        ),
+    shell:
+        "python -m mlser train-hierarchical --corpus {wildcards.corpus}"
+        " --manifest {input.manifest} --folds {input.folds} --fold {wildcards.fold}"
+        " --level {wildcards.level} --features {input.features}"
+        " --training {params.training:q} --checkpoints {params.checkpoints}"
+        " --threads {threads} --out {output.model} --probs {output.probs} > {log} 2>&1"
+
+
+rule evaluate_hierarchical:
+    input:
+        unpack(hier_evaluate_inputs),
+    output:
+        predictions="results/{corpus}/experiments/{experiment}/{fold}/predictions.tsv",
+        metrics="results/{corpus}/experiments/{experiment}/{fold}/metrics.json",
+    log:
+        "results/logs/evaluate_hierarchical/{corpus}/{experiment}/{fold}.log",
+    benchmark:
+        "results/benchmarks/evaluate_hierarchical/{corpus}/{experiment}/{fold}.tsv"
+    wildcard_constraints:
+        experiment=ids_regex("hierarchical"),
+    conda:
+        "../../envs/mlser.yaml"
+    params:
+        threshold=lambda w: (
+            "none"
+            if MATRIX[w.experiment]["model"].get("threshold") is None
+            else MATRIX[w.experiment]["model"]["threshold"]
+        ),
+        text=lambda w, input: (
+            f"--text {input.text} --sweep "
+            + " ".join(str(t) for t in config["evaluation"]["hierarchical_thresholds"])
+            if "text" in input.keys()
+            else ""
+        ),
+    shell:
+        "python -m mlser evaluate-hierarchical --corpus {wildcards.corpus}"
+        " --manifest {input.manifest} --folds {input.folds} --fold {wildcards.fold}"
+        " --experiment-id {wildcards.experiment} --threshold {params.threshold}"
+        " --level1 {input.level1} --level2 {input.level2} {params.text}"
+        " --predictions {output.predictions} --metrics {output.metrics} > {log} 2>&1"
+
+
+rule figures_alqurashi2024:
+    input:
+        metrics=hier_figure_files("metrics.json"),
+        predictions=hier_figure_files("predictions.tsv"),
+    output:
+        fig2=report(
+            f"{HIER_FIGURES}/fig2_text_corrections.png",
+            caption="../report/alqurashi2024_fig2.rst",
+            category="alqurashi2024",
+        ),
+        fig2_pdf=f"{HIER_FIGURES}/fig2_text_corrections.pdf",
+        fig3=report(
+            f"{HIER_FIGURES}/fig3_neutral_precision_recall.png",
+            caption="../report/alqurashi2024_fig3.rst",
+            category="alqurashi2024",
+        ),
+        fig3_pdf=f"{HIER_FIGURES}/fig3_neutral_precision_recall.pdf",
+    log:
+        "results/logs/figures_alqurashi2024.log",
+    conda:
+        "../../envs/mlser.yaml"
+    params:
+        labels=lambda w: " ".join(
+            shlex.quote(MATRIX[i]["row"]) for i, _ in hier_figure_rows()
+        ),
+        thresholds=" ".join(
+            str(t) for t in config["evaluation"]["hierarchical_thresholds"]
+        ),
+        fig2=lambda w, output: os.path.splitext(output.fig2)[0],
+        fig3=lambda w, output: os.path.splitext(output.fig3)[0],
+    shell:
+        "python -m mlser figures-alqurashi2024 --metrics {input.metrics}"
+        " --predictions {input.predictions} --labels {params.labels}"
+        " --thresholds {params.thresholds} --fig2 {params.fig2} --fig3 {params.fig3}"
+        " > {log} 2>&1"
