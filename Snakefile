@@ -17,6 +17,7 @@ localrules:
 include: "workflow/rules/common.smk"
 include: "workflow/rules/corpora.smk"
 include: "workflow/rules/multilevel.smk"
+include: "workflow/rules/lemer.smk"
 
 
 rule all:

@@ -32,6 +32,10 @@ SUPPORTED: dict[str, dict[str, frozenset[str]]] = {
         "tasks": frozenset({"ser", "asr", "gender", "style"}),
         "text_sources": frozenset({"none", "ground_truth", "asr"}),
     },
+    "le_mer": {
+        "tasks": frozenset({"ser", "ssl", "label_text", "label_speech", "attention_constraint"}),
+        "text_sources": frozenset({"none", "ground_truth"}),
+    },
 }
 
 

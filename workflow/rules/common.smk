@@ -118,7 +118,12 @@ def _selected_experiments():
 MATRIX, EXPERIMENTS = _selected_experiments()
 # every experiment whose model some selected experiment is scored with, or starts from
 _needed = []
-_queue = [model_owner(MATRIX[i], MATRIX) for i in EXPERIMENTS]
+# (a score fusion row trains nothing: the rows it `combines` are what it needs)
+_queue = [
+    model_owner(MATRIX[j], MATRIX)
+    for i in EXPERIMENTS
+    for j in (MATRIX[i].get("combines") or [i])
+]
 while _queue:
     _i = _queue.pop()
     if _i not in _needed:

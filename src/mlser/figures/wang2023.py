@@ -1,0 +1,88 @@
+"""wang2023 figures: Figure 3 (effect of K) and Figure 4 (label attention of an utterance).
+
+* Figure 3: WA and UA (mean over the folds run) of the system rebuilt with each K of a
+  sweep, from the sweep points' ``metrics.json``.
+* Figure 4: for one test utterance, ``G_t`` and ``G_s`` averaged over the classes
+  (the paper's ``~G_t``, ``~G_s``): one weight per token and per speech frame, from the
+  ``attention.json`` saved by ``evaluate-lemer``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mlser.figures.style import COLUMN_WIDTH, apply_style, save_figure
+
+_POINT = re.compile(r"sweeps/(?P<sweep>[^/]+)/(?P<value>\d+)/(?P<fold>[^/]+)/metrics\.json$")
+
+
+def sweep_table(paths: Sequence[str | os.PathLike[str]]) -> pd.DataFrame:
+    """``value, fold, WA, UA`` of every sweep point (value read from the path)."""
+    rows = []
+    for path in paths:
+        m = _POINT.search(Path(path).as_posix())
+        if m is None:
+            raise ValueError(
+                f"{path}: not a sweep point (…/sweeps/<id>/<value>/<fold>/metrics.json)"
+            )
+        scores = json.loads(Path(path).read_text())
+        rows.append((int(m["value"]), m["fold"], scores["WA"], scores["UA"]))
+    return pd.DataFrame(rows, columns=["value", "fold", "WA", "UA"]).sort_values(["value", "fold"])
+
+
+def k_sweep_figure(paths: Sequence[str | os.PathLike[str]], stem: str | os.PathLike[str]) -> None:
+    """Figure 3: WA and UA (percent, mean over folds) against K."""
+    apply_style()
+    import matplotlib.pyplot as plt
+
+    table = sweep_table(paths)
+    mean = table.groupby("value")[["WA", "UA"]].mean() * 100
+    folds = table["fold"].nunique()
+    fig, ax = plt.subplots(figsize=(COLUMN_WIDTH, 2.2))
+    for metric, marker in (("WA", "o"), ("UA", "s")):
+        ax.plot(mean.index, mean[metric], marker=marker, label=metric)
+    ax.set_xticks(list(mean.index))
+    ax.set_xlabel("K (key frames per class)")
+    ax.set_ylabel("%")
+    ax.set_title(f"Effect of K, mean over {folds} fold{'s' if folds > 1 else ''}")
+    ax.legend(frameon=False)
+    save_figure(fig, stem)
+
+
+def attention_figure(path: str | os.PathLike[str], stem: str | os.PathLike[str]) -> None:
+    """Figure 4: class-averaged ``G_t`` over tokens and ``G_s`` over frames of the first
+    saved utterance that has both."""
+    apply_style()
+    import matplotlib.pyplot as plt
+
+    saved = json.loads(Path(path).read_text())
+    utts = [u for u in saved["utterances"] if "g_text" in u and "g_speech" in u]
+    if not utts:
+        raise ValueError(f"{path}: no utterance with both label-token and label-frame maps")
+    u = utts[0]
+    g_t = np.asarray(u["g_text"]).mean(axis=1)
+    g_s = np.asarray(u["g_speech"]).mean(axis=1)
+    # the current utterance only: the history before [SEP] is context, not what is shown
+    tokens = list(u["tokens"])
+    seps = [i for i, t in enumerate(tokens) if t == "[SEP]"]
+    start = seps[-2] + 1 if len(seps) >= 2 else 1  # after [CLS] or after the history
+    end = seps[-1] if seps else len(tokens)
+    fig, (ax_s, ax_t) = plt.subplots(2, 1, figsize=(COLUMN_WIDTH, 2.8))
+    seconds = np.arange(len(g_s)) * u["seconds"] / max(len(g_s), 1)
+    ax_s.plot(seconds, g_s, color="#0072B2")
+    ax_s.set_xlabel("time (s)")
+    ax_s.set_ylabel(r"$\tilde{G}_s$")
+    ax_s.set_title(f"{u['utt_id']}")
+    ax_t.bar(range(end - start), g_t[start:end], color="#D55E00")
+    ax_t.set_xticks(range(end - start))
+    ax_t.set_xticklabels(tokens[start:end], rotation=60, ha="right")
+    ax_t.set_ylabel(r"$\tilde{G}_t$")
+    fig.tight_layout()
+    save_figure(fig, stem)
