@@ -9,7 +9,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 # `python -m mlser <step>` steps that run a network
-NEURAL_STEPS = {"train-multilevel", "evaluate-multilevel"}
+NEURAL_STEPS = {"train-multilevel", "evaluate-multilevel", "train-lemer", "evaluate-lemer"}
 
 
 def rules() -> dict[str, str]:
