@@ -143,6 +143,7 @@ def label_inputs(
     keywords: pd.DataFrame | None,
     frame_codes: pd.DataFrame | None,
     codebook: Codebook | None,
+    log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Keyword tensors the label embeddings start from (None = random init)."""
     le = stage.get("label_embedding") or {}
@@ -162,7 +163,7 @@ def label_inputs(
             if keywords is None:
                 raise StageError("text label embedding 'tfidf' needs the fold's keyword table")
             words = [w[:k] for w in keywords_by_class(keywords, classes)]
-            _check_k("keywords", words, k)
+            _check_k("keywords", words, k, log)
             out["text_keywords"], out["text_keyword_mask"] = embed_words(text_cfg(), words)
         elif init == "label_words":
             out["text_keywords"], out["text_keyword_mask"] = embed_words(text_cfg(), names)
@@ -175,7 +176,7 @@ def label_inputs(
                 code_ids_of(frame_codes[frame_codes["class"] == c].sort_values("rank"))[:k]
                 for c in classes
             ]
-            _check_k("codebook frames", per_class, k)
+            _check_k("codebook frames", per_class, k, log)
             dim = codebook.vectors.shape[1]
             kk = max(len(p) for p in per_class)
             vec = torch.zeros(len(classes), kk, dim)
@@ -189,13 +190,16 @@ def label_inputs(
     return out
 
 
-def _check_k(what: str, per_class: Sequence[Sequence[Any]], k: int | None) -> None:
-    short = [len(p) for p in per_class if k is not None and len(p) < k]
-    if short:
-        raise StageError(
-            f"K = {k} {what} asked for, but the fold's table has only {min(short)} for a "
-            "class: raise `label_embeddings.*.table_k` in the config"
-        )
+def _check_k(
+    what: str, per_class: Sequence[Sequence[Any]], k: int | None, log: Callable[[str], None]
+) -> None:
+    """A class with fewer than K distinct keywords / codes in its fold (a small corpus)
+    starts from the ones it has; said in the log, never silently."""
+    for c, p in enumerate(per_class):
+        if k is not None and len(p) < k:
+            log(f"K = {k} {what} asked for, class {c} has only {len(p)} in the fold: using those")
+        if not p:
+            raise StageError(f"class {c} has no {what} in the fold's table")
 
 
 def build_system(
@@ -331,7 +335,7 @@ def run_lemer_stage(
     else:
         kw = read_keywords(keywords) if keywords else None
         fc = read_keywords(frame_codes) if frame_codes else None
-        inputs = label_inputs(stage, models, classes, kw, fc, cb)
+        inputs = label_inputs(stage, models, classes, kw, fc, cb, log)
         system = build_system(stage, models, classes, mu, inputs)
         if init is not None:
             start, _ = load_system(init)
