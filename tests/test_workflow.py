@@ -87,3 +87,7 @@ def test_paper_config_plans_full_graph_on_real_format_fixtures(tmp_path: Path) -
     assert "not run yet (tasks ['aec'] are not wired" in out and "gao2025-exp35" in out
     for rule in ("prepare_corpus", "make_folds", "corpus_counts"):
         assert rule in out
+    # wang2023: every LE-MER step is planned (quantizer codebook, K sweep, score fusion)
+    for rule in ("label_keywords", "codebook_frames", "train_lemer_stage2", "lemer_score_fusion"):
+        assert rule in out, rule
+    assert "lemer_sweep_point" in out and "wang2023-c4" in out

@@ -91,6 +91,7 @@ def system_config(
             pretrained_name=resolve_pretrained(spec.get("pretrained")),
             hubert=dict(spec.get("hubert", {})),
             frontend=spec.get("frontend", "cnn"),
+            architecture=spec.get("architecture", "hubert"),
         )
     le = stage.get("label_embedding") or {}
     tasks = set(stage["tasks"])

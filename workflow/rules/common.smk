@@ -139,6 +139,9 @@ for _i in TRAINED:
 def experiment_folds(exp_id):
     names = scheme_fold_names(MATRIX[exp_id]["split"])
     wanted = config["experiments"]["folds"]
+    # a family's own fold choice (e.g. the demo's LE-MER rows on one fold) wins
+    family = MATRIX[exp_id]["model"]["family"]
+    wanted = config["experiments"].get("family_folds", {}).get(family, wanted)
     return [f for f in names if wanted is None or f in wanted]
 
 
