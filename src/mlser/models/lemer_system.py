@@ -1,8 +1,10 @@
 """The LE-MER systems of wang2023: encoders plus label embeddings, uni- or multimodal.
 
 * Text only (Table 1, A rows): BERT token features ``H_t``; emotion logits from a linear
-  layer on their masked mean (the paper does not say how the unimodal systems pool);
-  with a text label embedding the label-token objective ``L_g^t`` (Eq. 3) is added.
+  layer on the masked mean of the *current* utterance's tokens (after the history's
+  ``[SEP]``): the history is context for the token features, the paper does not say
+  how the unimodal systems pool. With a text label embedding the label-token objective
+  ``L_g^t`` (Eq. 3, mean over every token) is added.
 * Speech only (B rows): the speech encoder's frames ``H_s``, the same head, and with a
   speech label embedding the label-frame objective ``L_g^s`` (Eq. 6).
 * Both (Table 2/3): :class:`mlser.models.label_embedding.LabelEnhancedMER` on ``H_t`` and
@@ -198,7 +200,8 @@ class LEMERSystem(nn.Module):
             )
         h, mask = (h_t, t_mask) if h_t is not None else (h_s, s_mask)
         assert self.head is not None and h is not None
-        logits = self.head(h, mask)
+        pool = self._current_utterance(ids, mask) if h_t is not None else mask
+        logits = self.head(h, pool)
         g_t = g_s = None
         label_logits = {}
         if self.text_label is not None:
@@ -212,6 +215,19 @@ class LEMERSystem(nn.Module):
             weight = {"fusion": c.mu[0], "text_label": c.mu[2], "speech_label": c.mu[3]}
             loss = sum(weight[k] * v for k, v in losses.items())  # type: ignore[assignment]
         return SystemOutput(logits, loss, losses, g_t, g_s, None, None, t_mask, s_mask, ids)
+
+    def _current_utterance(self, ids: Tensor, mask: Tensor) -> Tensor:
+        """``(B, l_t)`` mask of the tokens after the last-but-one ``[SEP]`` (the current
+        utterance behind a spliced history); all real tokens where there is no history."""
+        sep = getattr(self.text.tokenizer, "sep_token_id", None)  # type: ignore[union-attr]
+        if sep is None:
+            return mask
+        is_sep = (ids == sep) & mask.bool()
+        # number of [SEP]s from here to the end, this one included
+        after = is_sep.flip(1).cumsum(1).flip(1)
+        current = (after <= 1) & mask.bool()
+        # rows with one [SEP] (no history): every real token
+        return torch.where((is_sep.sum(1) <= 1).unsqueeze(1), mask.bool(), current)
 
     def ssl_loss(self, waveforms: Tensor, lengths: Tensor, units: Tensor) -> Tensor:
         """Unit prediction on every real frame: ``units`` ``(B, T')`` with ``IGNORE`` where
