@@ -17,6 +17,32 @@ LEMER_SWEEPS = {
 }
 
 
+def _check_k():
+    """Every K a selected row or sweep asks for is within the ranked tables' length."""
+    limits = {"text": LE_TEXT.get("table_k", 20), "speech": LE_SPEECH.get("table_k", 250)}
+    asks = []
+    for i in family_ids("le_mer", EXPERIMENTS):
+        for stage in ("stage1", "stage2"):
+            le = (MATRIX[i]["model"].get(stage) or {}).get("label_embedding") or {}
+            for kind in ("text", "speech"):
+                if (le.get(kind) or {}).get("k"):
+                    asks.append((i, kind, le[kind]["k"]))
+    for sweep_id in LE.get("sweeps", []):
+        if sweep_id not in LEMER_SWEEPS:
+            raise WorkflowError(
+                f"label_embeddings.sweeps: unknown sweep {sweep_id!r} "
+                f"(config/experiments/wang2023.yaml has {sorted(LEMER_SWEEPS)})"
+            )
+        kind = "speech" if ".speech." in LEMER_SWEEPS[sweep_id]["parameter"] else "text"
+        asks += [(sweep_id, kind, v) for v in _sweep_values(sweep_id)]
+    for who, kind, k in asks:
+        if k > limits[kind]:
+            raise WorkflowError(
+                f"{who} asks for K = {k} {kind} keywords, more than "
+                f"label_embeddings.{kind}.table_k = {limits[kind]}: raise table_k"
+            )
+
+
 def _regex(ids):
     return "|".join(re.escape(i) for i in ids) or "^$"
 
@@ -114,6 +140,7 @@ def lemer_targets():
 
 
 TARGET_SOURCES.append(lemer_targets)
+_check_k()
 
 
 def _lemer_folds_of(corpus):
