@@ -287,3 +287,50 @@ def test_score_fusion_sums_logits() -> None:
     assert out.loc[0, "logit_neu"] == 3.0 and out.loc[1, "logit_sad"] == 3.0
     np.testing.assert_allclose(out[[f"p_{c}" for c in CLASSES]].sum(axis=1), 1.0)
     assert IEMOCAP_4CLASS == CLASSES
+
+
+@pytest.mark.parametrize("mode", ["constraint", "sum", "label_only", "vanilla_only"])
+def test_table3_attention_modes(mode: str) -> None:
+    from mlser.models.label_embedding import LabelEmbeddingConfig, LabelEnhancedMER
+
+    torch.manual_seed(0)
+    mer = LabelEnhancedMER(LabelEmbeddingConfig(text_dim=6, speech_dim=5, attention=mode)).eval()
+    text, speech = torch.randn(2, 3, 6), torch.randn(2, 4, 5)
+    tm, sm = torch.ones(2, 3, dtype=torch.bool), torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0]]).bool()
+    out = mer(text, tm, speech, sm, torch.tensor([1, 3]))
+    g_t, _ = mer.text_label(text, tm)
+    g_s, _ = mer.speech_label(speech, sm)
+    h_m, a_r, a_l = mer.cross(text, tm, speech, sm, g_t, g_s)
+    align = {"sum": a_r + a_l, "label_only": a_l}.get(mode, a_r)
+    torch.testing.assert_close(h_m[..., 6:], align @ speech)
+    assert torch.all(a_l[1, :, 2:] == 0) and torch.all(a_r[1, :, 2:] == 0)  # padded frames
+    # the attention constraint is a loss term of C1 only
+    mu_c = 0.5 if mode == "constraint" else 0.0
+    expected = (
+        out.losses["fusion"]
+        + mu_c * out.losses["constraint"]
+        + 0.2 * out.losses["text_label"]
+        + 0.2 * out.losses["speech_label"]
+    )
+    torch.testing.assert_close(out.loss, expected)
+
+
+def test_text_head_pools_the_current_utterance() -> None:
+    system = LEMERSystem.__new__(LEMERSystem)
+    torch.nn.Module.__init__(system)
+
+    class _Tok:
+        sep_token_id = 9
+
+    class _Text:
+        tokenizer = _Tok()
+
+    system.text = _Text()  # type: ignore[assignment]
+    ids = torch.tensor([[1, 5, 5, 9, 6, 6, 9, 0], [1, 6, 6, 9, 0, 0, 0, 0]])
+    mask = ids != 0
+    cur = system._current_utterance(ids, mask)
+    # after the history's [SEP] (the final [SEP] included); no history: every real token
+    assert cur.tolist() == [
+        [False, False, False, False, True, True, True, False],
+        [True, True, True, True, False, False, False, False],
+    ]
