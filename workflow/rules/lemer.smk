@@ -19,7 +19,10 @@ LEMER_SWEEPS = {
 
 def _check_k():
     """Every K a selected row or sweep asks for is within the ranked tables' length."""
-    limits = {"text": LE_TEXT.get("table_k", 20), "speech": LE_SPEECH.get("table_k", 250)}
+    limits = {
+        "text": LE_TEXT.get("table_k", 20),
+        "speech": LE_SPEECH.get("table_k", 250),
+    }
     asks = []
     for i in family_ids("le_mer", EXPERIMENTS):
         for stage in ("stage1", "stage2"):
@@ -52,7 +55,11 @@ def _lemer_stage(exp_id, stage):
     m = MATRIX[exp_id]["model"]
     if stage == 1:
         return m["stage1"]
-    return {**m["stage1"], **m["stage2"], "label_embedding": m["stage2"].get("label_embedding")}
+    return {
+        **m["stage1"],
+        **m["stage2"],
+        "label_embedding": m["stage2"].get("label_embedding"),
+    }
 
 
 def _lemer_final(exp_id, fold):
@@ -83,12 +90,16 @@ def _flags(inputs):
 
 def _history(exp_id):
     m = MATRIX[exp_id]["model"]
-    return (m.get("stage2") or {}).get("text_history", m["stage1"].get("text_history", 0))
+    return (m.get("stage2") or {}).get(
+        "text_history", m["stage1"].get("text_history", 0)
+    )
 
 
 def _lemer_training(stage_block):
     kind = (
-        "pretrain" if stage_block.get("strategy") == "continued_pretraining" else "finetune"
+        "pretrain"
+        if stage_block.get("strategy") == "continued_pretraining"
+        else "finetune"
     )
     return LEMER_TRAINING.get(kind, {})
 
@@ -144,7 +155,9 @@ _check_k()
 
 
 def _lemer_folds_of(corpus):
-    ids = [i for i in family_ids("le_mer", EXPERIMENTS) if MATRIX[i]["corpus"] == corpus]
+    ids = [
+        i for i in family_ids("le_mer", EXPERIMENTS) if MATRIX[i]["corpus"] == corpus
+    ]
     folds = []
     for i in ids:
         folds += [f for f in experiment_folds(i) if f not in folds]
@@ -200,7 +213,14 @@ rule codebook_frames:
         settings=_json(
             {
                 k: LE_SPEECH[k]
-                for k in ("method", "units", "max_fit_frames", "seed", "quantizer", "n_mels")
+                for k in (
+                    "method",
+                    "units",
+                    "max_fit_frames",
+                    "seed",
+                    "quantizer",
+                    "n_mels",
+                )
                 if k in LE_SPEECH
             }
         ),
@@ -219,7 +239,9 @@ def _stage1_row(key):
 rule train_lemer_stage1:
     input:
         unpack(
-            lambda w: _lemer_inputs(w.corpus, w.fold, _lemer_stage(_stage1_row(w.key), 1))
+            lambda w: _lemer_inputs(
+                w.corpus, w.fold, _lemer_stage(_stage1_row(w.key), 1)
+            )
         ),
         manifest="results/{corpus}/manifest.tsv",
         folds="results/{corpus}/folds.tsv",
@@ -242,7 +264,11 @@ rule train_lemer_stage1:
         training=lambda w: _json(_lemer_training(_lemer_stage(_stage1_row(w.key), 1))),
         history=lambda w: _lemer_stage(_stage1_row(w.key), 1).get("text_history", 0),
         labels=lambda w, input: _flags(
-            {k: input[k] for k in ("codebook", "keywords", "frame_codes") if k in input.keys()}
+            {
+                k: input[k]
+                for k in ("codebook", "keywords", "frame_codes")
+                if k in input.keys()
+            }
         ),
         checkpoints=lambda w: (
             f"results/{w.corpus}/lemer/stage1/{w.key}/{w.fold}/checkpoints/"
@@ -292,7 +318,11 @@ rule train_lemer_stage2:
         training=_json(LEMER_TRAINING.get("finetune", {})),
         history=lambda w: _history(w.experiment),
         labels=lambda w, input: _flags(
-            {k: input[k] for k in ("codebook", "keywords", "frame_codes") if k in input.keys()}
+            {
+                k: input[k]
+                for k in ("codebook", "keywords", "frame_codes")
+                if k in input.keys()
+            }
         ),
         checkpoints=lambda w: (
             f"results/{w.corpus}/lemer/stage2/{w.experiment}/{w.fold}/checkpoints/"
@@ -366,12 +396,18 @@ rule lemer_score_fusion:
 rule lemer_sweep_point:
     input:
         unpack(
-            lambda w: _lemer_inputs(
-                w.corpus, w.fold, _lemer_stage(LEMER_SWEEPS[w.sweep]["bases"][0], 2)
-            )
-            if MATRIX[LEMER_SWEEPS[w.sweep]["bases"][0]]["model"].get("stage2")
-            else _lemer_inputs(
-                w.corpus, w.fold, _lemer_stage(LEMER_SWEEPS[w.sweep]["bases"][0], 1)
+            lambda w: (
+                _lemer_inputs(
+                    w.corpus,
+                    w.fold,
+                    _lemer_stage(LEMER_SWEEPS[w.sweep]["bases"][0], 2),
+                )
+                if MATRIX[LEMER_SWEEPS[w.sweep]["bases"][0]]["model"].get("stage2")
+                else _lemer_inputs(
+                    w.corpus,
+                    w.fold,
+                    _lemer_stage(LEMER_SWEEPS[w.sweep]["bases"][0], 1),
+                )
             )
         ),
         init=lambda w: _sweep_init(w.sweep, w.fold),
@@ -399,7 +435,9 @@ rule lemer_sweep_point:
     params:
         experiment=lambda w: _json(_sweep_row(w.sweep, w.value)),
         stage=lambda w: (
-            2 if MATRIX[LEMER_SWEEPS[w.sweep]["bases"][0]]["model"].get("stage2") else 1
+            2
+            if MATRIX[LEMER_SWEEPS[w.sweep]["bases"][0]]["model"].get("stage2")
+            else 1
         ),
         models=_json(config["models"]),
         training=_json(LEMER_TRAINING.get("finetune", {})),
