@@ -49,8 +49,18 @@ def test_tiny_config_runs_every_rule(tiny_run: Path) -> None:
     assert [str(p.parent.relative_to("results")) for p in metrics] == [
         "iemocap/experiments/gao2025-exp02/s1",
         "iemocap/experiments/gao2025-exp17/s1",
+        "iemocap/experiments/wang2023-a5/s1",
+        "iemocap/experiments/wang2023-b5/s1",
+        "iemocap/experiments/wang2023-c1/s1",
+        "iemocap/experiments/wang2023-t2-score-fusion/s1",
         "meld/experiments/gao2025-exp30/official",
     ]
+    # LE-MER: label artefacts of the fold, keyword tables, Figures 3 and 4
+    for name in ("keywords.tsv", "codebook.npz", "frame_codes.tsv"):
+        assert (tiny_run / "results/iemocap/label_embeddings/s1" / name).stat().st_size > 0
+    assert (tiny_run / "results/iemocap/tables/lemer_keywords.md").stat().st_size > 0
+    for fig in ("fig3_wang2023-fig3-speech-k", "fig4_wang2023-c1"):
+        assert (tiny_run / "results/figures/wang2023" / f"{fig}.png").stat().st_size > 0
     assert list(tiny_run.glob("results/iemocap/stage2/gao2025-exp17/s1/model.pt"))
     table = pd.read_csv(tiny_run / "results" / "tables" / "experiments.csv")
     exp17 = table[(table["experiment"] == "gao2025-exp17") & (table["metric"] == "UA")]
