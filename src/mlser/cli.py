@@ -197,7 +197,10 @@ def cmd_codebook(args: argparse.Namespace) -> int:
     rows = _fold_train_rows(args)
     settings = CodebookSettings(**json.loads(args.settings))
     audios = [load_audio(p) for p in rows["path"]]
-    codebook = build_codebook(rows["utt_id"].tolist(), audios, settings)
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(max(1, args.threads)):  # k-means' OpenMP/BLAS threads too
+        codebook = build_codebook(rows["utt_id"].tolist(), audios, settings)
     table = top_codes(codebook, rows["emotion"].tolist(), classes_for(args.corpus), args.table_k)
     save_codebook(args.out_codebook, codebook)
     write_keywords(table, args.out_codes)
