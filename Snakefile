@@ -12,6 +12,11 @@ report: "workflow/report/workflow.rst"
 localrules:
     corpus_counts,
     experiments_table,
+    lemer_keyword_tables,
+    lemer_score_fusion,
+    figure_wang2023_labels,
+    figure_wang2023_k_sweep,
+    figure_wang2023_attention,
 
 
 include: "workflow/rules/common.smk"

@@ -59,7 +59,7 @@ def test_tiny_config_runs_every_rule(tiny_run: Path) -> None:
     for name in ("keywords.tsv", "codebook.npz", "frame_codes.tsv"):
         assert (tiny_run / "results/iemocap/label_embeddings/s1" / name).stat().st_size > 0
     assert (tiny_run / "results/iemocap/tables/lemer_keywords.md").stat().st_size > 0
-    for fig in ("fig3_wang2023-fig3-speech-k", "fig4_wang2023-c1"):
+    for fig in ("fig1_iemocap_s1", "fig3_wang2023-fig3-speech-k", "fig4_wang2023-c1"):
         assert (tiny_run / "results/figures/wang2023" / f"{fig}.png").stat().st_size > 0
     assert list(tiny_run.glob("results/iemocap/stage2/gao2025-exp17/s1/model.pt"))
     table = pd.read_csv(tiny_run / "results" / "tables" / "experiments.csv")

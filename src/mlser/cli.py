@@ -316,6 +316,8 @@ def cmd_figure_wang2023(args: argparse.Namespace) -> int:
 
     if args.figure == "k-sweep":
         wang2023.k_sweep_figure(args.inputs, args.out)
+    elif args.figure == "labels":
+        wang2023.labels_figure(*args.inputs[:3], args.out)
     else:
         wang2023.attention_figure(args.inputs[0], args.out)
     return 0
@@ -453,8 +455,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-md", required=True, type=Path)
     p.set_defaults(func=cmd_keyword_tables)
 
-    p = sub.add_parser("figure-wang2023", help="wang2023 Figures 3 and 4")
-    p.add_argument("figure", choices=["k-sweep", "attention"])
+    p = sub.add_parser("figure-wang2023", help="wang2023 Figures 1, 3 and 4")
+    p.add_argument("figure", choices=["labels", "k-sweep", "attention"])
     p.add_argument("--inputs", nargs="+", required=True, type=Path)
     p.add_argument("--out", required=True, type=Path, help="output stem (.pdf and .png)")
     p.set_defaults(func=cmd_figure_wang2023)

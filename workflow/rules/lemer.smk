@@ -141,6 +141,9 @@ def lemer_targets():
     corpora = sorted({MATRIX[i]["corpus"] for i in ids})
     for corpus in corpora:
         out.append(f"results/{corpus}/tables/lemer_keywords.md")
+        out.append(
+            f"results/figures/wang2023/fig1_{corpus}_{_lemer_folds_of(corpus)[0]}.pdf"
+        )
     for sweep_id in LE.get("sweeps", []):
         out.append(f"results/figures/wang2023/fig3_{sweep_id}.pdf")
     shown = [i for i in ids if MATRIX[i]["model"]["inputs"] == ["speech", "text"]]
@@ -547,3 +550,25 @@ rule figure_wang2023_attention:
     shell:
         "python -m mlser figure-wang2023 attention --inputs {input}"
         " --out results/figures/wang2023/fig4_{wildcards.experiment} > {log} 2>&1"
+
+
+rule figure_wang2023_labels:
+    input:
+        keywords="results/{corpus}/label_embeddings/{fold}/keywords.tsv",
+        codes="results/{corpus}/label_embeddings/{fold}/frame_codes.tsv",
+        codebook="results/{corpus}/label_embeddings/{fold}/codebook.npz",
+    output:
+        pdf=report(
+            "results/figures/wang2023/fig1_{corpus}_{fold}.pdf",
+            caption="../report/wang2023_fig1.rst",
+            category="wang2023",
+        ),
+        png="results/figures/wang2023/fig1_{corpus}_{fold}.png",
+    log:
+        "results/logs/figure_wang2023/fig1_{corpus}_{fold}.log",
+    conda:
+        "../../envs/mlser.yaml"
+    shell:
+        "python -m mlser figure-wang2023 labels"
+        " --inputs {input.keywords} {input.codes} {input.codebook}"
+        " --out results/figures/wang2023/fig1_{wildcards.corpus}_{wildcards.fold} > {log} 2>&1"

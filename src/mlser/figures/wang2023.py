@@ -86,3 +86,48 @@ def attention_figure(path: str | os.PathLike[str], stem: str | os.PathLike[str])
     ax_t.set_ylabel(r"$\tilde{G}_t$")
     fig.tight_layout()
     save_figure(fig, stem)
+
+
+def labels_figure(
+    keywords: str | os.PathLike[str],
+    frame_codes: str | os.PathLike[str],
+    codebook: str | os.PathLike[str],
+    stem: str | os.PathLike[str],
+    show_words: int = 9,
+    show_frames: int = 20,
+) -> None:
+    """Figure 1: per class the semantic label (its Top-K keywords) and the tonal label
+    (the embeddings of its Top-K key frames side by side: for k-means units of log-mel
+    frames, a spectrogram made of the class's key frames)."""
+    apply_style()
+    import matplotlib.pyplot as plt
+
+    from mlser.codebook import code_ids_of, load_codebook
+    from mlser.figures.style import EMOTION_COLOURS, emotion_order
+    from mlser.label_keywords import keywords_by_class, read_keywords
+
+    kw, fc, cb = read_keywords(keywords), read_keywords(frame_codes), load_codebook(codebook)
+    classes = emotion_order(kw["class"].unique())
+    words = keywords_by_class(kw, classes)
+    import textwrap
+
+    fig, axes = plt.subplots(
+        len(classes),
+        2,
+        figsize=(COLUMN_WIDTH * 2, 0.9 * len(classes)),
+        gridspec_kw={"width_ratios": [1.3, 1]},
+    )
+    for row, (cls, ws) in enumerate(zip(classes, words, strict=True)):
+        ax_w, ax_f = axes[row]
+        ax_w.axis("off")
+        colour = EMOTION_COLOURS.get(cls, "black")
+        text = textwrap.fill(f"{cls}: " + ", ".join(ws[:show_words]), width=48)
+        ax_w.text(0, 0.5, text, va="center", color=colour)
+        codes = code_ids_of(fc[fc["class"] == cls].sort_values("rank"))[:show_frames]
+        ax_f.imshow(cb.embeddings(codes).T, aspect="auto", origin="lower", cmap="magma")
+        ax_f.set_yticks([])
+        ax_f.set_xticks([])
+    axes[0, 0].set_title("semantic label (Top-K TF-IDF words)")
+    axes[0, 1].set_title(f"tonal label (Top-{show_frames} key frames, {cb.method})")
+    fig.tight_layout()
+    save_figure(fig, stem)
