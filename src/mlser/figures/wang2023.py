@@ -49,7 +49,8 @@ def k_sweep_figure(paths: Sequence[str | os.PathLike[str]], stem: str | os.PathL
     for metric, marker in (("WA", "o"), ("UA", "s")):
         ax.plot(mean.index, mean[metric], marker=marker, label=metric)
     ax.set_xticks(list(mean.index))
-    ax.set_xlabel("K (key frames per class)")
+    sweep = _POINT.search(Path(paths[0]).as_posix())["sweep"]  # type: ignore[index]
+    ax.set_xlabel("K (keywords per class)" if "text" in sweep else "K (key frames per class)")
     ax.set_ylabel("%")
     ax.set_title(f"Effect of K, mean over {folds} fold{'s' if folds > 1 else ''}")
     ax.legend(frameon=False)
