@@ -58,8 +58,8 @@ def k_sweep_figure(paths: Sequence[str | os.PathLike[str]], stem: str | os.PathL
 
 
 def attention_figure(path: str | os.PathLike[str], stem: str | os.PathLike[str]) -> None:
-    """Figure 4: class-averaged ``G_t`` over tokens and ``G_s`` over frames of the first
-    saved utterance that has both."""
+    """Figure 4: class-averaged ``G_t`` over tokens and ``G_s`` over frames of one saved
+    utterance (of those with both maps, the one whose tokens' weights differ most)."""
     apply_style()
     import matplotlib.pyplot as plt
 
@@ -67,14 +67,28 @@ def attention_figure(path: str | os.PathLike[str], stem: str | os.PathLike[str])
     utts = [u for u in saved["utterances"] if "g_text" in u and "g_speech" in u]
     if not utts:
         raise ValueError(f"{path}: no utterance with both label-token and label-frame maps")
-    u = utts[0]
+
+    def current(u: dict) -> tuple[int, int]:
+        # the current utterance only: the history before its [SEP] is context
+        seps = [i for i, t in enumerate(u["tokens"]) if t == "[SEP]"]
+        start = seps[-2] + 1 if len(seps) >= 2 else 1  # after [CLS] or the history
+        return start, seps[-1] if seps else len(u["tokens"])
+
+    def spread(u: dict) -> float:
+        start, end = current(u)
+        g = np.asarray(u["g_text"]).mean(axis=1)[start:end]
+        return float(g.max() - g.min()) if len(g) else 0.0
+
+    def plain(u: dict) -> bool:  # no event token such as [LAUGHTER] in the utterance
+        start, end = current(u)
+        return "[" not in u["tokens"][start:end]
+
+    # the saved utterance whose words the label-token map tells apart most
+    u = max(utts, key=lambda u: (plain(u), spread(u)))
     g_t = np.asarray(u["g_text"]).mean(axis=1)
     g_s = np.asarray(u["g_speech"]).mean(axis=1)
-    # the current utterance only: the history before [SEP] is context, not what is shown
     tokens = list(u["tokens"])
-    seps = [i for i, t in enumerate(tokens) if t == "[SEP]"]
-    start = seps[-2] + 1 if len(seps) >= 2 else 1  # after [CLS] or after the history
-    end = seps[-1] if seps else len(tokens)
+    start, end = current(u)
     fig, (ax_s, ax_t) = plt.subplots(2, 1, figsize=(COLUMN_WIDTH, 2.8))
     seconds = np.arange(len(g_s)) * u["seconds"] / max(len(g_s), 1)
     ax_s.plot(seconds, g_s, color="#0072B2")
