@@ -334,3 +334,17 @@ def test_text_head_pools_the_current_utterance() -> None:
         [False, False, False, False, True, True, True, False],
         [True, True, True, True, False, False, False, False],
     ]
+
+
+def test_meld_history_is_ordered_by_turn_number() -> None:
+    m = pd.DataFrame(
+        {
+            "utt_id": ["dev_dia0_utt10", "dev_dia0_utt2", "dev_dia0_utt0", "dev_dia1_utt0"],
+            "text": ["c", "b", "a", "other dialogue"],
+            "session": ["dev_0", "dev_0", "dev_0", "dev_1"],
+        }
+    )
+    hist = histories(m, "meld", 10)
+    assert hist["dev_dia0_utt10"] == ["a", "b"]  # 10 after 2, numerically
+    assert hist["dev_dia0_utt0"] == [] and hist["dev_dia1_utt0"] == []
+    assert histories(m, "meld", 1)["dev_dia0_utt10"] == ["b"]
