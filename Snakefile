@@ -18,6 +18,11 @@ localrules:
     gate_figure,
     fold_breakdown,
     reuse_predictions,
+    lemer_keyword_tables,
+    lemer_score_fusion,
+    figure_wang2023_labels,
+    figure_wang2023_k_sweep,
+    figure_wang2023_attention,
 
 
 include: "workflow/rules/common.smk"
@@ -25,6 +30,7 @@ include: "workflow/rules/corpora.smk"
 include: "workflow/rules/pretraining.smk"
 include: "workflow/rules/multilevel.smk"
 include: "workflow/rules/hierarchical.smk"
+include: "workflow/rules/lemer.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/export.smk"
 

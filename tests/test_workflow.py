@@ -44,9 +44,19 @@ def test_tiny_config_runs_every_rule(tiny_run: Path) -> None:
         "iemocap/experiments/gao2025-exp02/s1",
         "iemocap/experiments/gao2025-exp14/s1",
         "iemocap/experiments/gao2025-exp17/s1",
+        "iemocap/experiments/wang2023-a5/s1",
+        "iemocap/experiments/wang2023-b5/s1",
+        "iemocap/experiments/wang2023-c1/s1",
+        "iemocap/experiments/wang2023-t2-score-fusion/s1",
         "meld/experiments/gao2025-exp30/official",
         "meld/experiments/gao2025-exp37/official",
     ]
+    # LE-MER: label artefacts of the fold, keyword tables, Figures 3 and 4
+    for name in ("keywords.tsv", "codebook.npz", "frame_codes.tsv"):
+        assert (tiny_run / "results/iemocap/label_embeddings/s1" / name).stat().st_size > 0
+    assert (tiny_run / "results/iemocap/tables/lemer_keywords.md").stat().st_size > 0
+    for fig in ("fig1_iemocap_s1", "fig3_wang2023-fig3-speech-k", "fig4_wang2023-c1"):
+        assert (tiny_run / "results/figures/wang2023" / f"{fig}.png").stat().st_size > 0
     assert list(tiny_run.glob("results/iemocap/stage2/gao2025-exp17/s1/model.pt"))
     table = pd.read_csv(tiny_run / "results" / "tables" / "experiments.csv")
     exp17 = table[(table["experiment"] == "gao2025-exp17") & (table["metric"] == "UA")]
@@ -102,6 +112,10 @@ def test_paper_config_plans_full_graph_on_real_format_fixtures(tmp_path: Path) -
     assert "gao2025-exp35/official/metrics.json" in out  # AEC rows are planned
     for rule in ("prepare_corpus", "make_folds", "corpus_counts"):
         assert rule in out
+    # wang2023: every LE-MER step is planned (quantizer codebook, K sweep, score fusion)
+    for rule in ("label_keywords", "codebook_frames", "train_lemer_stage2", "lemer_score_fusion"):
+        assert rule in out, rule
+    assert "lemer_sweep_point" in out and "wang2023-c4" in out
 
 
 @pytest.mark.slow

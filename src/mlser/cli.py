@@ -485,6 +485,167 @@ def cmd_figures_alqurashi2024(args: argparse.Namespace) -> int:
     return 0
 
 
+# ------------------------------------------------------------------ LE-MER (wang2023)
+
+
+def _fold_train_rows(args: argparse.Namespace):
+    from mlser.folds import partition, read_folds
+    from mlser.manifest import read_manifest
+
+    return partition(read_manifest(args.manifest), read_folds(args.folds), args.fold, "train")
+
+
+def cmd_label_keywords(args: argparse.Namespace) -> int:
+    from mlser.label_keywords import KeywordSettings, label_keywords, write_keywords
+    from mlser.labels import classes_for
+
+    start = time.perf_counter()
+    rows = _fold_train_rows(args)
+    settings = KeywordSettings.from_dict(json.loads(args.settings))
+    table = label_keywords(rows["text"], rows["emotion"], classes_for(args.corpus), settings)
+    write_keywords(table, args.out)
+    print(table.to_string(index=False))
+    print(f"{len(rows)} training transcripts, {time.perf_counter() - start:.2f} s")
+    return 0
+
+
+def cmd_codebook(args: argparse.Namespace) -> int:
+    from mlser.audio import load_audio
+    from mlser.codebook import CodebookSettings, build_codebook, save_codebook, top_codes
+    from mlser.label_keywords import write_keywords
+    from mlser.labels import classes_for
+
+    _set_threads(args.threads)
+    start = time.perf_counter()
+    rows = _fold_train_rows(args)
+    settings = CodebookSettings(**json.loads(args.settings))
+    audios = [load_audio(p) for p in rows["path"]]
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(max(1, args.threads)):  # k-means' OpenMP/BLAS threads too
+        codebook = build_codebook(rows["utt_id"].tolist(), audios, settings)
+    table = top_codes(codebook, rows["emotion"].tolist(), classes_for(args.corpus), args.table_k)
+    save_codebook(args.out_codebook, codebook)
+    write_keywords(table, args.out_codes)
+    print(table.groupby("class").head(10).to_string(index=False))
+    print(f"{len(rows)} training utterances, {time.perf_counter() - start:.2f} s")
+    return 0
+
+
+def _lemer_fold(args: argparse.Namespace) -> tuple[dict, tuple[str, ...]]:
+    """The fold's examples, each text with its dialogue history where the stage asks."""
+    from mlser.data import load_examples
+    from mlser.dialogue_context import with_history
+    from mlser.folds import PARTITIONS, partition, read_folds
+    from mlser.labels import classes_for
+    from mlser.manifest import read_manifest
+
+    classes = classes_for(args.corpus)
+    manifest, folds = read_manifest(args.manifest), read_folds(args.folds)
+    texts = with_history(manifest, args.corpus, args.text_history) if args.text_history else None
+    data = {
+        p: load_examples(partition(manifest, folds, args.fold, p), classes, texts)
+        for p in PARTITIONS
+    }
+    return data, classes
+
+
+def cmd_train_lemer(args: argparse.Namespace) -> int:
+    from mlser.lemer_training import run_lemer_stage
+
+    _set_threads(args.threads)
+    experiment = {**json.loads(args.experiment), "fold": args.fold}
+    data, classes = _lemer_fold(args)
+    record = run_lemer_stage(
+        stage_number=args.stage,
+        experiment=experiment,
+        data=data,
+        classes=classes,
+        models=json.loads(args.models),
+        training=json.loads(args.training),
+        out=args.out,
+        checkpoint_dir=args.checkpoints,
+        init=args.init,
+        keywords=args.keywords,
+        frame_codes=args.frame_codes,
+        codebook=args.codebook,
+    )
+    print(f"best epoch {record['best_epoch']}, valid {record['best_valid']:.4f}")
+    return 0
+
+
+def _write_scores(args: argparse.Namespace, pred, extra: dict) -> None:
+    from mlser.atomic import write_text
+    from mlser.evaluation import metrics_from_predictions
+    from mlser.multilevel_training import write_json
+    from mlser.provenance import provenance
+
+    write_text(args.predictions, pred.to_csv(sep="\t", index=False))
+    scores = metrics_from_predictions(pred)
+    scores.update(experiment=args.experiment_id, fold=args.fold, **extra)
+    scores.update(provenance=provenance())
+    write_json(args.metrics, scores)
+    print(json.dumps({k: v for k, v in scores.items() if k != "recall"}, default=str))
+
+
+def cmd_evaluate_lemer(args: argparse.Namespace) -> int:
+    import torch
+
+    from mlser.atomic import write_text
+    from mlser.lemer_training import load_system, predict
+
+    _set_threads(args.threads)
+    data, classes = _lemer_fold(args)
+    system, _spec = load_system(args.model)
+    pred, maps = predict(
+        system, data["test"], classes, args.max_batch_seconds, torch.device("cpu"), args.keep_maps
+    )
+    write_text(args.attention, json.dumps({"classes": list(classes), "utterances": maps}) + "\n")
+    _write_scores(args, pred, {"model": str(args.model), "text_history": args.text_history})
+    return 0
+
+
+def cmd_lemer_score_fusion(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from mlser.labels import classes_for
+    from mlser.lemer_training import score_fusion
+
+    preds = [pd.read_csv(p, sep="\t") for p in args.inputs]
+    pred = score_fusion(preds, classes_for(args.corpus))
+    _write_scores(args, pred, {"combines": [str(p) for p in args.inputs]})
+    return 0
+
+
+def cmd_keyword_tables(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from mlser.atomic import write_text
+    from mlser.label_keywords import keywords_markdown, read_keywords
+    from mlser.labels import classes_for
+
+    tables = {f: read_keywords(p) for f, p in zip(args.fold_names, args.tables, strict=True)}
+    k = args.show
+    shown = {f: t[t["rank"] <= k] for f, t in tables.items()}
+    both = pd.concat([t.assign(fold=f) for f, t in shown.items()], ignore_index=True)
+    write_text(args.out_csv, both[["fold", *both.columns[:-1]]].to_csv(index=False))
+    write_text(args.out_md, keywords_markdown(shown, classes_for(args.corpus)))
+    print(keywords_markdown(shown, classes_for(args.corpus)))
+    return 0
+
+
+def cmd_figure_wang2023(args: argparse.Namespace) -> int:
+    from mlser.figures import wang2023
+
+    if args.figure == "k-sweep":
+        wang2023.k_sweep_figure(args.inputs, args.out)
+    elif args.figure == "labels":
+        wang2023.labels_figure(*args.inputs[:3], args.out)
+    else:
+        wang2023.attention_figure(args.inputs[0], args.out)
+    return 0
+
+
 def _fold_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--corpus", required=True, choices=["iemocap", "meld"])
     p.add_argument("--manifest", required=True, type=Path)
@@ -706,6 +867,72 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fig2", required=True, type=Path, help="output stem (.pdf, .png)")
     p.add_argument("--fig3", required=True, type=Path, help="output stem (.pdf, .png)")
     p.set_defaults(func=cmd_figures_alqurashi2024)
+
+    p = sub.add_parser("label-keywords", help="LE-MER: Top-K TF-IDF words per class of a fold")
+    _fold_args(p)
+    p.add_argument("--settings", required=True, help="KeywordSettings as JSON")
+    p.add_argument("--out", required=True, type=Path)
+    p.set_defaults(func=cmd_label_keywords)
+
+    p = sub.add_parser("codebook", help="LE-MER: frame codes of a fold and its Top-K codes")
+    _fold_args(p)
+    p.add_argument("--settings", required=True, help="CodebookSettings as JSON")
+    p.add_argument("--table-k", type=int, required=True, help="codes ranked per class")
+    p.add_argument("--out-codebook", required=True, type=Path)
+    p.add_argument("--out-codes", required=True, type=Path)
+    p.set_defaults(func=cmd_codebook)
+
+    for name, func, help_ in (
+        ("train-lemer", cmd_train_lemer, "LE-MER: train one stage of a wang2023 row"),
+        ("evaluate-lemer", cmd_evaluate_lemer, "LE-MER: predictions, metrics, attention maps"),
+    ):
+        p = sub.add_parser(name, help=help_)
+        _fold_args(p)
+        p.add_argument("--text-history", type=int, default=0, help="previous turns spliced")
+        if name == "train-lemer":
+            p.add_argument("--stage", type=int, choices=[1, 2], required=True)
+            p.add_argument("--experiment", required=True, help="the experiment row as JSON")
+            p.add_argument("--models", required=True, help="the config's models as JSON")
+            p.add_argument("--training", required=True, help="the stage's training as JSON")
+            p.add_argument("--init", type=Path, default=None)
+            p.add_argument("--keywords", type=Path, default=None)
+            p.add_argument("--frame-codes", type=Path, default=None)
+            p.add_argument("--codebook", type=Path, default=None)
+            p.add_argument("--checkpoints", required=True, type=Path)
+            p.add_argument("--out", required=True, type=Path)
+        else:
+            p.add_argument("--model", required=True, type=Path)
+            p.add_argument("--experiment-id", required=True)
+            p.add_argument("--max-batch-seconds", type=float, default=60.0)
+            p.add_argument("--keep-maps", type=int, default=4, help="utterances whose maps to save")
+            p.add_argument("--attention", required=True, type=Path)
+            p.add_argument("--predictions", required=True, type=Path)
+            p.add_argument("--metrics", required=True, type=Path)
+        p.set_defaults(func=func)
+
+    p = sub.add_parser("lemer-score-fusion", help="LE-MER: sum of unimodal logits")
+    p.add_argument("--corpus", required=True, choices=["iemocap", "meld"])
+    p.add_argument("--inputs", nargs="+", required=True, type=Path, help="predictions.tsv")
+    p.add_argument("--experiment-id", required=True)
+    p.add_argument("--fold", required=True)
+    p.add_argument("--predictions", required=True, type=Path)
+    p.add_argument("--metrics", required=True, type=Path)
+    p.set_defaults(func=cmd_lemer_score_fusion)
+
+    p = sub.add_parser("keyword-tables", help="LE-MER: keyword tables of folds (CSV + Markdown)")
+    p.add_argument("--corpus", required=True, choices=["iemocap", "meld"])
+    p.add_argument("--tables", nargs="+", required=True, type=Path)
+    p.add_argument("--fold-names", nargs="+", required=True)
+    p.add_argument("--show", type=int, default=9, help="keywords shown per class")
+    p.add_argument("--out-csv", required=True, type=Path)
+    p.add_argument("--out-md", required=True, type=Path)
+    p.set_defaults(func=cmd_keyword_tables)
+
+    p = sub.add_parser("figure-wang2023", help="wang2023 Figures 1, 3 and 4")
+    p.add_argument("figure", choices=["labels", "k-sweep", "attention"])
+    p.add_argument("--inputs", nargs="+", required=True, type=Path)
+    p.add_argument("--out", required=True, type=Path, help="output stem (.pdf and .png)")
+    p.set_defaults(func=cmd_figure_wang2023)
     return parser
 
 

@@ -39,6 +39,10 @@ SUPPORTED: dict[str, dict[str, frozenset[str]]] = {
         "text_sources": frozenset({"none", "ground_truth"}),
         "stage1_strategies": frozenset({"from_scratch", "full_finetune"}),
     },
+    "le_mer": {
+        "tasks": frozenset({"ser", "ssl", "label_text", "label_speech", "attention_constraint"}),
+        "text_sources": frozenset({"none", "ground_truth"}),
+    },
 }
 
 

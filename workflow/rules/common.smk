@@ -135,7 +135,12 @@ def _check_folds():
 _check_folds()
 # every experiment whose model some selected experiment is scored with, or starts from
 _needed = []
-_queue = [model_owner(MATRIX[i], MATRIX) for i in EXPERIMENTS]
+# (a score fusion row trains nothing: the rows it `combines` are what it needs)
+_queue = [
+    model_owner(MATRIX[j], MATRIX)
+    for i in EXPERIMENTS
+    for j in (MATRIX[i].get("combines") or [i])
+]
 while _queue:
     _i = _queue.pop()
     if _i not in _needed:
@@ -148,6 +153,33 @@ for _i in TRAINED:
     STAGE1.setdefault(stage1_key(MATRIX[_i]), _i)
 
 
+# The parts of `models` every network of a family shares (sizes of the fusion, adapters,
+# AEC decoder, contrastive loss); encoders are passed only where a row names them.
+SHARED_MODEL_PARTS = ("fusion", "adapter", "error_correction", "contrastive")
+
+
+def models_for(*exp_ids):
+    """The `models` entries the rows ``exp_ids`` use, so that a job's params (and so its
+    reruns) change only with the settings of the encoders it builds."""
+    used = {"acoustic": set(), "text": set()}
+    for exp_id in exp_ids:
+        m = MATRIX[exp_id]["model"]
+        for stage in (m.get("stage1") or {}, m.get("stage2") or {}):
+            for kind, key in (
+                ("acoustic", "acoustic_encoder"),
+                ("text", "text_encoder"),
+            ):
+                if stage.get(key):
+                    used[kind].add(stage[key])
+    models = config["models"]
+    out = {k: models[k] for k in SHARED_MODEL_PARTS if k in models}
+    for kind, names in used.items():
+        table = models.get(kind, {})
+        if names:
+            out[kind] = {n: table[n] for n in sorted(names) if n in table}
+    return out
+
+
 def _scoring(exp_id):
     """The model file (fold left open) and the test-time text a row is scored with."""
     e = MATRIX[exp_id]
@@ -158,6 +190,9 @@ def _scoring(exp_id):
 def experiment_folds(exp_id):
     names = scheme_fold_names(MATRIX[exp_id]["split"])
     wanted = config["experiments"]["folds"]
+    # a family's own fold choice (e.g. the demo's LE-MER rows on one fold) wins
+    family = MATRIX[exp_id]["model"]["family"]
+    wanted = config["experiments"].get("family_folds", {}).get(family, wanted)
     return [f for f in names if wanted is None or f in wanted]
 
 

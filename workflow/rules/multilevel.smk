@@ -30,12 +30,12 @@ rule train_stage1:
         runtime=1440,
     params:
         experiment=lambda w: _json(_row(STAGE1[w.key])),
-        models=_json(config["models"]),
+        models=lambda w: _json(models_for(STAGE1[w.key])),
         training=_json(config["training"]["multilevel"]["stage1"]),
         checkpoints=lambda w, input: (
             f"results/{w.corpus}/stage1/{w.key}/{w.fold}/checkpoints/"
             + run_hash(
-                config["models"],
+                models_for(STAGE1[w.key]),
                 config["training"]["multilevel"]["stage1"],
                 acoustic_init_flag(w, input),
             )
@@ -71,11 +71,14 @@ rule train_stage2:
         runtime=720,
     params:
         experiment=lambda w: _json(_row(w.experiment)),
-        models=_json(config["models"]),
+        models=lambda w: _json(models_for(w.experiment)),
         training=_json(config["training"]["multilevel"]["stage2"]),
         checkpoints=lambda w: (
             f"results/{w.corpus}/stage2/{w.experiment}/{w.fold}/checkpoints/"
-            + run_hash(config["models"], config["training"]["multilevel"]["stage2"])
+            + run_hash(
+                models_for(w.experiment),
+                config["training"]["multilevel"]["stage2"],
+            )
         ),
     shell:
         "python -m mlser train-multilevel --stage 2 --corpus {wildcards.corpus}"

@@ -56,13 +56,15 @@ rule pretrain_acoustic:
         mem_mb=16000,
         runtime=1440,
     params:
-        models=_json(config["models"]),
+        models=lambda w: _json(
+            {"acoustic": {w.name: config["models"]["acoustic"][w.name]}}
+        ),
         training=lambda w: _json(
             {k: v for k, v in pretraining(w.name).items() if k != "corpus"}
         ),
         checkpoints=lambda w: (
             f"results/pretrained/{w.name}/checkpoints/"
-            + run_hash(config["models"], pretraining(w.name))
+            + run_hash(config["models"]["acoustic"][w.name], pretraining(w.name))
         ),
     shell:
         "python -m mlser pretrain-acoustic --corpus {input} --acoustic-encoder {wildcards.name}"

@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 import torch
 from torch import nn
-from transformers import HubertConfig, HubertModel
+from transformers import HubertModel
 
 __all__ = [
     "AcousticEncoder",
@@ -185,6 +185,9 @@ class AcousticEncoderConfig:
         n_mels: mel bands of the log-mel front end.
         normalize_waveform: zero-mean / unit-variance per utterance over its valid samples, as the
             HuBERT-large feature extractor does (``do_normalize``); the papers are silent.
+        architecture: the transformers model class: ``hubert`` (gao2024/2025), or
+            ``wav2vec2`` / ``wav2vec2_conformer`` (wang2023); all three share the feature
+            encoder / projection / time-masking / encoder interface used here.
     """
 
     pretrained_name: str | None = None
@@ -192,6 +195,22 @@ class AcousticEncoderConfig:
     frontend: Literal["cnn", "logmel"] = "cnn"
     n_mels: int = 80
     normalize_waveform: bool = True
+    architecture: Literal["hubert", "wav2vec2", "wav2vec2_conformer"] = "hubert"
+
+
+def _model_classes(architecture: str) -> tuple[Any, Any]:
+    """(config class, model class) of an ``architecture``."""
+    import transformers
+
+    names = {
+        "hubert": ("HubertConfig", "HubertModel"),
+        "wav2vec2": ("Wav2Vec2Config", "Wav2Vec2Model"),
+        "wav2vec2_conformer": ("Wav2Vec2ConformerConfig", "Wav2Vec2ConformerModel"),
+    }
+    if architecture not in names:
+        raise ValueError(f"unknown architecture {architecture!r}: expected one of {sorted(names)}")
+    cfg, model = names[architecture]
+    return getattr(transformers, cfg), getattr(transformers, model)
 
 
 class AcousticEncoder(nn.Module):
@@ -216,10 +235,11 @@ class AcousticEncoder(nn.Module):
         super().__init__()
         self.config = config
         if hubert is None:
+            config_cls, model_cls = _model_classes(config.architecture)
             if config.pretrained_name is not None:
-                hubert = HubertModel.from_pretrained(config.pretrained_name, **config.hubert)
+                hubert = model_cls.from_pretrained(config.pretrained_name, **config.hubert)
             else:
-                hubert = HubertModel(HubertConfig(**config.hubert))
+                hubert = model_cls(config_cls(**config.hubert))
         self.hubert = hubert
         self.logmel: LogMelFrontend | None = None
         if config.frontend == "cnn":

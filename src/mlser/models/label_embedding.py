@@ -30,6 +30,11 @@ How the equations are read (paper numbering):
   gradients as written; ``detach_label_attention`` treats ``A_l`` as a fixed target.
 * Eq. (11): ``v = MaxPool_{l_t}(H_m)`` over real tokens, ``L_m = CE(y, Linear(v))``.
 * Eq. (12): ``L = mu1 L_m + mu2 L_c + mu3 L_g^t + mu4 L_g^s`` with (1, 0.5, 0.2, 0.2) (§3.2).
+* Table 3 (``attention``): the speech is aligned with ``A_r`` pulled toward ``A_l`` by
+  ``L_c`` (``constraint``, C1), with ``A_r + A_l`` (``sum``, C2), ``A_l`` alone
+  (``label_only``, C3) or ``A_r`` alone (``vanilla_only``, C4); ``L_c`` is part of the
+  loss only in C1 (C2-C4 list no attention constraint). ``A_l`` enters as computed
+  (Eq. 9, unnormalised, zero on padding): the paper does not normalise it.
 
 The speech "keywords" are codebook vectors; the paper states their dimension equals
 ``d_s``. When it does not (wav2vec 2.0 base: 256-d codevectors, 768-d features) a
@@ -47,7 +52,11 @@ from torch import Tensor
 
 from mlser.models.heads import masked_mean_pool, nn
 
+#: How ``A_l`` enters the fusion (wang2023 Table 3, C1-C4).
+ATTENTION_MODES: tuple[str, ...] = ("constraint", "sum", "label_only", "vanilla_only")
+
 __all__ = [
+    "ATTENTION_MODES",
     "LEMEROutput",
     "LabelAttention",
     "LabelEmbeddingConfig",
@@ -74,6 +83,7 @@ class LabelEmbeddingConfig:
         detach_label_attention: stop gradients through ``A_l`` in Eq. (10) (paper: no).
         dropout: on ``v`` before the classifier (paper silent; 0.1 as in BERT heads).
         mu_fusion, mu_constraint, mu_text_label, mu_speech_label: ``mu1..mu4`` of Eq. (12).
+        attention: one of :data:`ATTENTION_MODES` (Table 3; paper's LE-MER: constraint).
     """
 
     num_classes: int = 4
@@ -90,6 +100,11 @@ class LabelEmbeddingConfig:
     mu_constraint: float = 0.5
     mu_text_label: float = 0.2
     mu_speech_label: float = 0.2
+    attention: str = "constraint"
+
+    def __post_init__(self) -> None:
+        if self.attention not in ATTENTION_MODES:
+            raise ValueError(f"attention {self.attention!r}: expected one of {ATTENTION_MODES}")
 
 
 def label_embeddings_from_keywords(keywords: Tensor, keyword_mask: Tensor | None = None) -> Tensor:
@@ -178,12 +193,18 @@ class LabelGuidedCrossAttention(nn.Module):
         text_dim: ``d_t``.
         speech_dim: ``d_s``.
         scale: multiplies the bilinear scores of Eq. (7) (paper: 1).
+        attention: which map aligns the speech (:data:`ATTENTION_MODES`).
     """
 
-    def __init__(self, text_dim: int, speech_dim: int, scale: float = 1.0) -> None:
+    def __init__(
+        self, text_dim: int, speech_dim: int, scale: float = 1.0, attention: str = "constraint"
+    ) -> None:
         super().__init__()
+        if attention not in ATTENTION_MODES:
+            raise ValueError(f"attention {attention!r}: expected one of {ATTENTION_MODES}")
         self.w = nn.Linear(speech_dim, text_dim, bias=False)  # W of Eq. (7)
         self.scale = scale
+        self.attention = attention
 
     def forward(
         self,
@@ -207,9 +228,9 @@ class LabelGuidedCrossAttention(nn.Module):
         frame_ok = speech_mask.bool().unsqueeze(1)
         a_r = torch.softmax(scores.masked_fill(~frame_ok, float("-inf")), dim=-1)
         a_r = a_r * text_mask.to(a_r.dtype).unsqueeze(-1)
-        aligned = a_r @ speech
-        h_m = torch.cat([text, aligned], dim=-1)
         a_l = g_text @ g_speech.transpose(1, 2)  # padded rows of G are 0 already
+        align = {"sum": a_r + a_l, "label_only": a_l}.get(self.attention, a_r)
+        h_m = torch.cat([text, align @ speech], dim=-1)
         return h_m, a_r, a_l
 
 
@@ -305,7 +326,9 @@ class LabelEnhancedMER(nn.Module):
             c.learnable_label_embeddings,
             c.label_logit_scale,
         )
-        self.cross = LabelGuidedCrossAttention(c.text_dim, c.speech_dim, c.cross_attention_scale)
+        self.cross = LabelGuidedCrossAttention(
+            c.text_dim, c.speech_dim, c.cross_attention_scale, c.attention
+        )
         self.dropout = nn.Dropout(c.dropout)
         self.classifier = nn.Linear(c.text_dim + c.speech_dim, c.num_classes)
 
@@ -342,9 +365,10 @@ class LabelEnhancedMER(nn.Module):
                 "speech_label": F.cross_entropy(speech_logits, labels),
             }
             c = self.config
+            mu_c = c.mu_constraint if c.attention == "constraint" else 0.0
             loss = (
                 c.mu_fusion * losses["fusion"]
-                + c.mu_constraint * losses["constraint"]
+                + mu_c * losses["constraint"]
                 + c.mu_text_label * losses["text_label"]
                 + c.mu_speech_label * losses["speech_label"]
             )

@@ -1,0 +1,263 @@
+"""Codebook frames: every training utterance as one discrete code per frame (wang2023 §2.2).
+
+Two discretisers, both fitted or applied on a fold's *training* utterances only:
+
+* ``kmeans`` (the demo's; needs no pretrained quantizer): k-means units fitted on the
+  fold's training log-mel frames (80 bands, 25 ms / 10 ms, per-utterance normalised: the
+  features :class:`mlser.models.acoustic.LogMelFrontend` computes, no learned weights).
+  A unit's embedding is its centroid.
+* ``wav2vec2_quantizer`` (the paper's): the Gumbel quantizer of a pretrained
+  ``Wav2Vec2ForPreTraining`` checkpoint named in config, in eval mode (argmax per group).
+  A frame's code is the tuple of its group indices (one integer ``sum_g idx_g V^g``);
+  its embedding is the concatenation of the chosen group codevectors, as the quantizer
+  returns it.
+
+The codes of each class form one document; the TF-IDF of :mod:`mlser.label_keywords`
+ranks them (tokens ``u<code>``), and the embeddings of each class's Top-K codes are the
+label-frame embeddings LE-MER is initialised from.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from mlser.atomic import atomic_path
+from mlser.label_keywords import KeywordSettings, class_documents, tfidf_top_k
+
+METHODS: tuple[str, ...] = ("kmeans", "wav2vec2_quantizer")
+
+
+@dataclass(frozen=True)
+class CodebookSettings:
+    """How frames are discretised.
+
+    Attributes:
+        method: ``kmeans`` or ``wav2vec2_quantizer``.
+        units: k-means units (``kmeans``).
+        max_fit_frames: frames sampled (with ``seed``) to fit k-means; all if fewer.
+        seed: k-means initialisation and frame sampling.
+        quantizer: ``from_pretrained`` name of a Wav2Vec2ForPreTraining checkpoint.
+        n_mels: log-mel bands (``kmeans``).
+    """
+
+    method: str = "kmeans"
+    units: int = 256
+    max_fit_frames: int = 50_000
+    seed: int = 0
+    quantizer: str | None = None
+    n_mels: int = 80
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"codebook method {self.method!r}: expected one of {METHODS}")
+        if self.method == "wav2vec2_quantizer" and not self.quantizer:
+            raise ValueError("codebook method wav2vec2_quantizer needs `quantizer` (a model name)")
+
+
+@dataclass
+class Codebook:
+    """Per-utterance frame codes of the training utterances and the code embeddings.
+
+    Attributes:
+        method: how the codes were made.
+        utt_ids: the utterances coded (the fold's training partition).
+        codes: one int64 array of frame codes per utterance.
+        code_ids: ``(U,)`` the codes that have an embedding (sorted).
+        vectors: ``(U, D)`` the embedding of each code of ``code_ids``.
+        hop: samples per code frame (160 for log-mel frames, 320 for wav2vec 2.0).
+    """
+
+    method: str
+    utt_ids: list[str]
+    codes: list[np.ndarray]
+    code_ids: np.ndarray
+    vectors: np.ndarray
+    hop: int
+
+    def embeddings(self, codes: Sequence[int]) -> np.ndarray:
+        """``(len(codes), D)`` embeddings of ``codes``."""
+        where = np.searchsorted(self.code_ids, codes)
+        bad = [
+            c
+            for c, w in zip(codes, where, strict=True)
+            if w >= len(self.code_ids) or self.code_ids[w] != c
+        ]
+        if bad:
+            raise KeyError(f"codes {bad[:5]} have no embedding in this codebook")
+        return self.vectors[where]
+
+
+def log_mel_frames(audio: np.ndarray, n_mels: int = 80) -> np.ndarray:
+    """``(n_frames, n_mels)`` normalised log-mel frames of one 16 kHz utterance."""
+    frontend = _frontend(n_mels)
+    wav = torch.as_tensor(audio, dtype=torch.float32).unsqueeze(0)
+    with torch.no_grad():
+        return frontend.log_mel(wav, torch.tensor([wav.shape[1]]))[0].numpy()
+
+
+_FRONTENDS: dict[int, Any] = {}
+
+
+def _frontend(n_mels: int) -> Any:
+    from mlser.models.acoustic import LogMelFrontend
+
+    if n_mels not in _FRONTENDS:  # its conv is unused here: only log_mel() is called
+        _FRONTENDS[n_mels] = LogMelFrontend(out_dim=1, n_mels=n_mels)
+    return _FRONTENDS[n_mels]
+
+
+def fit_kmeans_codebook(
+    utt_ids: Sequence[str], audios: Sequence[np.ndarray], settings: CodebookSettings
+) -> Codebook:
+    """k-means units fitted on the log-mel frames of ``audios`` (the fold's training set)."""
+    from sklearn.cluster import KMeans
+
+    frames = [log_mel_frames(a, settings.n_mels) for a in audios]
+    stacked = np.concatenate(frames).astype(np.float64)
+    if len(stacked) < settings.units:
+        raise ValueError(
+            f"{len(stacked)} training frames cannot make {settings.units} k-means units"
+        )
+    rng = np.random.default_rng(settings.seed)
+    fit = stacked
+    if len(stacked) > settings.max_fit_frames:
+        fit = stacked[np.sort(rng.choice(len(stacked), settings.max_fit_frames, replace=False))]
+    km = KMeans(
+        n_clusters=settings.units, n_init=1, max_iter=50, random_state=settings.seed, tol=1e-4
+    ).fit(fit)
+    centroids = km.cluster_centers_.astype(np.float32)
+    codes = [_nearest(f, centroids) for f in frames]
+    return Codebook("kmeans", list(utt_ids), codes, np.arange(settings.units), centroids, hop=160)
+
+
+def _nearest(frames: np.ndarray, centroids: np.ndarray) -> np.ndarray:
+    d = (
+        (frames.astype(np.float32) ** 2).sum(1, keepdims=True)
+        - 2 * frames.astype(np.float32) @ centroids.T
+        + (centroids**2).sum(1)[None, :]
+    )
+    return d.argmin(1).astype(np.int64)
+
+
+class QuantizerCoder:
+    """Frame codes and codevectors from the quantizer of a ``Wav2Vec2ForPreTraining`` model.
+
+    Args:
+        model: a ``Wav2Vec2ForPreTraining`` (``from_pretrained(name)`` on the real config;
+            any config works, e.g. a tiny random-init one in tests).
+    """
+
+    def __init__(self, model: Any) -> None:
+        self.model = model.eval()
+        q = model.quantizer
+        self.groups, self.vars = int(q.num_groups), int(q.num_vars)
+        self.normalize = bool(getattr(model.config, "feat_extract_norm", "group") == "layer")
+
+    @classmethod
+    def from_pretrained(cls, name: str) -> QuantizerCoder:
+        from transformers import Wav2Vec2ForPreTraining
+
+        return cls(Wav2Vec2ForPreTraining.from_pretrained(name))
+
+    @torch.no_grad()
+    def group_indices(self, audio: np.ndarray) -> np.ndarray:
+        """``(T, G)`` the chosen codevector of each group for each frame of ``audio``."""
+        wav = torch.as_tensor(audio, dtype=torch.float32)
+        # the wav2vec 2.0 feature extractor's zero-mean unit-variance input normalisation
+        wav = ((wav - wav.mean()) / torch.sqrt(wav.var() + 1e-7)).unsqueeze(0)
+        w2v = self.model.wav2vec2
+        extract = w2v.feature_extractor(wav).transpose(1, 2)
+        extract = w2v.feature_projection.layer_norm(extract)
+        logits = self.model.quantizer.weight_proj(extract)  # (1, T, G * V)
+        return logits.view(extract.shape[1], self.groups, self.vars).argmax(-1).numpy()
+
+    def code_of(self, idx: np.ndarray) -> np.ndarray:
+        """Group indices ``(T, G)`` -> one integer code per frame ``sum_g idx_g V^g``."""
+        return (idx * (self.vars ** np.arange(self.groups))[None, :]).sum(1).astype(np.int64)
+
+    def vectors_of(self, codes: np.ndarray) -> np.ndarray:
+        """``(len(codes), codevector_dim)`` codevectors (group vectors concatenated)."""
+        table = self.model.quantizer.codevectors.detach()[0].numpy()  # (G * V, D / G)
+        idx = (codes[:, None] // (self.vars ** np.arange(self.groups))[None, :]) % self.vars
+        rows = idx + self.vars * np.arange(self.groups)[None, :]
+        return table[rows].reshape(len(codes), -1).astype(np.float32)
+
+
+def quantizer_codebook(
+    utt_ids: Sequence[str], audios: Sequence[np.ndarray], coder: QuantizerCoder
+) -> Codebook:
+    """Codes of ``audios`` by a wav2vec 2.0 quantizer; embeddings of the codes used."""
+    codes = [coder.code_of(coder.group_indices(a)) for a in audios]
+    used = np.unique(np.concatenate(codes)) if codes else np.zeros(0, np.int64)
+    return Codebook(
+        "wav2vec2_quantizer", list(utt_ids), codes, used, coder.vectors_of(used), hop=320
+    )
+
+
+def build_codebook(
+    utt_ids: Sequence[str], audios: Sequence[np.ndarray], settings: CodebookSettings
+) -> Codebook:
+    """The fold's codebook by ``settings.method`` (see the module doc)."""
+    if settings.method == "kmeans":
+        return fit_kmeans_codebook(utt_ids, audios, settings)
+    return quantizer_codebook(utt_ids, audios, QuantizerCoder.from_pretrained(settings.quantizer))
+
+
+def code_documents(codebook: Codebook, labels: Sequence[str], classes: Sequence[str]) -> list[str]:
+    """One document of ``u<code>`` tokens per class."""
+    texts = [" ".join(f"u{c}" for c in codes) for codes in codebook.codes]
+    return class_documents(texts, labels, classes)
+
+
+def top_codes(
+    codebook: Codebook, labels: Sequence[str], classes: Sequence[str], k: int
+) -> pd.DataFrame:
+    """Top-K TF-IDF codes per class (keyword-table columns; ``keyword`` = ``u<code>``).
+
+    No stop words and raw term frequency: codes have no stop list, and a frame code's
+    count is what says how much of a class's audio it covers."""
+    settings = KeywordSettings(k=k, stop_words=None, sublinear_tf=False)
+    return tfidf_top_k(code_documents(codebook, labels, classes), classes, settings, r"\S+")
+
+
+def code_ids_of(table: pd.DataFrame) -> list[int]:
+    """The integer codes of a top-codes table's ``keyword`` column (``u<code>``)."""
+    return [int(str(w)[1:]) for w in table["keyword"]]
+
+
+def save_codebook(path: str | os.PathLike[str], codebook: Codebook) -> None:
+    """Atomically save a codebook as ``.npz``."""
+    lengths = np.array([len(c) for c in codebook.codes], dtype=np.int64)
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(
+            fh,
+            method=np.array(codebook.method),
+            utt_ids=np.array(codebook.utt_ids),
+            lengths=lengths,
+            codes=np.concatenate(codebook.codes) if codebook.codes else np.zeros(0, np.int64),
+            code_ids=codebook.code_ids,
+            vectors=codebook.vectors,
+            hop=np.array(codebook.hop),
+        )
+
+
+def load_codebook(path: str | os.PathLike[str]) -> Codebook:
+    """A codebook saved by :func:`save_codebook`."""
+    with np.load(path, allow_pickle=False) as z:
+        offsets = np.concatenate([[0], np.cumsum(z["lengths"])])
+        codes = [z["codes"][offsets[i] : offsets[i + 1]] for i in range(len(z["lengths"]))]
+        return Codebook(
+            str(z["method"]),
+            [str(u) for u in z["utt_ids"]],
+            codes,
+            z["code_ids"],
+            z["vectors"],
+            int(z["hop"]),
+        )

@@ -1,0 +1,580 @@
+# The LE-MER family (wang2023): label keywords and codebook frames per training fold,
+# continued pre-training, fine-tuning, scoring, score fusion, the K sweep, figures.
+import copy
+
+import yaml
+
+LE = config.get("label_embeddings", {})
+LE_TEXT = LE.get("text", {})
+LE_SPEECH = LE.get("speech", {})
+LEMER_TRAINING = config.get("training", {}).get("le_mer", {})
+LEMER_IDS = family_ids("le_mer")
+LEMER_FUSED = [i for i in LEMER_IDS if MATRIX[i].get("combines")]
+LEMER_SWEEPS = {
+    s["id"]: s
+    for paper in ["wang2023"]
+    for s in yaml.safe_load((MATRIX_DIR / f"{paper}.yaml").read_text())["sweeps"]
+}
+
+
+def _check_k():
+    """Every K a selected row or sweep asks for is within the ranked tables' length."""
+    limits = {
+        "text": LE_TEXT.get("table_k", 20),
+        "speech": LE_SPEECH.get("table_k", 250),
+    }
+    asks = []
+    for i in family_ids("le_mer", EXPERIMENTS):
+        for stage in ("stage1", "stage2"):
+            le = (MATRIX[i]["model"].get(stage) or {}).get("label_embedding") or {}
+            for kind in ("text", "speech"):
+                if (le.get(kind) or {}).get("k"):
+                    asks.append((i, kind, le[kind]["k"]))
+    for sweep_id in LE.get("sweeps", []):
+        if sweep_id not in LEMER_SWEEPS:
+            raise WorkflowError(
+                f"label_embeddings.sweeps: unknown sweep {sweep_id!r} "
+                f"(config/experiments/wang2023.yaml has {sorted(LEMER_SWEEPS)})"
+            )
+        kind = "speech" if ".speech." in LEMER_SWEEPS[sweep_id]["parameter"] else "text"
+        asks += [(sweep_id, kind, v) for v in _sweep_values(sweep_id)]
+    for who, kind, k in asks:
+        if k > limits[kind]:
+            raise WorkflowError(
+                f"{who} asks for K = {k} {kind} keywords, more than "
+                f"label_embeddings.{kind}.table_k = {limits[kind]}: raise table_k"
+            )
+
+
+def _regex(ids):
+    return "|".join(re.escape(i) for i in ids) or "^$"
+
+
+def _lemer_stage(exp_id, stage):
+    """The architecture a stage of a row trains (stage 1, or stage 1 overlaid by 2)."""
+    m = MATRIX[exp_id]["model"]
+    if stage == 1:
+        return m["stage1"]
+    return {
+        **m["stage1"],
+        **m["stage2"],
+        "label_embedding": m["stage2"].get("label_embedding"),
+    }
+
+
+def _lemer_final(exp_id, fold):
+    e = MATRIX[exp_id]
+    if e["model"].get("stage2"):
+        return f"results/{e['corpus']}/lemer/stage2/{exp_id}/{fold}/model.pt"
+    return f"results/{e['corpus']}/lemer/stage1/{stage1_key(e)}/{fold}/model.pt"
+
+
+def _lemer_inputs(corpus, fold, stage_block):
+    """The fold's label artefacts a stage reads."""
+    le = stage_block.get("label_embedding") or {}
+    base = f"results/{corpus}/label_embeddings/{fold}"
+    out = {}
+    if stage_block.get("strategy") == "continued_pretraining":
+        out["codebook"] = f"{base}/codebook.npz"
+    if le.get("text", {}).get("init") == "tfidf":
+        out["keywords"] = f"{base}/keywords.tsv"
+    if le.get("speech", {}).get("init") == "codebook":
+        out["codebook"] = f"{base}/codebook.npz"
+        out["frame_codes"] = f"{base}/frame_codes.tsv"
+    return out
+
+
+def _flags(inputs):
+    return " ".join(f"--{k.replace('_', '-')} {v}" for k, v in sorted(inputs.items()))
+
+
+def _history(exp_id):
+    m = MATRIX[exp_id]["model"]
+    return (m.get("stage2") or {}).get(
+        "text_history", m["stage1"].get("text_history", 0)
+    )
+
+
+def _lemer_training(stage_block):
+    kind = (
+        "pretrain"
+        if stage_block.get("strategy") == "continued_pretraining"
+        else "finetune"
+    )
+    return LEMER_TRAINING.get(kind, {})
+
+
+def _sweep_row(sweep_id, value):
+    """The base row of a sweep with its parameter set to ``value``."""
+    sweep = LEMER_SWEEPS[sweep_id]
+    row = copy.deepcopy(_row(sweep["bases"][0]))
+    node = row["model"]
+    *path, last = sweep["parameter"].split(".")
+    for key in path:
+        node = node[key]
+    node[last] = int(value)
+    row["id"] = f"{sweep['bases'][0]}-{sweep_id}-{value}"
+    return row
+
+
+def _sweep_init(sweep_id, fold):
+    """The stage-1 model a sweep point's stage 2 starts from (none for one-stage rows)."""
+    base = MATRIX[LEMER_SWEEPS[sweep_id]["bases"][0]]
+    if not base["model"].get("stage2"):
+        return []
+    return f"results/{base['corpus']}/lemer/stage1/{stage1_key(base)}/{fold}/model.pt"
+
+
+def _sweep_values(sweep_id):
+    return LE.get("sweep_values", {}).get(sweep_id) or LEMER_SWEEPS[sweep_id]["grid"]
+
+
+def _sweep_folds(sweep_id):
+    return experiment_folds(LEMER_SWEEPS[sweep_id]["bases"][0])
+
+
+def lemer_targets():
+    ids = family_ids("le_mer", EXPERIMENTS)
+    if not ids:
+        return []
+    out = experiment_targets("le_mer") + ["results/tables/experiments.csv"]
+    corpora = sorted({MATRIX[i]["corpus"] for i in ids})
+    for corpus in corpora:
+        out.append(f"results/{corpus}/tables/lemer_keywords.md")
+        out.append(
+            f"results/figures/wang2023/fig1_{corpus}_{_lemer_folds_of(corpus)[0]}.pdf"
+        )
+    for sweep_id in LE.get("sweeps", []):
+        out.append(f"results/figures/wang2023/fig3_{sweep_id}.pdf")
+    shown = [i for i in ids if MATRIX[i]["model"]["inputs"] == ["speech", "text"]]
+    shown = [i for i in shown if not MATRIX[i].get("combines")]
+    if shown and LE.get("attention_utterances", 4):
+        out.append(f"results/figures/wang2023/fig4_{shown[0]}.pdf")
+    return out
+
+
+TARGET_SOURCES.append(lemer_targets)
+_check_k()
+
+
+def _lemer_folds_of(corpus):
+    ids = [
+        i for i in family_ids("le_mer", EXPERIMENTS) if MATRIX[i]["corpus"] == corpus
+    ]
+    folds = []
+    for i in ids:
+        folds += [f for f in experiment_folds(i) if f not in folds]
+    return folds
+
+
+rule label_keywords:
+    input:
+        manifest="results/{corpus}/manifest.tsv",
+        folds="results/{corpus}/folds.tsv",
+    output:
+        "results/{corpus}/label_embeddings/{fold}/keywords.tsv",
+    log:
+        "results/logs/label_keywords/{corpus}/{fold}.log",
+    benchmark:
+        "results/benchmarks/label_keywords/{corpus}/{fold}.tsv"
+    conda:
+        "../../envs/mlser.yaml"
+    params:
+        settings=_json(
+            {
+                "k": LE_TEXT.get("table_k", 20),
+                "stop_words": LE_TEXT.get("stop_words", "english"),
+                "sublinear_tf": LE_TEXT.get("sublinear_tf", True),
+                "smooth_idf": LE_TEXT.get("smooth_idf", True),
+                "min_count": LE_TEXT.get("min_count", 1),
+            }
+        ),
+    shell:
+        "python -m mlser label-keywords --corpus {wildcards.corpus}"
+        " --manifest {input.manifest} --folds {input.folds} --fold {wildcards.fold}"
+        " --settings {params.settings:q} --out {output} > {log} 2>&1"
+
+
+rule codebook_frames:
+    input:
+        manifest="results/{corpus}/manifest.tsv",
+        folds="results/{corpus}/folds.tsv",
+    output:
+        codebook="results/{corpus}/label_embeddings/{fold}/codebook.npz",
+        codes="results/{corpus}/label_embeddings/{fold}/frame_codes.tsv",
+    log:
+        "results/logs/codebook_frames/{corpus}/{fold}.log",
+    benchmark:
+        "results/benchmarks/codebook_frames/{corpus}/{fold}.tsv"
+    conda:
+        "../../envs/mlser.yaml"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=120,
+    params:
+        settings=_json(
+            {
+                k: LE_SPEECH[k]
+                for k in (
+                    "method",
+                    "units",
+                    "max_fit_frames",
+                    "seed",
+                    "quantizer",
+                    "n_mels",
+                )
+                if k in LE_SPEECH
+            }
+        ),
+        table_k=LE_SPEECH.get("table_k", 250),
+    shell:
+        "python -m mlser codebook --corpus {wildcards.corpus}"
+        " --manifest {input.manifest} --folds {input.folds} --fold {wildcards.fold}"
+        " --settings {params.settings:q} --table-k {params.table_k} --threads {threads}"
+        " --out-codebook {output.codebook} --out-codes {output.codes} > {log} 2>&1"
+
+
+def _stage1_row(key):
+    return next(i for i in TRAINED if stage1_key(MATRIX[i]) == key)
+
+
+rule train_lemer_stage1:
+    input:
+        unpack(
+            lambda w: _lemer_inputs(
+                w.corpus, w.fold, _lemer_stage(_stage1_row(w.key), 1)
+            )
+        ),
+        manifest="results/{corpus}/manifest.tsv",
+        folds="results/{corpus}/folds.tsv",
+    output:
+        "results/{corpus}/lemer/stage1/{key}/{fold}/model.pt",
+    log:
+        "results/logs/train_lemer_stage1/{corpus}/{key}/{fold}.log",
+    benchmark:
+        "results/benchmarks/train_lemer_stage1/{corpus}/{key}/{fold}.tsv"
+    conda:
+        "../../envs/mlser.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=16000,
+        runtime=1440,
+    params:
+        experiment=lambda w: _json(_row(_stage1_row(w.key))),
+        models=lambda w: _json(models_for(_stage1_row(w.key))),
+        training=lambda w: _json(_lemer_training(_lemer_stage(_stage1_row(w.key), 1))),
+        history=lambda w: _lemer_stage(_stage1_row(w.key), 1).get("text_history", 0),
+        labels=lambda w, input: _flags(
+            {
+                k: input[k]
+                for k in ("codebook", "keywords", "frame_codes")
+                if k in input.keys()
+            }
+        ),
+        checkpoints=lambda w: (
+            f"results/{w.corpus}/lemer/stage1/{w.key}/{w.fold}/checkpoints/"
+            + run_hash(
+                models_for(_stage1_row(w.key)),
+                _lemer_training(_lemer_stage(_stage1_row(w.key), 1)),
+                LE,
+            )
+        ),
+    shell:
+        "python -m mlser train-lemer --stage 1 --corpus {wildcards.corpus}"
+        " --manifest {input.manifest} --folds {input.folds} --fold {wildcards.fold}"
+        " --experiment {params.experiment:q} --models {params.models:q}"
+        " --training {params.training:q} --text-history {params.history} {params.labels}"
+        " --checkpoints {params.checkpoints} --threads {threads} --out {output} > {log} 2>&1"
+
+
+def _stage2_init(w):
+    e = MATRIX[w.experiment]
+    return f"results/{e['corpus']}/lemer/stage1/{stage1_key(e)}/{w.fold}/model.pt"
+
+
+rule train_lemer_stage2:
+    input:
+        unpack(lambda w: _lemer_inputs(w.corpus, w.fold, _lemer_stage(w.experiment, 2))),
+        init=_stage2_init,
+        manifest="results/{corpus}/manifest.tsv",
+        folds="results/{corpus}/folds.tsv",
+    output:
+        "results/{corpus}/lemer/stage2/{experiment}/{fold}/model.pt",
+    log:
+        "results/logs/train_lemer_stage2/{corpus}/{experiment}/{fold}.log",
+    benchmark:
+        "results/benchmarks/train_lemer_stage2/{corpus}/{experiment}/{fold}.tsv"
+    wildcard_constraints:
+        experiment=ids_regex("le_mer"),
+    conda:
+        "../../envs/mlser.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=16000,
+        runtime=720,
+    params:
+        experiment=lambda w: _json(_row(w.experiment)),
+        models=lambda w: _json(models_for(w.experiment)),
+        training=_json(LEMER_TRAINING.get("finetune", {})),
+        history=lambda w: _history(w.experiment),
+        labels=lambda w, input: _flags(
+            {
+                k: input[k]
+                for k in ("codebook", "keywords", "frame_codes")
+                if k in input.keys()
+            }
+        ),
+        checkpoints=lambda w: (
+            f"results/{w.corpus}/lemer/stage2/{w.experiment}/{w.fold}/checkpoints/"
+            + run_hash(
+                models_for(w.experiment), LEMER_TRAINING.get("finetune", {}), LE
+            )
+        ),
+    shell:
+        "python -m mlser train-lemer --stage 2 --corpus {wildcards.corpus}"
+        " --manifest {input.manifest} --folds {input.folds} --fold {wildcards.fold}"
+        " --experiment {params.experiment:q} --models {params.models:q}"
+        " --training {params.training:q} --text-history {params.history} {params.labels}"
+        " --init {input.init} --checkpoints {params.checkpoints} --threads {threads}"
+        " --out {output} > {log} 2>&1"
+
+
+rule evaluate_lemer:
+    input:
+        model=lambda w: _lemer_final(model_owner(MATRIX[w.experiment], MATRIX), w.fold),
+        manifest="results/{corpus}/manifest.tsv",
+        folds="results/{corpus}/folds.tsv",
+    output:
+        predictions="results/{corpus}/experiments/{experiment}/{fold}/predictions.tsv",
+        metrics="results/{corpus}/experiments/{experiment}/{fold}/metrics.json",
+        attention="results/{corpus}/experiments/{experiment}/{fold}/attention.json",
+    log:
+        "results/logs/evaluate_lemer/{corpus}/{experiment}/{fold}.log",
+    benchmark:
+        "results/benchmarks/evaluate_lemer/{corpus}/{experiment}/{fold}.tsv"
+    wildcard_constraints:
+        experiment=_regex([i for i in LEMER_IDS if i not in LEMER_FUSED]),
+    conda:
+        "../../envs/mlser.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=8000,
+        runtime=120,
+    params:
+        history=lambda w: _history(model_owner(MATRIX[w.experiment], MATRIX)),
+        max_seconds=config["evaluation"]["max_batch_seconds"],
+        keep=LE.get("attention_utterances", 4),
+    shell:
+        "python -m mlser evaluate-lemer --corpus {wildcards.corpus}"
+        " --manifest {input.manifest} --folds {input.folds} --fold {wildcards.fold}"
+        " --model {input.model} --experiment-id {wildcards.experiment}"
+        " --text-history {params.history} --max-batch-seconds {params.max_seconds}"
+        " --keep-maps {params.keep} --attention {output.attention} --threads {threads}"
+        " --predictions {output.predictions} --metrics {output.metrics} > {log} 2>&1"
+
+
+rule lemer_score_fusion:
+    input:
+        lambda w: [
+            f"results/{w.corpus}/experiments/{i}/{w.fold}/predictions.tsv"
+            for i in MATRIX[w.experiment]["combines"]
+        ],
+    output:
+        predictions="results/{corpus}/experiments/{experiment}/{fold}/predictions.tsv",
+        metrics="results/{corpus}/experiments/{experiment}/{fold}/metrics.json",
+    log:
+        "results/logs/lemer_score_fusion/{corpus}/{experiment}/{fold}.log",
+    wildcard_constraints:
+        experiment=_regex(LEMER_FUSED),
+    conda:
+        "../../envs/mlser.yaml"
+    shell:
+        "python -m mlser lemer-score-fusion --corpus {wildcards.corpus} --inputs {input}"
+        " --experiment-id {wildcards.experiment} --fold {wildcards.fold}"
+        " --predictions {output.predictions} --metrics {output.metrics} > {log} 2>&1"
+
+
+rule lemer_sweep_point:
+    input:
+        unpack(
+            lambda w: (
+                _lemer_inputs(
+                    w.corpus,
+                    w.fold,
+                    _lemer_stage(LEMER_SWEEPS[w.sweep]["bases"][0], 2),
+                )
+                if MATRIX[LEMER_SWEEPS[w.sweep]["bases"][0]]["model"].get("stage2")
+                else _lemer_inputs(
+                    w.corpus,
+                    w.fold,
+                    _lemer_stage(LEMER_SWEEPS[w.sweep]["bases"][0], 1),
+                )
+            )
+        ),
+        init=lambda w: _sweep_init(w.sweep, w.fold),
+        manifest="results/{corpus}/manifest.tsv",
+        folds="results/{corpus}/folds.tsv",
+    output:
+        model="results/{corpus}/lemer/sweeps/{sweep}/{value}/{fold}/model.pt",
+        predictions="results/{corpus}/sweeps/{sweep}/{value}/{fold}/predictions.tsv",
+        metrics="results/{corpus}/sweeps/{sweep}/{value}/{fold}/metrics.json",
+        attention="results/{corpus}/sweeps/{sweep}/{value}/{fold}/attention.json",
+    log:
+        "results/logs/lemer_sweep_point/{corpus}/{sweep}/{value}/{fold}.log",
+    benchmark:
+        "results/benchmarks/lemer_sweep_point/{corpus}/{sweep}/{value}/{fold}.tsv"
+    wildcard_constraints:
+        sweep=_regex(list(LEMER_SWEEPS)),
+        value=r"\d+",
+    conda:
+        "../../envs/mlser.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=16000,
+        runtime=720,
+    params:
+        experiment=lambda w: _json(_sweep_row(w.sweep, w.value)),
+        stage=lambda w: (
+            2
+            if MATRIX[LEMER_SWEEPS[w.sweep]["bases"][0]]["model"].get("stage2")
+            else 1
+        ),
+        models=lambda w: _json(models_for(*LEMER_SWEEPS[w.sweep]["bases"])),
+        training=_json(LEMER_TRAINING.get("finetune", {})),
+        history=lambda w: _history(LEMER_SWEEPS[w.sweep]["bases"][0]),
+        labels=lambda w, input: _flags(
+            {
+                k: input[k]
+                for k in ("codebook", "keywords", "frame_codes", "init")
+                if k in input.keys() and input[k]
+            }
+        ),
+        checkpoints=lambda w: (
+            f"results/{w.corpus}/lemer/sweeps/{w.sweep}/{w.value}/{w.fold}/checkpoints/"
+            + run_hash(
+                models_for(*LEMER_SWEEPS[w.sweep]["bases"]),
+                LEMER_TRAINING.get("finetune", {}),
+                LE,
+            )
+        ),
+        max_seconds=config["evaluation"]["max_batch_seconds"],
+    shell:
+        "(python -m mlser train-lemer --stage {params.stage} --corpus {wildcards.corpus}"
+        " --manifest {input.manifest} --folds {input.folds} --fold {wildcards.fold}"
+        " --experiment {params.experiment:q} --models {params.models:q}"
+        " --training {params.training:q} --text-history {params.history} {params.labels}"
+        " --checkpoints {params.checkpoints} --threads {threads} --out {output.model}"
+        " && python -m mlser evaluate-lemer --corpus {wildcards.corpus}"
+        " --manifest {input.manifest} --folds {input.folds} --fold {wildcards.fold}"
+        " --model {output.model} --experiment-id {wildcards.sweep}-{wildcards.value}"
+        " --text-history {params.history} --max-batch-seconds {params.max_seconds}"
+        " --keep-maps 0 --attention {output.attention} --threads {threads}"
+        " --predictions {output.predictions} --metrics {output.metrics}) > {log} 2>&1"
+
+
+rule lemer_keyword_tables:
+    input:
+        lambda w: [
+            f"results/{w.corpus}/label_embeddings/{f}/keywords.tsv"
+            for f in _lemer_folds_of(w.corpus)
+        ],
+    output:
+        csv="results/{corpus}/tables/lemer_keywords.csv",
+        md=report(
+            "results/{corpus}/tables/lemer_keywords.md",
+            caption="../report/lemer_keywords.rst",
+            category="wang2023",
+        ),
+    log:
+        "results/logs/lemer_keyword_tables/{corpus}.log",
+    conda:
+        "../../envs/mlser.yaml"
+    params:
+        folds=lambda w: " ".join(_lemer_folds_of(w.corpus)),
+        show=LE_TEXT.get("show_k", 9),
+    shell:
+        "python -m mlser keyword-tables --corpus {wildcards.corpus} --tables {input}"
+        " --fold-names {params.folds} --show {params.show}"
+        " --out-csv {output.csv} --out-md {output.md} > {log} 2>&1"
+
+
+def _sweep_metrics(w):
+    base = LEMER_SWEEPS[w.sweep]["bases"][0]
+    corpus = MATRIX[base]["corpus"]
+    return [
+        f"results/{corpus}/sweeps/{w.sweep}/{v}/{f}/metrics.json"
+        for v in _sweep_values(w.sweep)
+        for f in _sweep_folds(w.sweep)
+    ]
+
+
+rule figure_wang2023_k_sweep:
+    input:
+        _sweep_metrics,
+    output:
+        pdf=report(
+            "results/figures/wang2023/fig3_{sweep}.pdf",
+            caption="../report/wang2023_fig3.rst",
+            category="wang2023",
+        ),
+        png="results/figures/wang2023/fig3_{sweep}.png",
+    log:
+        "results/logs/figure_wang2023/fig3_{sweep}.log",
+    wildcard_constraints:
+        sweep=_regex(list(LEMER_SWEEPS)),
+    conda:
+        "../../envs/mlser.yaml"
+    shell:
+        "python -m mlser figure-wang2023 k-sweep --inputs {input}"
+        " --out results/figures/wang2023/fig3_{wildcards.sweep} > {log} 2>&1"
+
+
+rule figure_wang2023_attention:
+    input:
+        lambda w: (
+            f"results/{MATRIX[w.experiment]['corpus']}/experiments/{w.experiment}/"
+            f"{experiment_folds(w.experiment)[0]}/attention.json"
+        ),
+    output:
+        pdf=report(
+            "results/figures/wang2023/fig4_{experiment}.pdf",
+            caption="../report/wang2023_fig4.rst",
+            category="wang2023",
+        ),
+        png="results/figures/wang2023/fig4_{experiment}.png",
+    log:
+        "results/logs/figure_wang2023/fig4_{experiment}.log",
+    wildcard_constraints:
+        experiment=ids_regex("le_mer"),
+    conda:
+        "../../envs/mlser.yaml"
+    shell:
+        "python -m mlser figure-wang2023 attention --inputs {input}"
+        " --out results/figures/wang2023/fig4_{wildcards.experiment} > {log} 2>&1"
+
+
+rule figure_wang2023_labels:
+    input:
+        keywords="results/{corpus}/label_embeddings/{fold}/keywords.tsv",
+        codes="results/{corpus}/label_embeddings/{fold}/frame_codes.tsv",
+        codebook="results/{corpus}/label_embeddings/{fold}/codebook.npz",
+    output:
+        pdf=report(
+            "results/figures/wang2023/fig1_{corpus}_{fold}.pdf",
+            caption="../report/wang2023_fig1.rst",
+            category="wang2023",
+        ),
+        png="results/figures/wang2023/fig1_{corpus}_{fold}.png",
+    log:
+        "results/logs/figure_wang2023/fig1_{corpus}_{fold}.log",
+    conda:
+        "../../envs/mlser.yaml"
+    shell:
+        "python -m mlser figure-wang2023 labels"
+        " --inputs {input.keywords} {input.codes} {input.codebook}"
+        " --out results/figures/wang2023/fig1_{wildcards.corpus}_{wildcards.fold} > {log} 2>&1"
