@@ -109,23 +109,26 @@ def _set_threads(threads: int) -> None:
     torch.set_num_threads(max(1, threads))
 
 
+def _stage_kwargs(args: argparse.Namespace) -> dict[str, object]:
+    """What every family's stage trainer takes from the command line."""
+    return {
+        "stage_number": args.stage,
+        "experiment": {**json.loads(args.experiment), "fold": args.fold},
+        "models": json.loads(args.models),
+        "training": json.loads(args.training),
+        "out": args.out,
+        "checkpoint_dir": args.checkpoints,
+        "init": args.init,
+    }
+
+
 def cmd_train_multilevel(args: argparse.Namespace) -> int:
     from mlser.multilevel_training import run_stage
 
     _set_threads(args.threads)
-    experiment = {**json.loads(args.experiment), "fold": args.fold}
     data, classes = _load_fold(args)
     record = run_stage(
-        stage_number=args.stage,
-        experiment=experiment,
-        data=data,
-        classes=classes,
-        models=json.loads(args.models),
-        training=json.loads(args.training),
-        out=args.out,
-        checkpoint_dir=args.checkpoints,
-        init=args.init,
-        acoustic_init=args.acoustic_init,
+        **_stage_kwargs(args), data=data, classes=classes, acoustic_init=args.acoustic_init
     )
     print(f"best epoch {record['best_epoch']}, valid UA {record['best_valid_ua']:.4f}")
     return 0
@@ -554,18 +557,11 @@ def cmd_train_lemer(args: argparse.Namespace) -> int:
     from mlser.lemer_training import run_lemer_stage
 
     _set_threads(args.threads)
-    experiment = {**json.loads(args.experiment), "fold": args.fold}
     data, classes = _lemer_fold(args)
     record = run_lemer_stage(
-        stage_number=args.stage,
-        experiment=experiment,
+        **_stage_kwargs(args),
         data=data,
         classes=classes,
-        models=json.loads(args.models),
-        training=json.loads(args.training),
-        out=args.out,
-        checkpoint_dir=args.checkpoints,
-        init=args.init,
         keywords=args.keywords,
         frame_codes=args.frame_codes,
         codebook=args.codebook,
