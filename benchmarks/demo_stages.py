@@ -3,9 +3,10 @@
 Every heavy rule writes ``results/benchmarks/<rule>/<wildcards...>.tsv`` (one per job;
 columns ``s``, ``h:m:s``, ``max_rss``, ...). This reads them all and prints, as Markdown,
 per rule: jobs, total / mean / longest seconds, share of all job seconds and the largest
-resident set; and the run's wall time from the first job's start (its file's modification
-time minus its seconds) to the last job's end, which holds for a run from scratch (a
-resumed run spans its sessions). Rules without a ``benchmark:`` (the light local rules)
+resident set; and the run's wall time: the time some job was running (the union of the
+jobs' intervals, each ending at its file's modification time), which leaves out the gaps
+of a resumed run, beside first start to last end, and each Snakemake session's span from
+``.snakemake/log``. Rules without a ``benchmark:`` (the light local rules)
 are not counted. With ``--imports`` (a ``benchmarks/dag.py --json`` file) each rule also
 gets an estimate of the time its jobs spent starting up: jobs x its step's start-up.
 
@@ -120,13 +121,57 @@ def summarize(
         table[name] = row
     first_start = min(j.ended - j.seconds for j in jobs)
     wall = max(j.ended for j in jobs) - first_start
+    busy = busy_seconds([(j.ended - j.seconds, j.ended) for j in jobs])
     return {
         "jobs": len(jobs),
         "job_seconds": total,
         "wall_seconds": wall,
-        "parallelism": total / wall if wall > 0 else None,
+        "busy_seconds": busy,
+        "parallelism": total / busy if busy > 0 else None,
         "rules": table,
     }
+
+
+def busy_seconds(intervals: list[tuple[float, float]]) -> float:
+    """Length of the union of (start, end) intervals: the time at least one job ran.
+
+    Unlike first start to last end, it leaves out the gaps between the sessions of a
+    resumed run, so it stands for the wall time of one uninterrupted run."""
+    total, end = 0.0, float("-inf")
+    for start, stop in sorted(intervals):
+        if stop > end:
+            total += stop - max(start, end)
+            end = stop
+    return total
+
+
+LOG_STAMP = re.compile(r"^\[(\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4})\]$")
+LOG_STEPS = re.compile(r"^(\d+) of (\d+) steps \(")
+
+
+def snakemake_logs(workdir: Path) -> list[dict[str, Any]]:
+    """Each ``.snakemake/log/*.snakemake.log``: its first and last time stamp, seconds
+    between them and steps done (of planned); the sessions of the run, oldest first."""
+    from datetime import datetime
+
+    sessions = []
+    for log in sorted((workdir / ".snakemake" / "log").glob("*.snakemake.log")):
+        stamps, done, planned = [], 0, 0
+        for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
+            if m := LOG_STAMP.match(line.strip()):
+                stamps.append(datetime.strptime(m.group(1), "%a %b %d %H:%M:%S %Y"))
+            elif m := LOG_STEPS.match(line.strip()):
+                done, planned = int(m.group(1)), int(m.group(2))
+        if stamps:
+            sessions.append(
+                {
+                    "log": log.name,
+                    "seconds": (stamps[-1] - stamps[0]).total_seconds(),
+                    "steps_done": done,
+                    "steps_planned": planned,
+                }
+            )
+    return sessions
 
 
 def markdown(summary: dict[str, Any]) -> str:
@@ -149,10 +194,21 @@ def markdown(summary: dict[str, Any]) -> str:
     par = summary["parallelism"]
     lines += [
         "",
-        f"{summary['jobs']} jobs, {summary['job_seconds'] / 60:.1f} min of job time; wall "
-        f"time first job start to last job end {summary['wall_seconds'] / 60:.1f} min"
-        + (f" (mean {par:.2f} jobs at a time)" if par else ""),
+        f"{summary['jobs']} jobs, {summary['job_seconds'] / 60:.1f} min of job time; "
+        f"some job running for {summary['busy_seconds'] / 60:.1f} min"
+        + (f" (mean {par:.2f} jobs at a time)" if par else "")
+        + f"; first job start to last job end {summary['wall_seconds'] / 60:.1f} min.",
     ]
+    sessions = summary.get("sessions") or []
+    if sessions:
+        lines.append(
+            f"Snakemake sessions (.snakemake/log): {len(sessions)}; "
+            + ", ".join(
+                f"{s['seconds'] / 60:.1f} min ({s['steps_done']}/{s['steps_planned']} steps)"
+                for s in sessions[-5:]
+            )
+            + (" (last 5)" if len(sessions) > 5 else "")
+        )
     return "\n".join(lines)
 
 
@@ -170,6 +226,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         startup = {k: v["seconds"] for k, v in dag["imports"]["steps"].items()}
     summary = summarize(read_jobs(args.workdir / "results" / "benchmarks"), startup, rule_steps())
     summary["workdir"] = str(args.workdir)
+    summary["sessions"] = snakemake_logs(args.workdir)
     print(markdown(summary))
     if args.json:
         args.json.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")

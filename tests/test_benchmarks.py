@@ -62,6 +62,8 @@ def test_demo_stages_sums_rules_and_derives_wall_time(tmp_path: Path) -> None:
     assert summary["rules"]["train_stage1"]["share"] == pytest.approx(0.75)
     # first start t0 (ended t0 + 100 after 100 s), last end t0 + 200
     assert summary["wall_seconds"] == pytest.approx(200.0)
+    # jobs ran over [0, 150] and [160, 200] (scorecard: 20 s ending at 180)
+    assert summary["busy_seconds"] == pytest.approx(190.0)
     assert list(summary["rules"]) == ["train_stage1", "evaluate_multilevel", "scorecard"]
     table = demo_stages.markdown(summary)
     assert "| train_stage1 | 2 | 150.0 | 75.0 | 100.0 | 75.0% | 1200 | 8 |" in table
@@ -109,3 +111,27 @@ def test_workload_durations_look_like_iemocap() -> None:
     assert 4.0 < seconds.mean() < 5.0
     assert seconds.max() == 34.0 and seconds.min() >= 0.6
     assert np.array_equal(seconds, workload.iemocap_like_durations(5000, seed=0))
+
+
+def test_busy_seconds_is_the_union_of_job_intervals() -> None:
+    assert demo_stages.busy_seconds([(0, 10), (5, 12), (20, 25), (21, 22)]) == 17
+    assert demo_stages.busy_seconds([]) == 0
+
+
+def test_snakemake_sessions_from_the_logs(tmp_path: Path) -> None:
+    logs = tmp_path / ".snakemake" / "log"
+    logs.mkdir(parents=True)
+    (logs / "2026-11-25T120000.000000.snakemake.log").write_text(
+        "Building DAG of jobs...\n[Wed Nov 25 12:00:05 2026]\nrule a:\n"
+        "[Wed Nov 25 12:01:05 2026]\n1 of 3 steps (33%) done\n"
+        "[Wed Nov 25 12:10:35 2026]\n3 of 3 steps (100%) done\n"
+    )
+    (logs / "2026-11-25T130000.000000.snakemake.log").write_text("Nothing to be done.\n")
+    assert demo_stages.snakemake_logs(tmp_path) == [
+        {
+            "log": "2026-11-25T120000.000000.snakemake.log",
+            "seconds": 630.0,
+            "steps_done": 3,
+            "steps_planned": 3,
+        }
+    ]
