@@ -179,9 +179,15 @@ def run_variant(
     np.random.seed(args.seed)  # HuBERT's SpecAugment draws from numpy's global RNG
     model = SerCtcModel(model_spec(args.size, variant)).to(device).train()
     if variant.checkpointing:
-        model.encoder.hubert.gradient_checkpointing_enable(
-            gradient_checkpointing_kwargs={"use_reentrant": False}
-        )
+        hubert = model.encoder.hubert
+        # transformers 5 renamed it (the old name warns); 4.x has only the old one
+        enable = getattr(hubert, "activation_checkpointing_enable", None)
+        if enable is not None:
+            enable(activation_checkpointing_kwargs={"use_reentrant": False})
+        else:
+            hubert.gradient_checkpointing_enable(
+                gradient_checkpointing_kwargs={"use_reentrant": False}
+            )
     warm_up(model, device, variant.bf16)
     with PeakMemory(device) as peak:
         timing = train_epoch(model, batches, lengths, accum, device, variant.bf16, args.seed)
