@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import ast
 import inspect
-import json
 import re
 import subprocess
 import sys
@@ -36,7 +35,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
+from workload import REPO, machine, parser, save_json
+
 FIXTURES = REPO / "tests" / "fixtures"
 PLAN_GOAL_S = 10.0
 NOOP_GOAL_S = 15.0
@@ -224,15 +224,12 @@ def markdown(results: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    ap = parser(__doc__)
     ap.add_argument("--workdir", type=Path, default=Path.cwd(), help="a finished run")
     ap.add_argument("--repeats", type=int, default=2, help="start-up timings: best of N")
     ap.add_argument("--skip-plan", action="store_true", help="only the start-up table")
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = ap.parse_args(argv)
-    from workload import machine
 
     results: dict[str, Any] = {
         "benchmark": "dag",
@@ -243,8 +240,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "imports": import_costs(args.repeats),
     }
     print(markdown(results))
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    save_json(args.json, results)
     return results
 
 

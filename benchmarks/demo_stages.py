@@ -18,7 +18,6 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import re
@@ -26,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
+from workload import REPO, parser, save_json
 
 
 @dataclass(frozen=True)
@@ -213,9 +212,7 @@ def markdown(summary: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    ap = parser(__doc__)
     ap.add_argument("--workdir", type=Path, default=Path.cwd(), help="a finished run")
     ap.add_argument("--imports", type=Path, default=None, help="benchmarks/dag.py --json output")
     ap.add_argument("--json", type=Path, default=None, help="also write the summary here")
@@ -228,8 +225,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     summary["workdir"] = str(args.workdir)
     summary["sessions"] = snakemake_logs(args.workdir)
     print(markdown(summary))
-    if args.json:
-        args.json.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    save_json(args.json, summary)
     return summary
 
 

@@ -27,7 +27,6 @@ is the speed-up. Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -42,6 +41,8 @@ from workload import (
     gib,
     iemocap_like_durations,
     machine,
+    parser,
+    save_json,
 )
 
 from mlser.data import Example
@@ -148,9 +149,7 @@ def score(
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    ap = parser(__doc__)
     ap.add_argument("--size", choices=["demo", "large"], default="demo")
     ap.add_argument("--experiment", default="gao2025-exp14", help="a multi-level row id")
     ap.add_argument("--model", type=Path, default=None, help="a trained model.pt instead")
@@ -196,8 +195,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         f"batched RTF {batched['rtf']:.4f} vs one at a time {single['rtf']:.4f}: "
         f"{results['speedup']:.2f}x"
     )
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    save_json(args.json, results)
     return results
 
 

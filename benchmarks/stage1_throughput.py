@@ -48,6 +48,8 @@ from workload import (
     iemocap_like_durations,
     machine,
     max_rss_bytes,
+    parser,
+    save_json,
     synthetic_batch,
 )
 
@@ -243,9 +245,7 @@ def markdown(results: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    ap = parser(__doc__)
     ap.add_argument("--size", choices=["demo", "large"], default="demo")
     ap.add_argument("--utterances", type=int, default=None, help="default: demo 120, large 400")
     ap.add_argument(
@@ -328,8 +328,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             else ""
         )
     )
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    save_json(args.json, results)
     return results
 
 

@@ -7,6 +7,8 @@ on ``sys.path``); not part of the ``mlser`` package.
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import platform
 import resource
@@ -144,6 +146,19 @@ def machine(device: Any = None) -> dict[str, Any]:
     if device is not None and getattr(device, "type", "") == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
     return info
+
+
+def parser(doc: str | None) -> argparse.ArgumentParser:
+    """A benchmark's argument parser, its module docstring as the help text."""
+    return argparse.ArgumentParser(
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+
+
+def save_json(path: Path | None, obj: Any) -> None:
+    """Write ``obj`` to ``path`` as indented JSON (nothing where ``path`` is None)."""
+    if path is not None:
+        path.write_text(json.dumps(obj, indent=2) + "\n", encoding="utf-8")
 
 
 def gib(n_bytes: float) -> float:
