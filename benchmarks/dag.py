@@ -192,21 +192,21 @@ def import_costs(repeats: int) -> dict[str, Any]:
 
 def markdown(results: dict[str, Any]) -> str:
     lines = []
-    plan = results["plan"]
-    lines.append(
-        f"- paper matrix dry run (`snakemake -n`, fixtures): {plan['seconds']:.1f} s for "
-        f"{plan['jobs']} jobs (goal < {PLAN_GOAL_S:.0f} s)"
-    )
-    noop = results.get("noop")
-    if noop is None:
-        lines.append("- no-op rerun: no finished run in the working directory (--workdir)")
-    elif not noop["finished"]:
-        lines.append(f"- no-op rerun: the run in {results['workdir']} is not finished")
-    else:
+    plan, noop = results["plan"], results["noop"]
+    if plan is not None:  # None with --skip-plan: no Snakemake timing at all
         lines.append(
-            f"- no-op rerun: `snakemake -n` {noop['dry_run_seconds']:.1f} s, "
-            f"`snakemake --cores 1` {noop['rerun_seconds']:.1f} s (goal < {NOOP_GOAL_S:.0f} s)"
+            f"- paper matrix dry run (`snakemake -n`, fixtures): {plan['seconds']:.1f} s for "
+            f"{plan['jobs']} jobs (goal < {PLAN_GOAL_S:.0f} s)"
         )
+        if noop is None:
+            lines.append("- no-op rerun: no finished run in the working directory (--workdir)")
+        elif not noop["finished"]:
+            lines.append(f"- no-op rerun: the run in {results['workdir']} is not finished")
+        else:
+            lines.append(
+                f"- no-op rerun: `snakemake -n` {noop['dry_run_seconds']:.1f} s, `snakemake "
+                f"--cores 1` {noop['rerun_seconds']:.1f} s (goal < {NOOP_GOAL_S:.0f} s)"
+            )
     imports = results["imports"]
     lines += [
         f"- process start-up: bare `python -c` {imports['python_seconds']:.2f} s, "
@@ -227,7 +227,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = parser(__doc__)
     ap.add_argument("--workdir", type=Path, default=Path.cwd(), help="a finished run")
     ap.add_argument("--repeats", type=int, default=2, help="start-up timings: best of N")
-    ap.add_argument("--skip-plan", action="store_true", help="only the start-up table")
+    ap.add_argument(
+        "--skip-plan", action="store_true", help="only the start-up table (no Snakemake runs)"
+    )
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = ap.parse_args(argv)
 
@@ -235,7 +237,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "benchmark": "dag",
         "machine": machine(),
         "workdir": str(args.workdir),
-        "plan": {"seconds": float("nan"), "jobs": 0} if args.skip_plan else plan_paper(),
+        "plan": None if args.skip_plan else plan_paper(),
         "noop": None if args.skip_plan else noop_rerun(args.workdir.resolve()),
         "imports": import_costs(args.repeats),
     }
