@@ -19,6 +19,7 @@ Usage::
 
     python benchmarks/dag.py                     # ~1-2 min on 2 cores
     python benchmarks/dag.py --workdir /path/to/finished/demo --repeats 3
+    python benchmarks/dag.py --workdir /tmp/tiny --configfile config/tiny.yaml
 """
 
 from __future__ import annotations
@@ -89,14 +90,16 @@ def plan_paper() -> dict[str, Any]:
     return {"seconds": seconds, "jobs": counts.get("total", 0), "per_rule": counts}
 
 
-def noop_rerun(workdir: Path) -> dict[str, Any] | None:
-    """Time a no-op rerun of the finished run in ``workdir``; None where it is not finished."""
+def noop_rerun(workdir: Path, configfile: Path | None = None) -> dict[str, Any] | None:
+    """Time a no-op rerun of the run in ``workdir`` (made with ``configfile``, default the
+    demo's); None where there is no run, ``finished: False`` where work is left."""
     if not (workdir / "results").is_dir():
         return None
-    dry_s, dry = snakemake(workdir, "-n", "--cores", "1")
+    config = ["--configfile", str(configfile.resolve())] if configfile else []
+    dry_s, dry = snakemake(workdir, "-n", "--cores", "1", *config)
     if dry.returncode != 0 or "Nothing to be done" not in dry.stdout + dry.stderr:
         return {"finished": False, "dry_run_seconds": dry_s}
-    real_s, real = snakemake(workdir, "--cores", "1")
+    real_s, real = snakemake(workdir, "--cores", "1", *config)
     if real.returncode != 0:
         raise SystemExit(f"no-op rerun failed in {workdir}:\n{real.stderr[-3000:]}")
     return {"finished": True, "dry_run_seconds": dry_s, "rerun_seconds": real_s}
@@ -226,6 +229,9 @@ def markdown(results: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = parser(__doc__)
     ap.add_argument("--workdir", type=Path, default=Path.cwd(), help="a finished run")
+    ap.add_argument(
+        "--configfile", type=Path, default=None, help="the finished run's config (default: demo)"
+    )
     ap.add_argument("--repeats", type=int, default=2, help="start-up timings: best of N")
     ap.add_argument(
         "--skip-plan", action="store_true", help="only the start-up table (no Snakemake runs)"
@@ -238,7 +244,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "machine": machine(),
         "workdir": str(args.workdir),
         "plan": None if args.skip_plan else plan_paper(),
-        "noop": None if args.skip_plan else noop_rerun(args.workdir.resolve()),
+        "noop": None if args.skip_plan else noop_rerun(args.workdir.resolve(), args.configfile),
         "imports": import_costs(args.repeats),
     }
     print(markdown(results))
