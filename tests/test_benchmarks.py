@@ -1,0 +1,137 @@
+"""The benchmarks' bookkeeping (never their speed): reading Snakemake's benchmark files,
+mapping rules to steps, finding each step's imports, the synthetic workload's shape."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+import dag  # noqa: E402
+import demo_stages  # noqa: E402
+import workload  # noqa: E402
+
+HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+
+
+def write_benchmark(path: Path, rows: list[tuple[float, str]], ended: float) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    body = "".join(f"{s}\t0:00:00\t{rss}\t1\t1\t1\t0\t0\t0\t0\n" for s, rss in rows)
+    path.write_text(HEADER + body)
+    os.utime(path, (ended, ended))
+
+
+def test_demo_stages_sums_rules_and_derives_wall_time(tmp_path: Path) -> None:
+    bench = tmp_path / "results" / "benchmarks"
+    t0 = 1_000_000.0
+    # stage 1 of two folds back to back, then an evaluation; a rule without wildcards
+    write_benchmark(
+        bench / "train_stage1" / "iemocap" / "abc" / "s1.tsv", [(100.0, "900")], t0 + 100
+    )
+    write_benchmark(
+        bench / "train_stage1" / "iemocap" / "abc" / "s2.tsv", [(50.0, "1200")], t0 + 150
+    )
+    write_benchmark(
+        bench / "evaluate_multilevel" / "iemocap" / "x" / "s1.tsv", [(30.0, "-")], t0 + 200
+    )
+    # repeat(...) rows count once, at their mean
+    write_benchmark(bench / "scorecard.tsv", [(10.0, "100"), (30.0, "150")], t0 + 180)
+    jobs = demo_stages.read_jobs(bench)
+    assert sorted((j.rule, j.name) for j in jobs) == [
+        ("evaluate_multilevel", "iemocap/x/s1"),
+        ("scorecard", ""),
+        ("train_stage1", "iemocap/abc/s1"),
+        ("train_stage1", "iemocap/abc/s2"),
+    ]
+    summary = demo_stages.summarize(
+        jobs, {"train-multilevel": 4.0}, {"train_stage1": "train-multilevel"}
+    )
+    stage1 = summary["rules"]["train_stage1"]
+    assert stage1["jobs"] == 2 and stage1["total_seconds"] == 150.0
+    assert stage1["mean_seconds"] == 75.0 and stage1["longest_seconds"] == 100.0
+    assert stage1["max_rss_mb"] == 1200.0 and stage1["startup_seconds"] == 8.0
+    assert summary["rules"]["scorecard"]["total_seconds"] == 20.0
+    assert summary["rules"]["evaluate_multilevel"]["max_rss_mb"] is None
+    assert summary["job_seconds"] == 200.0
+    assert summary["rules"]["train_stage1"]["share"] == pytest.approx(0.75)
+    # first start t0 (ended t0 + 100 after 100 s), last end t0 + 200
+    assert summary["wall_seconds"] == pytest.approx(200.0)
+    # jobs ran over [0, 150] and [160, 200] (scorecard: 20 s ending at 180)
+    assert summary["busy_seconds"] == pytest.approx(190.0)
+    assert list(summary["rules"]) == ["train_stage1", "evaluate_multilevel", "scorecard"]
+    table = demo_stages.markdown(summary)
+    assert "| train_stage1 | 2 | 150.0 | 75.0 | 100.0 | 75.0% | 1200 | 8 |" in table
+
+
+def test_demo_stages_names_a_file_that_is_not_a_benchmark(tmp_path: Path) -> None:
+    bad = tmp_path / "rule" / "x.tsv"
+    bad.parent.mkdir()
+    bad.write_text("utt_id\tpred\na\tb\n")
+    with pytest.raises(ValueError, match=r"x\.tsv: no `s` column"):
+        demo_stages.read_jobs(tmp_path)
+    with pytest.raises(ValueError, match="no benchmark files"):
+        demo_stages.summarize([])
+
+
+def test_every_rule_maps_to_an_mlser_step() -> None:
+    steps = demo_stages.rule_steps()
+    assert steps["train_stage1"] == "train-multilevel"
+    assert steps["evaluate_multilevel"] == "evaluate-multilevel"
+    assert set(steps.values()) <= set(dag.step_functions())
+
+
+def test_step_imports_follow_cli_helpers() -> None:
+    funcs = dag.step_functions()
+    train = dag.step_imports(funcs["train-multilevel"])
+    # its own import, and those of _set_threads (torch) and _load_fold (manifest, folds)
+    assert "mlser.multilevel_training" in train
+    assert {"torch", "mlser.manifest", "mlser.folds"} <= set(train)
+    # a light step imports no torch
+    assert "torch" not in dag.step_imports(funcs["folds"])
+
+
+def test_job_counts_reads_snakemakes_job_stats() -> None:
+    out = (
+        "Building DAG of jobs...\nJob stats:\njob                 count\n"
+        "----------------  -------\nmake_folds                2\ntrain_stage1            111\n"
+        "total                   113\n\nReasons:\n    all\n"
+    )
+    assert dag.job_counts(out) == {"make_folds": 2, "train_stage1": 111, "total": 113}
+    assert dag.job_counts("Nothing to be done.") == {}
+
+
+def test_workload_durations_look_like_iemocap() -> None:
+    seconds = workload.iemocap_like_durations(5000, seed=0)
+    assert 4.0 < seconds.mean() < 5.0
+    assert seconds.max() == 34.0 and seconds.min() >= 0.6
+    assert np.array_equal(seconds, workload.iemocap_like_durations(5000, seed=0))
+
+
+def test_busy_seconds_is_the_union_of_job_intervals() -> None:
+    assert demo_stages.busy_seconds([(0, 10), (5, 12), (20, 25), (21, 22)]) == 17
+    assert demo_stages.busy_seconds([]) == 0
+
+
+def test_snakemake_sessions_from_the_logs(tmp_path: Path) -> None:
+    logs = tmp_path / ".snakemake" / "log"
+    logs.mkdir(parents=True)
+    (logs / "2026-11-25T120000.000000.snakemake.log").write_text(
+        "Building DAG of jobs...\n[Wed Nov 25 12:00:05 2026]\nrule a:\n"
+        "[Wed Nov 25 12:01:05 2026]\n1 of 3 steps (33%) done\n"
+        "[Wed Nov 25 12:10:35 2026]\n3 of 3 steps (100%) done\n"
+    )
+    (logs / "2026-11-25T130000.000000.snakemake.log").write_text("Nothing to be done.\n")
+    assert demo_stages.snakemake_logs(tmp_path) == [
+        {
+            "log": "2026-11-25T120000.000000.snakemake.log",
+            "seconds": 630.0,
+            "steps_done": 3,
+            "steps_planned": 3,
+        }
+    ]
