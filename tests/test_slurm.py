@@ -30,7 +30,19 @@ REPO = Path(__file__).resolve().parents[1]
 SLURM_PROFILE = REPO / "profiles" / "slurm"
 GENERIC_PROFILE = REPO / "profiles" / "cluster-generic"
 TINY = REPO / "config" / "tiny.yaml"
-GPU_RULES = ("train_stage1", "train_stage2", "evaluate_multilevel")
+GPU_RULES = (
+    "train_stage1",
+    "train_stage2",
+    "evaluate_multilevel",
+    "pretrain_acoustic",
+    "train_lemer_stage1",
+    "train_lemer_stage2",
+    "evaluate_lemer",
+    "lemer_sweep_point",
+    "extract_word_embeddings",
+    "extract_ssl_features",
+    "train_hierarchical",
+)
 # where client commands look for the configuration when SLURM_CONF is unset (the jobstep
 # plugin unsets it before its inner `srun`): the configless cache of a compute node
 RUN_CONF = Path("/run/slurm/conf")
@@ -527,7 +539,14 @@ def test_demo_slice_runs_through_the_slurm_profile(
         log,
     )
     jobs = {rule: (jobid, Path(path)) for jobid, path, rule in submitted}
-    assert sorted(jobs) == ["make_folds", "prepare_corpus", "synthesize_corpus", "train_stage1"]
+    assert sorted(jobs) == [
+        "make_folds",
+        "prepare_corpus",
+        "pretrain_acoustic",
+        "synthesize_corpus",
+        "synthesize_read_speech",
+        "train_stage1",
+    ]
     calls = {
         m.group(2): m.group(1)
         for m in re.finditer(r"sbatch call: (sbatch .*?--comment rule_(\w+?)_wildcards\S*.*)", log)
@@ -540,10 +559,13 @@ def test_demo_slice_runs_through_the_slurm_profile(
         # SLURM's own record of the job: finished, named after the rule and wildcards
         assert re.search(rf"JobId={jobid} .*JobState=COMPLETED", completed), rule
         shown = cluster.client("scontrol", "show", "job", jobid).stdout
-        assert f"Comment=rule_{rule}_wildcards_iemocap" in shown
+        wildcard = (
+            "hubert_large" if rule in ("synthesize_read_speech", "pretrain_acoustic") else "iemocap"
+        )
+        assert f"Comment=rule_{rule}_wildcards_{wildcard}" in shown
         assert "Account=mlsertest" in shown and f"Partition={cluster.partition}" in shown
         # the GPU rule asks SLURM for one GPU and its threads as CPUs; the others do not
-        gpu = rule == "train_stage1"
+        gpu = rule in ("train_stage1", "pretrain_acoustic")
         assert ("TresPerJob=gres:gpu:1" in shown) == gpu, shown
         assert ("--gpus=1" in calls[rule]) == gpu, calls[rule]
     assert f"--cpus-per-task={min(threads(), cluster.cpus)}" in calls["train_stage1"]
