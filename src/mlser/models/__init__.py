@@ -1,96 +1,70 @@
-"""Multi-level SER networks (gao2024, gao2025) as small nn.Modules built from dataclass configs."""
+"""The networks of the four papers as small nn.Modules built from dataclass configs.
 
-from mlser.models.acoustic import (
-    AcousticEncoder,
-    AcousticEncoderConfig,
-    LogMelFrontend,
-    demo_hubert_config,
-    hubert_large_config,
-    lengths_to_mask,
-    mel_filterbank,
-)
-from mlser.models.adapters import (
-    AdapterConfig,
-    BottleneckAdapter,
-    add_adapters,
-    count_parameters,
-    find_adapter_sites,
-)
-from mlser.models.fusion import (
-    FUSIONS,
-    ConcatFusion,
-    CrossAttentionFusion,
-    FusionConfig,
-    FusionOutput,
-    GatedFusion,
-    MaskedMultiheadAttention,
-    SelfAttentionConcatFusion,
-    TemporalGatedFusion,
-    build_fusion,
-    utterance_gate_means,
-)
-from mlser.models.heads import CharTokenizer, ClassificationHead, CTCHead, masked_mean_pool
-from mlser.models.losses import (
-    LossWeights,
-    MultiTaskLoss,
-    MultiTaskTargets,
-    ctc_loss,
-    multitask_loss,
-)
-from mlser.models.multilevel import (
-    MultiLevelSER,
-    MultiLevelSERConfig,
-    MultiLevelSEROutput,
-    demo_config,
-    format_parameter_counts,
-    minilm_path,
-    paper_config,
-    parameter_counts,
-)
-from mlser.models.text import TextEncoder, TextEncoderConfig, bert_base_config
+Names are imported from their modules on first use (PEP 562): a step that needs one
+model does not pay for importing every other one (transformers' HuBERT costs seconds).
+"""
 
-__all__ = [
-    "FUSIONS",
-    "AcousticEncoder",
-    "AcousticEncoderConfig",
-    "AdapterConfig",
-    "BottleneckAdapter",
-    "CTCHead",
-    "CharTokenizer",
-    "ClassificationHead",
-    "ConcatFusion",
-    "CrossAttentionFusion",
-    "FusionConfig",
-    "FusionOutput",
-    "GatedFusion",
-    "LogMelFrontend",
-    "LossWeights",
-    "MaskedMultiheadAttention",
-    "MultiLevelSER",
-    "MultiLevelSERConfig",
-    "MultiLevelSEROutput",
-    "MultiTaskLoss",
-    "MultiTaskTargets",
-    "SelfAttentionConcatFusion",
-    "TemporalGatedFusion",
-    "TextEncoder",
-    "TextEncoderConfig",
-    "add_adapters",
-    "bert_base_config",
-    "build_fusion",
-    "count_parameters",
-    "ctc_loss",
-    "demo_config",
-    "demo_hubert_config",
-    "find_adapter_sites",
-    "format_parameter_counts",
-    "hubert_large_config",
-    "lengths_to_mask",
-    "masked_mean_pool",
-    "mel_filterbank",
-    "minilm_path",
-    "multitask_loss",
-    "paper_config",
-    "parameter_counts",
-    "utterance_gate_means",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS: dict[str, str] = {
+    "AcousticEncoder": "mlser.models.acoustic",
+    "AcousticEncoderConfig": "mlser.models.acoustic",
+    "LogMelFrontend": "mlser.models.acoustic",
+    "demo_hubert_config": "mlser.models.acoustic",
+    "hubert_large_config": "mlser.models.acoustic",
+    "lengths_to_mask": "mlser.models.acoustic",
+    "mel_filterbank": "mlser.models.acoustic",
+    "AdapterConfig": "mlser.models.adapters",
+    "BottleneckAdapter": "mlser.models.adapters",
+    "add_adapters": "mlser.models.adapters",
+    "count_parameters": "mlser.models.adapters",
+    "find_adapter_sites": "mlser.models.adapters",
+    "FUSIONS": "mlser.models.fusion",
+    "ConcatFusion": "mlser.models.fusion",
+    "CrossAttentionFusion": "mlser.models.fusion",
+    "FusionConfig": "mlser.models.fusion",
+    "FusionOutput": "mlser.models.fusion",
+    "GatedFusion": "mlser.models.fusion",
+    "MaskedMultiheadAttention": "mlser.models.fusion",
+    "SelfAttentionConcatFusion": "mlser.models.fusion",
+    "TemporalGatedFusion": "mlser.models.fusion",
+    "build_fusion": "mlser.models.fusion",
+    "utterance_gate_means": "mlser.models.fusion",
+    "CharTokenizer": "mlser.models.heads",
+    "ClassificationHead": "mlser.models.heads",
+    "CTCHead": "mlser.models.heads",
+    "masked_mean_pool": "mlser.models.heads",
+    "LossWeights": "mlser.models.losses",
+    "MultiTaskLoss": "mlser.models.losses",
+    "MultiTaskTargets": "mlser.models.losses",
+    "ctc_loss": "mlser.models.losses",
+    "multitask_loss": "mlser.models.losses",
+    "MultiLevelSER": "mlser.models.multilevel",
+    "MultiLevelSERConfig": "mlser.models.multilevel",
+    "MultiLevelSEROutput": "mlser.models.multilevel",
+    "demo_config": "mlser.models.multilevel",
+    "format_parameter_counts": "mlser.models.multilevel",
+    "minilm_path": "mlser.models.multilevel",
+    "paper_config": "mlser.models.multilevel",
+    "parameter_counts": "mlser.models.multilevel",
+    "TextEncoder": "mlser.models.text",
+    "TextEncoderConfig": "mlser.models.text",
+    "bert_base_config": "mlser.models.text",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
