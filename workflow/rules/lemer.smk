@@ -7,6 +7,8 @@ import yaml
 LE = config.get("label_embeddings", {})
 LE_TEXT = LE.get("text", {})
 LE_SPEECH = LE.get("speech", {})
+# what shapes a trained LE-MER model (the sweeps and figures run beside it do not)
+LE_RUN = {"text": LE_TEXT, "speech": LE_SPEECH}
 LEMER_TRAINING = config.get("training", {}).get("le_mer", {})
 LEMER_IDS = family_ids("le_mer")
 LEMER_FUSED = [i for i in LEMER_IDS if MATRIX[i].get("combines")]
@@ -278,7 +280,7 @@ rule train_lemer_stage1:
             + run_hash(
                 models_for(_stage1_row(w.key)),
                 _lemer_training(_lemer_stage(_stage1_row(w.key), 1)),
-                LE,
+                LE_RUN,
             )
         ),
     shell:
@@ -330,7 +332,7 @@ rule train_lemer_stage2:
         checkpoints=lambda w: (
             f"results/{w.corpus}/lemer/stage2/{w.experiment}/{w.fold}/checkpoints/"
             + run_hash(
-                models_for(w.experiment), LEMER_TRAINING.get("finetune", {}), LE
+                models_for(w.experiment), LEMER_TRAINING.get("finetune", {}), LE_RUN
             )
         ),
     shell:
@@ -459,7 +461,7 @@ rule lemer_sweep_point:
             + run_hash(
                 models_for(*LEMER_SWEEPS[w.sweep]["bases"]),
                 LEMER_TRAINING.get("finetune", {}),
-                LE,
+                LE_RUN,
             )
         ),
         max_seconds=config["evaluation"]["max_batch_seconds"],
