@@ -17,7 +17,7 @@ localrules:
     confusion_figure,
     gate_figure,
     fold_breakdown,
-    reuse_predictions,
+    experiment_predictions,
     lemer_keyword_tables,
     lemer_score_fusion,
     figure_wang2023_labels,

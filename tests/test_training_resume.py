@@ -57,7 +57,10 @@ TOY = textwrap.dedent(
     g = torch.Generator().manual_seed(0)
     x, y = torch.randn(64, 8, generator=g), torch.randint(0, 3, (64,), generator=g)
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Dropout(0.3), nn.Linear(16, 3))
+    model = nn.Sequential(
+        nn.Linear(8, 8), nn.Linear(8, 16), nn.ReLU(), nn.Dropout(0.3), nn.Linear(16, 3)
+    )
+    model[0].requires_grad_(False)  # a frozen part (as a frozen text encoder)
     counter = {"n": 0}
 
     def batches(epoch):
@@ -116,6 +119,47 @@ def test_killed_training_resumes_to_the_same_result(tmp_path: Path) -> None:
     assert [p for p in (tmp_path / "resumed").iterdir() if p.name.endswith(".tmp")]
     assert run_toy(tmp_path, "resumed", "resumed.pt", kill_at=-1) == 0
     assert_same_run(tmp_path, "ref.pt", "resumed.pt")
+
+
+def _frozen_toy(seed: int) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Linear(4, 2))
+    model[0].requires_grad_(False)
+    return model
+
+
+def _fit_toy(model: torch.nn.Module, ckpt: Path, epochs: int, log=lambda s: None):
+    x, y = torch.randn(16, 4, generator=torch.Generator().manual_seed(1)), torch.arange(16) % 2
+    loss = lambda m, idx: torch.nn.functional.cross_entropy(m(x[idx]), y[idx])  # noqa: E731
+    batches = lambda epoch: [torch.arange(8), torch.arange(8, 16)]  # noqa: E731
+    validate = lambda m: {"ua": float((m(x).argmax(1) == y).float().mean())}  # noqa: E731
+    return fit(model, batches, loss, validate, TrainConfig(epochs=epochs), ckpt, "toy", log)
+
+
+def test_frozen_parameters_are_saved_once_and_restored_on_resume(tmp_path: Path) -> None:
+    ckpt = tmp_path / "ck"
+    first = _frozen_toy(0)
+    frozen = first[0].weight.clone()
+    _fit_toy(first, ckpt, epochs=2)
+    epoch, state = latest_checkpoint(ckpt)
+    assert epoch == 2 and "0.weight" not in state["model"] and "1.weight" in state["model"]
+    assert "0.weight" not in state["result"]["best_state"]
+    torch.testing.assert_close(load_checkpoint(ckpt / "frozen.pt")["0.weight"], frozen)
+    # a resumed run takes the frozen weights from the run's file, not from its own build
+    again = _frozen_toy(1)
+    result = _fit_toy(again, ckpt, epochs=3)
+    assert result.resumed_from == 2
+    torch.testing.assert_close(again[0].weight, frozen)
+    assert set(result.best_state) == set(again.state_dict())  # the best weights are whole
+    # a damaged frozen file: no resume, a fresh run from the model as built
+    (ckpt / "frozen.pt").write_bytes(b"junk")
+    said: list[str] = []
+    fresh = _frozen_toy(2)
+    built = fresh[0].weight.clone()
+    assert _fit_toy(fresh, ckpt, epochs=3, log=said.append).resumed_from == 0
+    assert any("not resuming" in s and "digest mismatch" in s for s in said)
+    torch.testing.assert_close(fresh[0].weight, built)
+    torch.testing.assert_close(load_checkpoint(ckpt / "frozen.pt")["0.weight"], built)
 
 
 def test_half_written_checkpoint_is_never_loaded(tmp_path: Path) -> None:

@@ -134,27 +134,34 @@ def cmd_train_multilevel(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_reuse_predictions(args: argparse.Namespace) -> int:
-    """Rows scored by the same model with the same test-time text have the same
-    predictions: copy them, and score them under this row's id (pandas only, no torch)."""
+def cmd_experiment_predictions(args: argparse.Namespace) -> int:
+    """One row's predictions and metrics, from its fold's scores (pandas only, no torch).
+
+    Rows scored by the same model with the same test-time text share one scoring: each
+    gets a copy of its predictions and the metrics under its own id.
+    """
     import pandas as pd
 
     from mlser.atomic import write_text
     from mlser.evaluation import metrics_from_predictions
     from mlser.provenance import provenance
 
-    text = Path(args.predictions).read_text(encoding="utf-8")
+    stem = Path(args.scores) / args.scored_as
+    if not stem.with_suffix(".tsv").is_file():
+        raise SystemExit(f"{args.scores}: no scoring {args.scored_as!r} (the fold's scores)")
+    text = stem.with_suffix(".tsv").read_text(encoding="utf-8")
     scores = metrics_from_predictions(
-        pd.read_csv(args.predictions, sep="\t", keep_default_na=False)
+        pd.read_csv(stem.with_suffix(".tsv"), sep="\t", keep_default_na=False)
     )
-    source = json.loads(Path(args.source_metrics).read_text(encoding="utf-8"))
-    scores.update(
-        experiment=args.experiment_id, fold=args.fold, predictions_of=source["experiment"]
-    )
-    scores.update({k: source[k] for k in ("text_source", "model") if k in source})
+    source = json.loads(stem.with_suffix(".json").read_text(encoding="utf-8"))
+    scores.update(experiment=args.experiment_id, fold=args.fold)
+    if args.experiment_id != args.scored_as:
+        scores["predictions_of"] = args.scored_as
+    scores.update(text_source=source["text_source"], model=source["model"])
     scores["provenance"] = provenance()
     write_text(args.out_predictions, text)
     write_text(args.out_metrics, json.dumps(scores, indent=2, sort_keys=True, default=str) + "\n")
+    print(json.dumps({k: v for k, v in scores.items() if k != "recall"}, default=str))
     return 0
 
 
@@ -177,26 +184,37 @@ def cmd_pretrain_acoustic(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate_multilevel(args: argparse.Namespace) -> int:
-    from mlser.atomic import write_text
-    from mlser.evaluation import metrics_from_predictions
+    """Score every model of one test fold in one process (one start-up of torch and
+    transformers for all of them): ``<out>/<id>.tsv`` predictions and ``<out>/<id>.json``
+    (model, text source) per scoring."""
+    import gc
+
+    from mlser.atomic import atomic_path, write_text
     from mlser.multilevel_training import evaluate, write_json
 
     _set_threads(args.threads)
     data, _ = _load_fold(args)
-    pred = evaluate(
-        model_path=args.model,
-        data=data["test"],
-        text_source=args.text_source,
-        max_seconds=args.max_batch_seconds,
-    )
-    write_text(args.predictions, pred.to_csv(sep="\t", index=False))
-    scores = metrics_from_predictions(pred)
-    from mlser.provenance import provenance
-
-    scores.update(experiment=args.experiment_id, fold=args.fold, text_source=args.text_source)
-    scores.update(model=str(args.model), provenance=provenance())
-    write_json(args.metrics, scores)
-    print(json.dumps({k: v for k, v in scores.items() if k != "recall"}, default=str))
+    scorings = json.loads(args.scorings)
+    sources = {"ground_truth", "asr", "asr_corrected", "none"}
+    for s in scorings:
+        if s.get("text_source") not in sources or not {"id", "model"} <= set(s):
+            raise SystemExit(
+                f"--scorings: {s!r} needs an id, a model and a text_source in {sorted(sources)}"
+            )
+    with atomic_path(args.out) as tmp:
+        tmp.mkdir()
+        for s in scorings:
+            pred = evaluate(
+                model_path=s["model"],
+                data=data["test"],
+                text_source=s["text_source"],
+                max_seconds=args.max_batch_seconds,
+            )
+            write_text(tmp / f"{s['id']}.tsv", pred.to_csv(sep="\t", index=False))
+            write_json(tmp / f"{s['id']}.json", {k: s[k] for k in ("model", "text_source")})
+            print(f"{s['id']}: {len(pred)} test utterances scored with {s['model']}", flush=True)
+            del pred
+            gc.collect()  # one model in memory at a time
     return 0
 
 
@@ -700,14 +718,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=Path)
     p.set_defaults(func=cmd_train_multilevel)
 
-    p = sub.add_parser("reuse-predictions", help="score a row with another row's predictions")
-    p.add_argument("--predictions", required=True, type=Path)
-    p.add_argument("--source-metrics", required=True, type=Path)
+    p = sub.add_parser(
+        "experiment-predictions", help="one row's predictions and metrics from its fold's scores"
+    )
+    p.add_argument("--scores", required=True, type=Path, help="evaluate-multilevel's folder")
+    p.add_argument("--scored-as", required=True, help="the scoring this row's predictions are")
     p.add_argument("--experiment-id", required=True)
     p.add_argument("--fold", required=True)
     p.add_argument("--out-predictions", required=True, type=Path)
     p.add_argument("--out-metrics", required=True, type=Path)
-    p.set_defaults(func=cmd_reuse_predictions)
+    p.set_defaults(func=cmd_experiment_predictions)
 
     p = sub.add_parser("pretrain-acoustic", help="pretrain the demo's acoustic encoder (CTC)")
     p.add_argument("--corpus", required=True, type=Path, help="a read-speech corpus folder")
@@ -719,16 +739,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=Path)
     p.set_defaults(func=cmd_pretrain_acoustic)
 
-    p = sub.add_parser("evaluate-multilevel", help="predictions and metrics on a test fold")
+    p = sub.add_parser("evaluate-multilevel", help="predictions of every model of a test fold")
     _fold_args(p)
-    p.add_argument("--model", required=True, type=Path)
-    p.add_argument("--experiment-id", required=True)
     p.add_argument(
-        "--text-source", required=True, choices=["ground_truth", "asr", "asr_corrected", "none"]
+        "--scorings",
+        required=True,
+        help='JSON list of {"id", "model", "text_source"} (ground_truth, asr, asr_corrected, none)',
     )
     p.add_argument("--max-batch-seconds", type=float, default=60.0)
-    p.add_argument("--predictions", required=True, type=Path)
-    p.add_argument("--metrics", required=True, type=Path)
+    p.add_argument("--out", required=True, type=Path, help="folder: <id>.tsv and <id>.json")
     p.set_defaults(func=cmd_evaluate_multilevel)
 
     p = sub.add_parser("experiments-table", help="our scores beside the papers' numbers")

@@ -2,9 +2,11 @@
 
 Resuming equals not stopping: every epoch re-seeds torch's RNG from ``(seed, epoch)``
 and the batch order comes from the caller's ``batches(epoch)``, so an epoch's updates do
-not depend on what ran before it in the same process. After each epoch the full state
+not depend on what ran before it in the same process. After each epoch the state
 (model, optimiser, best weights, history) is checkpointed atomically; a killed job
-restarts from the newest complete checkpoint (:mod:`mlser.checkpoint`).
+restarts from the newest complete checkpoint (:mod:`mlser.checkpoint`). Parameters that
+do not train (a frozen pretrained text encoder is most of a demo model's bytes) are
+saved once per run beside the epoch checkpoints, not in each of them.
 """
 
 from __future__ import annotations
@@ -22,7 +24,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from mlser.checkpoint import epoch_checkpoint, latest_checkpoint, prune_checkpoints, save_checkpoint
+from mlser.checkpoint import (
+    CheckpointError,
+    epoch_checkpoint,
+    latest_checkpoint,
+    load_checkpoint,
+    prune_checkpoints,
+    save_checkpoint,
+)
+
+FROZEN = "frozen.pt"  # the run's non-trainable parameters, beside its epoch checkpoints
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -72,6 +83,26 @@ def _trainable(model: nn.Module) -> list[nn.Parameter]:
     return [p for p in model.parameters() if p.requires_grad]
 
 
+def _frozen_keys(model: nn.Module) -> set[str]:
+    """State-dict keys of the parameters that do not train (every alias of each)."""
+    return {n for n, p in model.named_parameters(remove_duplicate=False) if not p.requires_grad}
+
+
+def _changing(state: dict[str, torch.Tensor], frozen: set[str]) -> dict[str, torch.Tensor]:
+    """What training changes: trainable parameters and every buffer."""
+    return {k: v for k, v in state.items() if k not in frozen}
+
+
+def _adamw(groups: list[dict[str, Any]], config: TrainConfig, device: torch.device):
+    """AdamW, fused where torch has a fused kernel for the device (CPU, CUDA): on the
+    demo's small models the per-tensor loop of the default implementation costs more
+    than the update."""
+    kwargs = {"lr": config.lr, "weight_decay": config.weight_decay}
+    if device.type in ("cpu", "cuda"):
+        kwargs["fused"] = True
+    return torch.optim.AdamW(groups, **kwargs)
+
+
 def fit(
     model: nn.Module,
     batches: Callable[[int], Iterable[Any]],
@@ -103,17 +134,29 @@ def fit(
     for name, p in model.named_parameters():
         if p.requires_grad:
             groups.setdefault(lr_scale(name) if lr_scale else 1.0, []).append(p)
-    optimiser = torch.optim.AdamW(
+    optimiser = _adamw(
         [{"params": ps, "lr": config.lr * scale} for scale, ps in sorted(groups.items())],
-        lr=config.lr,
-        weight_decay=config.weight_decay,
+        config,
+        params[0].device,
     )
+    frozen = _frozen_keys(model)
     result = FitResult(best_state={}, best_epoch=0, best_score=-math.inf)
     start_epoch = 1
     resumed = latest_checkpoint(checkpoint_dir)
+    fixed: dict[str, torch.Tensor] = {}
+    if resumed is not None and frozen:
+        try:
+            fixed = load_checkpoint(Path(checkpoint_dir) / FROZEN)
+        except CheckpointError as err:
+            log(f"{context}: not resuming, {err}")
+            resumed = None
+        if resumed is not None and set(fixed) != frozen:
+            log(f"{context}: not resuming, {FROZEN} holds other parameters than this model's")
+            resumed = None
+    frozen_saved = resumed is not None
     if resumed is not None:
         epoch, state = resumed
-        model.load_state_dict(state["model"])
+        model.load_state_dict({**fixed, **state["model"]})  # strict: every key, once
         optimiser.load_state_dict(state["optimiser"])
         result = FitResult(**state["result"])
         result.resumed_from = epoch
@@ -155,15 +198,21 @@ def fit(
         result.history.append(record)
         if score > result.best_score:
             result.best_score, result.best_epoch = score, epoch
-            result.best_state = copy.deepcopy(model.state_dict())
+            result.best_state = copy.deepcopy(_changing(model.state_dict(), frozen))
         log(
             " ".join(
                 f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()
             )
         )
+        if frozen and not frozen_saved:
+            save_checkpoint(
+                {k: v for k, v in model.state_dict().items() if k in frozen},
+                Path(checkpoint_dir) / FROZEN,
+            )
+            frozen_saved = True
         save_checkpoint(
             {
-                "model": model.state_dict(),
+                "model": _changing(model.state_dict(), frozen),
                 "optimiser": optimiser.state_dict(),
                 "result": asdict(result),
             },
@@ -172,6 +221,8 @@ def fit(
         prune_checkpoints(checkpoint_dir, config.keep_checkpoints)
     if not result.best_state:
         raise RuntimeError(f"{context}: no epoch was trained (epochs={config.epochs})")
+    # frozen parameters are the same in every epoch: the current ones complete the best
+    result.best_state = {k: result.best_state.get(k, v) for k, v in model.state_dict().items()}
     return result
 
 
@@ -189,5 +240,7 @@ def clear_checkpoints(checkpoint_dir: str | os.PathLike[str]) -> None:
     directory = Path(checkpoint_dir)
     if directory.is_dir():
         prune_checkpoints(directory, keep=0)
+        for name in (FROZEN, f"{FROZEN}.sha256"):
+            (directory / name).unlink(missing_ok=True)
         if not any(directory.iterdir()):
             directory.rmdir()

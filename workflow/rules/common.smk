@@ -215,7 +215,7 @@ def final_model(exp_id, fold):
 
 
 # Selected rows scored by the same model with the same test-time text have the same
-# predictions: the first such row (in id order) is scored, the others reuse its output.
+# predictions: the first such row (in id order) names the scoring, the others share it.
 PREDICTIONS_OF = {}
 for _i in sorted(EXPERIMENTS):
     if MATRIX[_i]["model"]["family"] == "multilevel":
@@ -225,6 +225,20 @@ PREDICTIONS_OF = {
     for _i in EXPERIMENTS
     if MATRIX[_i]["model"]["family"] == "multilevel"
 }
+
+
+def fold_scorings(corpus, fold):
+    """What `evaluate_multilevel` scores on one test fold, in one process: each distinct
+    (model, test-time text) of the selected multi-level rows that have this fold."""
+    return [
+        {
+            "id": i,
+            "model": final_model(model_owner(MATRIX[i], MATRIX), fold),
+            "text_source": _scoring(i)[1],
+        }
+        for i in sorted(set(PREDICTIONS_OF.values()))
+        if MATRIX[i]["corpus"] == corpus and fold in experiment_folds(i)
+    ]
 
 
 def stage2_init(wildcards):

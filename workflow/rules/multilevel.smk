@@ -90,58 +90,49 @@ rule train_stage2:
 
 rule evaluate_multilevel:
     input:
-        model=scored_model,
+        models=lambda w: [s["model"] for s in fold_scorings(w.corpus, w.fold)],
         manifest="results/{corpus}/manifest.tsv",
         folds="results/{corpus}/folds.tsv",
     output:
-        predictions="results/{corpus}/experiments/{experiment}/{fold}/predictions.tsv",
-        metrics="results/{corpus}/experiments/{experiment}/{fold}/metrics.json",
+        directory("results/{corpus}/multilevel_scores/{fold}"),
     log:
-        "results/logs/evaluate_multilevel/{corpus}/{experiment}/{fold}.log",
+        "results/logs/evaluate_multilevel/{corpus}/{fold}.log",
     benchmark:
-        "results/benchmarks/evaluate_multilevel/{corpus}/{experiment}/{fold}.tsv"
-    wildcard_constraints:
-        experiment="|".join(sorted(set(PREDICTIONS_OF.values()))) or "^$",
+        "results/benchmarks/evaluate_multilevel/{corpus}/{fold}.tsv"
     conda:
         "../../envs/mlser.yaml"
     threads: 2
     resources:
         gpu=1,
         mem_mb=8000,
-        runtime=120,
+        runtime=360,
     params:
-        text_source=lambda w: MATRIX[w.experiment]["model"].get("text_source_test")
-        or "none",
+        scorings=lambda w: _json(fold_scorings(w.corpus, w.fold)),
         max_seconds=config["evaluation"]["max_batch_seconds"],
     shell:
         "python -m mlser evaluate-multilevel --corpus {wildcards.corpus}"
         " --manifest {input.manifest} --folds {input.folds} --fold {wildcards.fold}"
-        " --model {input.model} --experiment-id {wildcards.experiment}"
-        " --text-source {params.text_source} --max-batch-seconds {params.max_seconds}"
-        " --threads {threads} --predictions {output.predictions}"
-        " --metrics {output.metrics} > {log} 2>&1"
+        " --scorings {params.scorings:q} --max-batch-seconds {params.max_seconds}"
+        " --threads {threads} --out {output} > {log} 2>&1"
 
 
-rule reuse_predictions:
+rule experiment_predictions:
     input:
-        predictions=lambda w: (
-            f"results/{w.corpus}/experiments/{PREDICTIONS_OF[w.experiment]}/{w.fold}/predictions.tsv"
-        ),
-        metrics=lambda w: (
-            f"results/{w.corpus}/experiments/{PREDICTIONS_OF[w.experiment]}/{w.fold}/metrics.json"
-        ),
+        scores="results/{corpus}/multilevel_scores/{fold}",
     output:
         predictions="results/{corpus}/experiments/{experiment}/{fold}/predictions.tsv",
         metrics="results/{corpus}/experiments/{experiment}/{fold}/metrics.json",
     log:
-        "results/logs/reuse_predictions/{corpus}/{experiment}/{fold}.log",
+        "results/logs/experiment_predictions/{corpus}/{experiment}/{fold}.log",
     wildcard_constraints:
-        experiment="|".join(i for i, j in PREDICTIONS_OF.items() if i != j) or "^$",
+        experiment="|".join(re.escape(i) for i in PREDICTIONS_OF) or "^$",
     conda:
         "../../envs/mlser.yaml"
+    params:
+        scored_as=lambda w: PREDICTIONS_OF[w.experiment],
     shell:
-        "python -m mlser reuse-predictions --predictions {input.predictions}"
-        " --source-metrics {input.metrics} --experiment-id {wildcards.experiment}"
+        "python -m mlser experiment-predictions --scores {input.scores}"
+        " --scored-as {params.scored_as} --experiment-id {wildcards.experiment}"
         " --fold {wildcards.fold} --out-predictions {output.predictions}"
         " --out-metrics {output.metrics} > {log} 2>&1"
 
