@@ -26,6 +26,11 @@ localrules:
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/common_pretraining.smk"
+include: "workflow/rules/common_multilevel.smk"
+include: "workflow/rules/common_hierarchical.smk"
+include: "workflow/rules/common_lemer.smk"
+include: "workflow/rules/common_report.smk"
 include: "workflow/rules/corpora.smk"
 include: "workflow/rules/pretraining.smk"
 include: "workflow/rules/multilevel.smk"

@@ -1,12 +1,6 @@
 # The multi-level family (gao2024, gao2025): stage 1, stage 2, scoring per fold.
 
 
-def multilevel_targets():
-    if not EXPERIMENTS:
-        return []
-    return experiment_targets("multilevel") + ["results/tables/experiments.csv"]
-
-
 TARGET_SOURCES.append(multilevel_targets)
 
 

@@ -1,0 +1,170 @@
+# Functions of the LE-MER family's rules (lemer.smk): stages, label artefacts, sweeps,
+# the K check, its targets. The constants they read (LE, LEMER_SWEEPS, ...) are set in
+# lemer.smk before anything calls them.
+
+import copy
+
+
+def _check_k():
+    """Every K a selected row or sweep asks for is within the ranked tables' length."""
+    limits = {
+        "text": LE_TEXT.get("table_k", 20),
+        "speech": LE_SPEECH.get("table_k", 250),
+    }
+    asks = []
+    for i in family_ids("le_mer", EXPERIMENTS):
+        for stage in ("stage1", "stage2"):
+            le = (MATRIX[i]["model"].get(stage) or {}).get("label_embedding") or {}
+            for kind in ("text", "speech"):
+                if (le.get(kind) or {}).get("k"):
+                    asks.append((i, kind, le[kind]["k"]))
+    for sweep_id in LE.get("sweeps", []):
+        if sweep_id not in LEMER_SWEEPS:
+            raise WorkflowError(
+                f"label_embeddings.sweeps: unknown sweep {sweep_id!r} "
+                f"(config/experiments/wang2023.yaml has {sorted(LEMER_SWEEPS)})"
+            )
+        kind = "speech" if ".speech." in LEMER_SWEEPS[sweep_id]["parameter"] else "text"
+        asks += [(sweep_id, kind, v) for v in _sweep_values(sweep_id)]
+    for who, kind, k in asks:
+        if k > limits[kind]:
+            raise WorkflowError(
+                f"{who} asks for K = {k} {kind} keywords, more than "
+                f"label_embeddings.{kind}.table_k = {limits[kind]}: raise table_k"
+            )
+
+
+def _regex(ids):
+    return "|".join(re.escape(i) for i in ids) or "^$"
+
+
+def _lemer_stage(exp_id, stage):
+    """The architecture a stage of a row trains (stage 1, or stage 1 overlaid by 2)."""
+    m = MATRIX[exp_id]["model"]
+    if stage == 1:
+        return m["stage1"]
+    return {
+        **m["stage1"],
+        **m["stage2"],
+        "label_embedding": m["stage2"].get("label_embedding"),
+    }
+
+
+def _lemer_final(exp_id, fold):
+    e = MATRIX[exp_id]
+    if e["model"].get("stage2"):
+        return f"results/{e['corpus']}/lemer/stage2/{exp_id}/{fold}/model.pt"
+    return f"results/{e['corpus']}/lemer/stage1/{stage1_key(e)}/{fold}/model.pt"
+
+
+def _lemer_inputs(corpus, fold, stage_block):
+    """The fold's label artefacts a stage reads."""
+    le = stage_block.get("label_embedding") or {}
+    base = f"results/{corpus}/label_embeddings/{fold}"
+    out = {}
+    if stage_block.get("strategy") == "continued_pretraining":
+        out["codebook"] = f"{base}/codebook.npz"
+    if le.get("text", {}).get("init") == "tfidf":
+        out["keywords"] = f"{base}/keywords.tsv"
+    if le.get("speech", {}).get("init") == "codebook":
+        out["codebook"] = f"{base}/codebook.npz"
+        out["frame_codes"] = f"{base}/frame_codes.tsv"
+    return out
+
+
+def _flags(inputs):
+    return " ".join(f"--{k.replace('_', '-')} {v}" for k, v in sorted(inputs.items()))
+
+
+def _history(exp_id):
+    m = MATRIX[exp_id]["model"]
+    return (m.get("stage2") or {}).get(
+        "text_history", m["stage1"].get("text_history", 0)
+    )
+
+
+def _lemer_training(stage_block):
+    kind = (
+        "pretrain"
+        if stage_block.get("strategy") == "continued_pretraining"
+        else "finetune"
+    )
+    return LEMER_TRAINING.get(kind, {})
+
+
+def _sweep_row(sweep_id, value):
+    """The base row of a sweep with its parameter set to ``value``."""
+    sweep = LEMER_SWEEPS[sweep_id]
+    row = copy.deepcopy(_row(sweep["bases"][0]))
+    node = row["model"]
+    *path, last = sweep["parameter"].split(".")
+    for key in path:
+        node = node[key]
+    node[last] = int(value)
+    row["id"] = f"{sweep['bases'][0]}-{sweep_id}-{value}"
+    return row
+
+
+def _sweep_init(sweep_id, fold):
+    """The stage-1 model a sweep point's stage 2 starts from (none for one-stage rows)."""
+    base = MATRIX[LEMER_SWEEPS[sweep_id]["bases"][0]]
+    if not base["model"].get("stage2"):
+        return []
+    return f"results/{base['corpus']}/lemer/stage1/{stage1_key(base)}/{fold}/model.pt"
+
+
+def _sweep_values(sweep_id):
+    return LE.get("sweep_values", {}).get(sweep_id) or LEMER_SWEEPS[sweep_id]["grid"]
+
+
+def _sweep_folds(sweep_id):
+    return experiment_folds(LEMER_SWEEPS[sweep_id]["bases"][0])
+
+
+def lemer_targets():
+    ids = family_ids("le_mer", EXPERIMENTS)
+    if not ids:
+        return []
+    out = experiment_targets("le_mer") + ["results/tables/experiments.csv"]
+    corpora = sorted({MATRIX[i]["corpus"] for i in ids})
+    for corpus in corpora:
+        out.append(f"results/{corpus}/tables/lemer_keywords.md")
+        out.append(
+            f"results/figures/wang2023/fig1_{corpus}_{_lemer_folds_of(corpus)[0]}.pdf"
+        )
+    for sweep_id in LE.get("sweeps", []):
+        out.append(f"results/figures/wang2023/fig3_{sweep_id}.pdf")
+    shown = [i for i in ids if MATRIX[i]["model"]["inputs"] == ["speech", "text"]]
+    shown = [i for i in shown if not MATRIX[i].get("combines")]
+    if shown and LE.get("attention_utterances", 4):
+        out.append(f"results/figures/wang2023/fig4_{shown[0]}.pdf")
+    return out
+
+
+def _lemer_folds_of(corpus):
+    ids = [
+        i for i in family_ids("le_mer", EXPERIMENTS) if MATRIX[i]["corpus"] == corpus
+    ]
+    folds = []
+    for i in ids:
+        folds += [f for f in experiment_folds(i) if f not in folds]
+    return folds
+
+
+def _stage1_row(key):
+    return next(i for i in TRAINED if stage1_key(MATRIX[i]) == key)
+
+
+def _stage2_init(w):
+    e = MATRIX[w.experiment]
+    return f"results/{e['corpus']}/lemer/stage1/{stage1_key(e)}/{w.fold}/model.pt"
+
+
+def _sweep_metrics(w):
+    base = LEMER_SWEEPS[w.sweep]["bases"][0]
+    corpus = MATRIX[base]["corpus"]
+    return [
+        f"results/{corpus}/sweeps/{w.sweep}/{v}/{f}/metrics.json"
+        for v in _sweep_values(w.sweep)
+        for f in _sweep_folds(w.sweep)
+    ]
