@@ -146,14 +146,12 @@ def cmd_experiment_predictions(args: argparse.Namespace) -> int:
     from mlser.evaluation import metrics_from_predictions
     from mlser.provenance import provenance
 
-    stem = Path(args.scores) / args.scored_as
-    if not stem.with_suffix(".tsv").is_file():
+    table = Path(args.scores) / f"{args.scored_as}.tsv"
+    if not table.is_file():
         raise SystemExit(f"{args.scores}: no scoring {args.scored_as!r} (the fold's scores)")
-    text = stem.with_suffix(".tsv").read_text(encoding="utf-8")
-    scores = metrics_from_predictions(
-        pd.read_csv(stem.with_suffix(".tsv"), sep="\t", keep_default_na=False)
-    )
-    source = json.loads(stem.with_suffix(".json").read_text(encoding="utf-8"))
+    text = table.read_text(encoding="utf-8")
+    scores = metrics_from_predictions(pd.read_csv(table, sep="\t", keep_default_na=False))
+    source = json.loads(table.with_name(f"{args.scored_as}.json").read_text(encoding="utf-8"))
     scores.update(experiment=args.experiment_id, fold=args.fold)
     if args.experiment_id != args.scored_as:
         scores["predictions_of"] = args.scored_as
@@ -190,17 +188,16 @@ def cmd_evaluate_multilevel(args: argparse.Namespace) -> int:
     import gc
 
     from mlser.atomic import atomic_path, write_text
-    from mlser.multilevel_training import evaluate, write_json
+    from mlser.multilevel_training import TEXT_SOURCES, evaluate, write_json
 
+    scorings = json.loads(args.scorings)
+    for s in scorings:
+        if s.get("text_source") not in TEXT_SOURCES or not {"id", "model"} <= set(s):
+            raise SystemExit(
+                f"--scorings: {s!r} needs an id, a model and a text_source in {TEXT_SOURCES}"
+            )
     _set_threads(args.threads)
     data, _ = _load_fold(args)
-    scorings = json.loads(args.scorings)
-    sources = {"ground_truth", "asr", "asr_corrected", "none"}
-    for s in scorings:
-        if s.get("text_source") not in sources or not {"id", "model"} <= set(s):
-            raise SystemExit(
-                f"--scorings: {s!r} needs an id, a model and a text_source in {sorted(sources)}"
-            )
     with atomic_path(args.out) as tmp:
         tmp.mkdir()
         for s in scorings:

@@ -180,10 +180,11 @@ def models_for(*exp_ids):
     return out
 
 
-def _scoring(exp_id):
-    """The model file (fold left open) and the test-time text a row is scored with."""
+def _scoring(exp_id, fold="{fold}"):
+    """The model file (of ``fold``; left open by default) and the test-time text a row
+    is scored with."""
     e = MATRIX[exp_id]
-    model = final_model(model_owner(e, MATRIX), "{fold}")
+    model = final_model(model_owner(e, MATRIX), fold)
     return model, e["model"].get("text_source_test") or "none"
 
 
@@ -231,11 +232,7 @@ def fold_scorings(corpus, fold):
     """What `evaluate_multilevel` scores on one test fold, in one process: each distinct
     (model, test-time text) of the selected multi-level rows that have this fold."""
     return [
-        {
-            "id": i,
-            "model": final_model(model_owner(MATRIX[i], MATRIX), fold),
-            "text_source": _scoring(i)[1],
-        }
+        dict(zip(("id", "model", "text_source"), (i, *_scoring(i, fold))))
         for i in sorted(set(PREDICTIONS_OF.values()))
         if MATRIX[i]["corpus"] == corpus and fold in experiment_folds(i)
     ]
@@ -247,12 +244,6 @@ def stage2_init(wildcards):
     if start is not None:
         return final_model(start, wildcards.fold)
     return f"results/{e['corpus']}/stage1/{stage1_key(e)}/{wildcards.fold}/model.pt"
-
-
-def scored_model(wildcards):
-    return final_model(
-        model_owner(MATRIX[wildcards.experiment], MATRIX), wildcards.fold
-    )
 
 
 def run_hash(*parts):
