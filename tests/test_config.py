@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -149,3 +150,38 @@ def test_export_settings_are_checked_against_the_matrix() -> None:
     for export, runnable, needle in cases:
         with pytest.raises(ConfigError, match=needle):
             check_export(export, matrix, ["iemocap"], runnable)
+
+
+def test_auto_device_follows_the_nvidia_driver(tmp_path: Path) -> None:
+    from mlser.config_checks import neural_device
+
+    gpus = tmp_path / "gpus"
+    assert neural_device("auto", gpus) == "cpu"  # no driver
+    gpus.mkdir()
+    assert neural_device("auto", gpus) == "cpu"  # a driver, no GPU
+    (gpus / "0000:3b:00.0").mkdir()
+    assert neural_device("auto", gpus) == "cuda"
+    assert neural_device("cpu", gpus) == "cpu" and neural_device("cuda", tmp_path) == "cuda"
+
+
+def test_device_flag_of_a_neural_step(monkeypatch) -> None:
+    """`--device cpu` hides the GPUs from the step; `--device cuda` stops where torch
+    sees none, naming the step and the config key."""
+    import argparse
+
+    import torch
+
+    from mlser import cli
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
+    threads = torch.get_num_threads()
+    try:
+        cli._use_compute(argparse.Namespace(step="train-multilevel", device="cpu", threads=1))
+        assert os.environ["CUDA_VISIBLE_DEVICES"] == "" and torch.get_num_threads() == 1
+        if not torch.cuda.is_available():
+            with pytest.raises(SystemExit, match=r"train-multilevel: --device cuda.*compute"):
+                cli._use_compute(
+                    argparse.Namespace(step="train-multilevel", device="cuda", threads=1)
+                )
+    finally:
+        torch.set_num_threads(threads)

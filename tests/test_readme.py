@@ -16,7 +16,7 @@ def quick_start_commands() -> list[str]:
 
 def test_quick_start_has_run_and_test_commands() -> None:
     run, test = quick_start_commands()
-    assert run.endswith("&& snakemake --cores 8 --resources gpu=1")
+    assert run.endswith("&& snakemake --cores all --resources gpu=1")
     assert test.endswith("&& pytest")
     # the same install in both
     assert run.rsplit("&&", 1)[0] == test.rsplit("&&", 1)[0]

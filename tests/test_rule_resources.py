@@ -1,6 +1,7 @@
-"""Every rule that trains or runs a neural network asks for a GPU, and no other rule does
-(so `--resources gpu=1` serialises exactly the GPU work, and a cluster gets GPU requests
-only where they are used)."""
+"""Every rule that trains or runs a neural network takes its GPU, threads and device from
+`compute` (common.smk), and no other rule asks for a GPU (so on a GPU run `--resources
+gpu=1` serialises exactly the GPU work, and a cluster gets GPU requests only where they
+are used); the plans these give on a GPU and a CPU run are checked in test_workflow.py."""
 
 from __future__ import annotations
 
@@ -30,8 +31,13 @@ def test_gpu_exactly_on_neural_rules() -> None:
         step = re.search(r"python -m mlser ([\w-]+)", body)
         assert step, f"rule {name} runs no `python -m mlser` step"
         neural = step.group(1) in NEURAL_STEPS
-        asks_gpu = re.search(r"^\s+gpu=1,", body, flags=re.M) is not None
+        asks_gpu = re.search(r"^\s+gpu=", body, flags=re.M) is not None
         assert asks_gpu == neural, f"rule {name}: gpu={asks_gpu}, runs a network: {neural}"
         if neural:  # what a scheduler needs besides the GPU
-            assert "mem_mb=" in body and "runtime=" in body and "threads:" in body, name
+            assert re.search(r"^\s+gpu=NEURAL_GPU,", body, flags=re.M), name
+            assert "threads: NEURAL_THREADS" in body and "device=NEURAL_DEVICE," in body, name
+            steps = len(re.findall(r"python -m mlser ", body))
+            passed = r'--threads \{threads\}"?\s*"? --device \{params\.device\}'
+            assert len(re.findall(passed, body)) == steps, name
+            assert "mem_mb=" in body and "runtime=" in body, name
             assert "log:" in body and "benchmark:" in body, name

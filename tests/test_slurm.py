@@ -81,7 +81,7 @@ def test_slurm_profile_sizes_every_gpu_rule() -> None:
     # partition and account are set in one place only
     for res in cfg["set-resources"].values():
         assert not {"slurm_partition", "slurm_account"} & set(res)
-    assert sorted(r for r, text in rules.items() if "gpu=1" in text) == sorted(GPU_RULES)
+    assert sorted(r for r, text in rules.items() if "gpu=NEURAL_GPU" in text) == sorted(GPU_RULES)
     for rule in GPU_RULES:
         res = cfg["set-resources"][rule]
         assert res["gpu"] == 1

@@ -6,6 +6,7 @@ nothing, and the paper config plans the full graph on real-format fixture corpor
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -88,6 +89,7 @@ def test_paper_config_plans_full_graph_on_real_format_fixtures(tmp_path: Path) -
     run = snakemake(
         tmp_path,
         "-n",
+        "-p",
         "--cores",
         "8",
         "--resources",
@@ -116,6 +118,54 @@ def test_paper_config_plans_full_graph_on_real_format_fixtures(tmp_path: Path) -
     for rule in ("label_keywords", "codebook_frames", "train_lemer_stage2", "lemer_score_fusion"):
         assert rule in out, rule
     assert "lemer_sweep_point" in out and "wang2023-c4" in out
+    # config/paper.yaml trains on a GPU even when planned on a machine without one
+    assert_neural_jobs(out, gpu=1, threads=2, device="cuda")
+
+
+def planned_jobs(out: str) -> list[dict[str, str]]:
+    """The jobs of `snakemake -n -p` output: rule, threads, resources, shell command."""
+    jobs = []
+    for block in re.split(r"\n(?=rule \w+:\n)", out)[1:]:
+        job = {"rule": block.split(":", 1)[0].split()[1], "threads": "1", "resources": ""}
+        for key in ("threads", "resources"):
+            found = re.search(rf"^    {key}: (.*)$", block, flags=re.M)
+            if found:
+                job[key] = found.group(1)
+        shell = re.search(r"^Shell command: (.*)$", block, flags=re.M)
+        job["shell"] = shell.group(1) if shell else ""
+        jobs.append(job)
+    return jobs
+
+
+def assert_neural_jobs(out: str, gpu: int, threads: int, device: str) -> None:
+    jobs = planned_jobs(out)
+    neural = [j for j in jobs if "--device" in j["shell"]]
+    assert {j["rule"] for j in neural} >= {"train_stage1", "train_stage2", "evaluate_multilevel"}
+    for job in neural:
+        assert f"gpu={gpu}" in job["resources"].split(", "), job
+        assert job["threads"] == str(threads), job
+        assert f"--threads {threads} --device {device} " in job["shell"], job
+    # the rest never holds the GPU
+    for job in jobs:
+        if job not in neural:
+            assert "gpu=1" not in job["resources"].split(", "), job
+
+
+def test_demo_on_a_cpu_machine_runs_neural_jobs_side_by_side(tmp_path: Path) -> None:
+    """Planned with no NVIDIA GPU in sight, the demo's neural jobs hold no `gpu` and one
+    core each (so `--cores all` on 2 cores runs two); `device: cuda` puts them back on
+    `gpu=1` with 2 threads."""
+    from mlser.config_checks import neural_device
+
+    plan = ["-n", "-p", "--cores", "8", "--resources", "gpu=1"]
+    plan += ["--configfile", str(REPO / "config" / "config.yaml")]
+    for device, gpu, threads in (("cpu", 0, 1), ("cuda", 1, 2)):
+        run = snakemake(tmp_path, *plan, "--config", f"compute={{device: {device}}}")
+        assert run.returncode == 0, run.stderr[-3000:]
+        assert_neural_jobs(run.stdout + run.stderr, gpu=gpu, threads=threads, device=device)
+    if neural_device("auto") == "cpu":  # this machine: `auto` is the CPU plan
+        run = snakemake(tmp_path, *plan)
+        assert_neural_jobs(run.stdout + run.stderr, gpu=0, threads=1, device="cpu")
 
 
 @pytest.mark.slow

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -103,10 +104,20 @@ def _load_fold(args: argparse.Namespace) -> tuple[dict, tuple[str, ...]]:
     return data, classes
 
 
-def _set_threads(threads: int) -> None:
+def _use_compute(args: argparse.Namespace) -> None:
+    """Torch threads from ``--threads``; ``--device cpu`` hides every GPU from this
+    process (the trainers pick CUDA where they see one), so a job that the workflow
+    planned as a CPU job, holding no `gpu` resource, stays off the GPUs."""
+    if args.device == "cpu":
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""
     import torch
 
-    torch.set_num_threads(max(1, threads))
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise SystemExit(
+            f"mlser {args.step}: --device cuda, but torch sees no CUDA device here "
+            "(set compute.device to cpu or auto in the config)"
+        )
+    torch.set_num_threads(max(1, args.threads))
 
 
 def _stage_kwargs(args: argparse.Namespace) -> dict[str, object]:
@@ -125,7 +136,7 @@ def _stage_kwargs(args: argparse.Namespace) -> dict[str, object]:
 def cmd_train_multilevel(args: argparse.Namespace) -> int:
     from mlser.multilevel_training import run_stage
 
-    _set_threads(args.threads)
+    _use_compute(args)
     data, classes = _load_fold(args)
     record = run_stage(
         **_stage_kwargs(args), data=data, classes=classes, acoustic_init=args.acoustic_init
@@ -167,7 +178,7 @@ def cmd_pretrain_acoustic(args: argparse.Namespace) -> int:
     from mlser.acoustic_pretraining import run_pretraining
     from mlser.multilevel_training import write_json
 
-    _set_threads(args.threads)
+    _use_compute(args)
     record = run_pretraining(
         corpus=args.corpus,
         acoustic_encoder=args.acoustic_encoder,
@@ -196,7 +207,7 @@ def cmd_evaluate_multilevel(args: argparse.Namespace) -> int:
             raise SystemExit(
                 f"--scorings: {s!r} needs an id, a model and a text_source in {TEXT_SOURCES}"
             )
-    _set_threads(args.threads)
+    _use_compute(args)
     data, _ = _load_fold(args)
     with atomic_path(args.out) as tmp:
         tmp.mkdir()
@@ -342,7 +353,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from mlser.multilevel_training import StageError
     from mlser.predict import PredictOptions, expand_inputs, predict_files, to_jsonl, to_tsv
 
-    _set_threads(args.threads)
+    _use_compute(args)
     hf_logging.disable_progress_bar()
 
     def warn(message: str) -> None:
@@ -375,7 +386,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     from mlser.export import ExportError, export_model
 
-    _set_threads(args.threads)
+    _use_compute(args)
     hf_logging.disable_progress_bar()
     origin = json.loads(args.origin) if args.origin else None
     try:
@@ -410,7 +421,7 @@ def cmd_extract_features(args: argparse.Namespace) -> int:
     from mlser.acoustic_features import extract_acoustic
     from mlser.manifest import read_manifest
 
-    _set_threads(args.threads)
+    _use_compute(args)
     _save_features(args, extract_acoustic(read_manifest(args.manifest), args.feature_set))
     return 0
 
@@ -419,7 +430,7 @@ def cmd_extract_word_embeddings(args: argparse.Namespace) -> int:
     from mlser.manifest import read_manifest
     from mlser.word_embeddings import extract_word_embeddings, text_encoder_from_spec
 
-    _set_threads(args.threads)
+    _use_compute(args)
     encoder = text_encoder_from_spec(json.loads(args.text_spec))
     name = f"text-{args.encoder}"
     _save_features(args, extract_word_embeddings(read_manifest(args.manifest), encoder, name))
@@ -430,7 +441,7 @@ def cmd_extract_ssl_features(args: argparse.Namespace) -> int:
     from mlser.manifest import read_manifest
     from mlser.ssl_features import extract_ssl, ssl_encoder_from_spec
 
-    _set_threads(args.threads)
+    _use_compute(args)
     model = ssl_encoder_from_spec(json.loads(args.spec))
     name = f"ssl-{args.encoder}"
     _save_features(args, extract_ssl(read_manifest(args.manifest), model, name))
@@ -446,7 +457,7 @@ def cmd_train_hierarchical(args: argparse.Namespace) -> int:
     from mlser.multilevel_training import write_json
     from mlser.provenance import provenance
 
-    _set_threads(args.threads)
+    _use_compute(args)
     training = json.loads(args.training)
     table = merge_tables([load_feature_table(p) for p in args.features])
     record = train_level(
@@ -533,7 +544,7 @@ def cmd_codebook(args: argparse.Namespace) -> int:
     from mlser.label_keywords import write_keywords
     from mlser.labels import classes_for
 
-    _set_threads(args.threads)
+    _use_compute(args)
     start = time.perf_counter()
     rows = _fold_train_rows(args)
     settings = CodebookSettings(**json.loads(args.settings))
@@ -571,7 +582,7 @@ def _lemer_fold(args: argparse.Namespace) -> tuple[dict, tuple[str, ...]]:
 def cmd_train_lemer(args: argparse.Namespace) -> int:
     from mlser.lemer_training import run_lemer_stage
 
-    _set_threads(args.threads)
+    _use_compute(args)
     data, classes = _lemer_fold(args)
     record = run_lemer_stage(
         **_stage_kwargs(args),
@@ -605,7 +616,7 @@ def cmd_evaluate_lemer(args: argparse.Namespace) -> int:
     from mlser.atomic import write_text
     from mlser.lemer_training import load_system, predict
 
-    _set_threads(args.threads)
+    _use_compute(args)
     data, classes = _lemer_fold(args)
     system, _spec = load_system(args.model)
     pred, maps = predict(
@@ -657,12 +668,19 @@ def cmd_figure_wang2023(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compute_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=int, default=1, help="torch threads")
+    p.add_argument(
+        "--device", default="auto", choices=["auto", "cpu", "cuda"], help="auto: CUDA if any"
+    )
+
+
 def _fold_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--corpus", required=True, choices=["iemocap", "meld"])
     p.add_argument("--manifest", required=True, type=Path)
     p.add_argument("--folds", required=True, type=Path)
     p.add_argument("--fold", required=True)
-    p.add_argument("--threads", type=int, default=1)
+    _compute_args(p)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -732,7 +750,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--models", required=True, help="the config's models section as JSON")
     p.add_argument("--training", required=True, help="the pretraining settings as JSON")
     p.add_argument("--checkpoints", required=True, type=Path)
-    p.add_argument("--threads", type=int, default=1)
+    _compute_args(p)
     p.add_argument("--out", required=True, type=Path)
     p.set_defaults(func=cmd_pretrain_acoustic)
 
@@ -815,14 +833,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", type=Path, help="a pipeline model.pt or an exported folder")
     p.add_argument("out", type=Path, help="the folder to write")
     p.add_argument("--origin", default="", help="JSON object recorded in config.json")
-    p.add_argument("--threads", type=int, default=1)
+    _compute_args(p)
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("extract-features", help="one acoustic feature set of every utterance")
     p.add_argument("--corpus", required=True, choices=["iemocap", "meld"])
     p.add_argument("--manifest", required=True, type=Path)
     p.add_argument("--feature-set", required=True, help="mfcc39_mean, handcrafted8, gemaps...")
-    p.add_argument("--threads", type=int, default=1)
+    _compute_args(p)
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--summary", required=True, type=Path, help="JSON: size, time, skipped")
     p.set_defaults(func=cmd_extract_features)
@@ -832,7 +850,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--manifest", required=True, type=Path)
     p.add_argument("--encoder", required=True, help="the models.text name (e.g. bert_base)")
     p.add_argument("--text-spec", required=True, help="that models.text entry as JSON")
-    p.add_argument("--threads", type=int, default=1)
+    _compute_args(p)
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--summary", required=True, type=Path, help="JSON: size, time, skipped")
     p.set_defaults(func=cmd_extract_word_embeddings)
@@ -842,7 +860,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--manifest", required=True, type=Path)
     p.add_argument("--encoder", required=True, help="the models.acoustic name")
     p.add_argument("--spec", required=True, help="that models.acoustic entry as JSON")
-    p.add_argument("--threads", type=int, default=1)
+    _compute_args(p)
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--summary", required=True, type=Path, help="JSON: size, time, skipped")
     p.set_defaults(func=cmd_extract_ssl_features)

@@ -22,8 +22,21 @@ MELD_DEFAULT_PATHS: dict[str, str] = {
 }
 
 
+#: Where the NVIDIA driver lists a machine's GPUs (one folder each).
+NVIDIA_GPUS = Path("/proc/driver/nvidia/gpus")
+
+
 class ConfigError(ValueError):
     """A config value that cannot work; the message names the key."""
+
+
+def neural_device(setting: str, gpus: Path = NVIDIA_GPUS) -> str:
+    """``compute.device`` resolved on the machine that plans the run: ``auto`` is
+    ``cuda`` where the NVIDIA driver lists a GPU, else ``cpu`` (no torch import, so
+    planning stays fast)."""
+    if setting != "auto":
+        return setting
+    return "cuda" if gpus.is_dir() and any(gpus.iterdir()) else "cpu"
 
 
 def meld_paths(root: str | Path, overrides: dict[str, str] | None = None) -> dict[str, Path]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
-from mlser.config_checks import ConfigError, check_corpora, meld_paths
+from mlser.config_checks import ConfigError, check_corpora, meld_paths, neural_device
 from mlser.experiments import (
     ExperimentError,
     load_matrix,
@@ -33,6 +33,14 @@ MLSER = (
     f"PYTHONPATH={workflow.basedir}/src${{PYTHONPATH:+:$PYTHONPATH}} python -m mlser"
 )
 DEMO_CORPORA = "results/demo_corpora"
+
+
+# Every neural rule: `threads: NEURAL_THREADS`, `resources: gpu=NEURAL_GPU` and
+# `--device {params.device}`. On a CPU run they hold no GPU, so `--cores` alone sets
+# how many run at a time (the README's `--resources gpu=1` then limits nothing).
+NEURAL_DEVICE = neural_device(config["compute"]["device"])
+NEURAL_THREADS = config["compute"]["threads"][NEURAL_DEVICE]
+NEURAL_GPU = 1 if NEURAL_DEVICE == "cuda" else 0
 
 CORPORA = [name for name, c in config["corpora"].items() if c.get("enabled", True)]
 

@@ -47,17 +47,18 @@ rule extract_word_embeddings:
         encoder="[a-z0-9_]+",
     conda:
         "../../envs/mlser.yaml"
-    threads: 2
+    threads: NEURAL_THREADS
     resources:
-        gpu=1,
+        gpu=NEURAL_GPU,
         mem_mb=8000,
         runtime=120,
     params:
+        device=NEURAL_DEVICE,
         text_spec=lambda w: hier_model_spec("text", w.encoder),
     shell:
         "python -m mlser extract-word-embeddings --corpus {wildcards.corpus}"
         " --manifest {input.manifest} --encoder {wildcards.encoder}"
-        " --text-spec {params.text_spec:q} --threads {threads}"
+        " --text-spec {params.text_spec:q} --threads {threads} --device {params.device}"
         " --out {output.table} --summary {output.summary} > {log} 2>&1"
 
 
@@ -77,17 +78,18 @@ rule extract_ssl_features:
         encoder="[a-z0-9_]+",
     conda:
         "../../envs/mlser.yaml"
-    threads: 2
+    threads: NEURAL_THREADS
     resources:
-        gpu=1,
+        gpu=NEURAL_GPU,
         mem_mb=16000,
         runtime=240,
     params:
+        device=NEURAL_DEVICE,
         spec=lambda w: hier_model_spec("acoustic", w.encoder),
     shell:
         "python -m mlser extract-ssl-features --corpus {wildcards.corpus}"
         " --manifest {input.manifest} --encoder {wildcards.encoder}"
-        " --spec {params.spec:q} --threads {threads}"
+        " --spec {params.spec:q} --threads {threads} --device {params.device}"
         " --out {output.table} --summary {output.summary} > {log} 2>&1"
 
 
@@ -110,12 +112,13 @@ rule train_hierarchical:
         level="level1|level2|text",
     conda:
         "../../envs/mlser.yaml"
-    threads: 2
+    threads: NEURAL_THREADS
     resources:
-        gpu=1,
+        gpu=NEURAL_GPU,
         mem_mb=16000,
         runtime=240,
     params:
+        device=NEURAL_DEVICE,
         training=_json(config["training"]["hierarchical"]),
         checkpoints=lambda w: (
             f"results/{w.corpus}/hierarchical/{w.fold}/{w.inputs}/{w.level}/checkpoints/"
@@ -126,7 +129,8 @@ rule train_hierarchical:
         " --manifest {input.manifest} --folds {input.folds} --fold {wildcards.fold}"
         " --level {wildcards.level} --features {input.features}"
         " --training {params.training:q} --checkpoints {params.checkpoints}"
-        " --threads {threads} --out {output.model} --probs {output.probs} > {log} 2>&1"
+        " --threads {threads}"
+        " --device {params.device} --out {output.model} --probs {output.probs} > {log} 2>&1"
 
 
 rule evaluate_hierarchical:

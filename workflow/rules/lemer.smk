@@ -107,12 +107,13 @@ rule train_lemer_stage1:
         "results/benchmarks/train_lemer_stage1/{corpus}/{key}/{fold}.tsv"
     conda:
         "../../envs/mlser.yaml"
-    threads: 2
+    threads: NEURAL_THREADS
     resources:
-        gpu=1,
+        gpu=NEURAL_GPU,
         mem_mb=16000,
         runtime=1440,
     params:
+        device=NEURAL_DEVICE,
         experiment=lambda w: _json(_row(_stage1_row(w.key))),
         models=lambda w: _json(models_for(_stage1_row(w.key))),
         training=lambda w: _json(_lemer_training(_lemer_stage(_stage1_row(w.key), 1))),
@@ -137,7 +138,8 @@ rule train_lemer_stage1:
         " --manifest {input.manifest} --folds {input.folds} --fold {wildcards.fold}"
         " --experiment {params.experiment:q} --models {params.models:q}"
         " --training {params.training:q} --text-history {params.history} {params.labels}"
-        " --checkpoints {params.checkpoints} --threads {threads} --out {output} > {log} 2>&1"
+        " --checkpoints {params.checkpoints} --threads {threads}"
+        " --device {params.device} --out {output} > {log} 2>&1"
 
 
 rule train_lemer_stage2:
@@ -156,12 +158,13 @@ rule train_lemer_stage2:
         experiment=ids_regex("le_mer"),
     conda:
         "../../envs/mlser.yaml"
-    threads: 2
+    threads: NEURAL_THREADS
     resources:
-        gpu=1,
+        gpu=NEURAL_GPU,
         mem_mb=16000,
         runtime=720,
     params:
+        device=NEURAL_DEVICE,
         experiment=lambda w: _json(_row(w.experiment)),
         models=lambda w: _json(models_for(w.experiment)),
         training=_json(LEMER_TRAINING.get("finetune", {})),
@@ -185,6 +188,7 @@ rule train_lemer_stage2:
         " --experiment {params.experiment:q} --models {params.models:q}"
         " --training {params.training:q} --text-history {params.history} {params.labels}"
         " --init {input.init} --checkpoints {params.checkpoints} --threads {threads}"
+        " --device {params.device}"
         " --out {output} > {log} 2>&1"
 
 
@@ -205,12 +209,13 @@ rule evaluate_lemer:
         experiment=_regex([i for i in LEMER_IDS if i not in LEMER_FUSED]),
     conda:
         "../../envs/mlser.yaml"
-    threads: 2
+    threads: NEURAL_THREADS
     resources:
-        gpu=1,
+        gpu=NEURAL_GPU,
         mem_mb=8000,
         runtime=120,
     params:
+        device=NEURAL_DEVICE,
         history=lambda w: _history(model_owner(MATRIX[w.experiment], MATRIX)),
         max_seconds=config["evaluation"]["max_batch_seconds"],
         keep=LE.get("attention_utterances", 4),
@@ -220,6 +225,7 @@ rule evaluate_lemer:
         " --model {input.model} --experiment-id {wildcards.experiment}"
         " --text-history {params.history} --max-batch-seconds {params.max_seconds}"
         " --keep-maps {params.keep} --attention {output.attention} --threads {threads}"
+        " --device {params.device}"
         " --predictions {output.predictions} --metrics {output.metrics} > {log} 2>&1"
 
 
@@ -278,12 +284,13 @@ rule lemer_sweep_point:
         value=r"\d+",
     conda:
         "../../envs/mlser.yaml"
-    threads: 2
+    threads: NEURAL_THREADS
     resources:
-        gpu=1,
+        gpu=NEURAL_GPU,
         mem_mb=16000,
         runtime=720,
     params:
+        device=NEURAL_DEVICE,
         experiment=lambda w: _json(_sweep_row(w.sweep, w.value)),
         stage=lambda w: (
             2
@@ -314,12 +321,14 @@ rule lemer_sweep_point:
         " --manifest {input.manifest} --folds {input.folds} --fold {wildcards.fold}"
         " --experiment {params.experiment:q} --models {params.models:q}"
         " --training {params.training:q} --text-history {params.history} {params.labels}"
-        " --checkpoints {params.checkpoints} --threads {threads} --out {output.model}"
+        " --checkpoints {params.checkpoints} --threads {threads}"
+        " --device {params.device} --out {output.model}"
         " && python -m mlser evaluate-lemer --corpus {wildcards.corpus}"
         " --manifest {input.manifest} --folds {input.folds} --fold {wildcards.fold}"
         " --model {output.model} --experiment-id {wildcards.sweep}-{wildcards.value}"
         " --text-history {params.history} --max-batch-seconds {params.max_seconds}"
         " --keep-maps 0 --attention {output.attention} --threads {threads}"
+        " --device {params.device}"
         " --predictions {output.predictions} --metrics {output.metrics}) > {log} 2>&1"
 
 

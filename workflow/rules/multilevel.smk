@@ -17,12 +17,13 @@ rule train_stage1:
         "results/benchmarks/train_stage1/{corpus}/{key}/{fold}.tsv"
     conda:
         "../../envs/mlser.yaml"
-    threads: 2
+    threads: NEURAL_THREADS
     resources:
-        gpu=1,
+        gpu=NEURAL_GPU,
         mem_mb=16000,
         runtime=1440,
     params:
+        device=NEURAL_DEVICE,
         experiment=lambda w: _json(_row(STAGE1[w.key])),
         models=lambda w: _json(models_for(STAGE1[w.key])),
         training=_json(config["training"]["multilevel"]["stage1"]),
@@ -40,7 +41,7 @@ rule train_stage1:
         " --manifest {input.manifest} --folds {input.folds} --fold {wildcards.fold}"
         " --experiment {params.experiment:q} --models {params.models:q}"
         " --training {params.training:q} --checkpoints {params.checkpoints} {params.init}"
-        " --threads {threads} --out {output} > {log} 2>&1"
+        " --threads {threads} --device {params.device} --out {output} > {log} 2>&1"
 
 
 rule train_stage2:
@@ -58,12 +59,13 @@ rule train_stage2:
         experiment=ids_regex("multilevel"),
     conda:
         "../../envs/mlser.yaml"
-    threads: 2
+    threads: NEURAL_THREADS
     resources:
-        gpu=1,
+        gpu=NEURAL_GPU,
         mem_mb=16000,
         runtime=720,
     params:
+        device=NEURAL_DEVICE,
         experiment=lambda w: _json(_row(w.experiment)),
         models=lambda w: _json(models_for(w.experiment)),
         training=_json(config["training"]["multilevel"]["stage2"]),
@@ -79,7 +81,8 @@ rule train_stage2:
         " --manifest {input.manifest} --folds {input.folds} --fold {wildcards.fold}"
         " --experiment {params.experiment:q} --models {params.models:q}"
         " --training {params.training:q} --init {input.init}"
-        " --checkpoints {params.checkpoints} --threads {threads} --out {output} > {log} 2>&1"
+        " --checkpoints {params.checkpoints} --threads {threads}"
+        " --device {params.device} --out {output} > {log} 2>&1"
 
 
 rule evaluate_multilevel:
@@ -95,19 +98,20 @@ rule evaluate_multilevel:
         "results/benchmarks/evaluate_multilevel/{corpus}/{fold}.tsv"
     conda:
         "../../envs/mlser.yaml"
-    threads: 2
+    threads: NEURAL_THREADS
     resources:
-        gpu=1,
+        gpu=NEURAL_GPU,
         mem_mb=8000,
         runtime=360,
     params:
+        device=NEURAL_DEVICE,
         scorings=lambda w: _json(fold_scorings(w.corpus, w.fold)),
         max_seconds=config["evaluation"]["max_batch_seconds"],
     shell:
         "python -m mlser evaluate-multilevel --corpus {wildcards.corpus}"
         " --manifest {input.manifest} --folds {input.folds} --fold {wildcards.fold}"
         " --scorings {params.scorings:q} --max-batch-seconds {params.max_seconds}"
-        " --threads {threads} --out {output} > {log} 2>&1"
+        " --threads {threads} --device {params.device} --out {output} > {log} 2>&1"
 
 
 rule experiment_predictions:

@@ -30,12 +30,13 @@ rule pretrain_acoustic:
         "results/benchmarks/pretrain_acoustic/{name}.tsv"
     conda:
         "../../envs/mlser.yaml"
-    threads: 2
+    threads: NEURAL_THREADS
     resources:
-        gpu=1,
+        gpu=NEURAL_GPU,
         mem_mb=16000,
         runtime=1440,
     params:
+        device=NEURAL_DEVICE,
         models=lambda w: _json(
             {"acoustic": {w.name: config["models"]["acoustic"][w.name]}}
         ),
@@ -49,4 +50,5 @@ rule pretrain_acoustic:
     shell:
         "python -m mlser pretrain-acoustic --corpus {input} --acoustic-encoder {wildcards.name}"
         " --models {params.models:q} --training {params.training:q}"
-        " --checkpoints {params.checkpoints} --threads {threads} --out {output} > {log} 2>&1"
+        " --checkpoints {params.checkpoints} --threads {threads}"
+        " --device {params.device} --out {output} > {log} 2>&1"
