@@ -1,5 +1,6 @@
 """The benchmarks' bookkeeping (never their speed): reading Snakemake's benchmark files,
-mapping rules to steps, finding each step's imports, the synthetic workload's shape."""
+mapping rules to steps, finding each step's imports, the synthetic workload's shape,
+rewriting a planned job to run in a scratch folder."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 import dag  # noqa: E402
 import demo_stages  # noqa: E402
+import side_by_side  # noqa: E402
 import workload  # noqa: E402
 
 HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
@@ -135,3 +137,20 @@ def test_snakemake_sessions_from_the_logs(tmp_path: Path) -> None:
             "steps_planned": 3,
         }
     ]
+
+
+def test_side_by_side_runs_a_planned_job_in_scratch(tmp_path: Path) -> None:
+    planned = (
+        "python -m mlser train-multilevel --stage 1 --corpus iemocap --fold s1"
+        ' --experiment \'{"id": "gao2025-exp14"}\' --checkpoints results/x/s1/checkpoints/ab'
+        " --threads 1 --device cpu --out results/x/s1/model.pt > results/logs/x.log 2>&1"
+    )
+    argv = side_by_side.scratch_command(planned, tmp_path, threads=2)
+    assert argv[:4] == ["python", "-m", "mlser", "train-multilevel"]
+    assert argv[argv.index("--experiment") + 1] == '{"id": "gao2025-exp14"}'
+    assert argv[argv.index("--threads") + 1] == "2"
+    assert argv[argv.index("--checkpoints") + 1] == str(tmp_path / "checkpoints")
+    assert argv[argv.index("--out") + 1] == str(tmp_path / "out")
+    assert not any("results/" in a or ">" in a for a in argv)
+    log = "loading\nepoch=1 train_loss=2.4 ua=0.33 seconds=5.06\nbest epoch 1\n"
+    assert side_by_side.epoch_lines(log) == ["epoch=1 train_loss=2.4 ua=0.33"]

@@ -21,9 +21,11 @@ rule extract_acoustic_features:
         "results/benchmarks/extract_features/{corpus}/{feature_set}.tsv"
     wildcard_constraints:
         feature_set="mfcc39_mean|handcrafted8|gemaps|egemaps",
+    priority: 1
     conda:
         "../../envs/mlser.yaml"
-    threads: 2
+    # one utterance after another in numpy: a second thread would only sit idle
+    threads: 1
     resources:
         mem_mb=4000,
         runtime=240,
@@ -45,6 +47,7 @@ rule extract_word_embeddings:
         "results/benchmarks/extract_features/{corpus}/text-{encoder}.tsv"
     wildcard_constraints:
         encoder="[a-z0-9_]+",
+    priority: 1
     conda:
         "../../envs/mlser.yaml"
     threads: NEURAL_THREADS
@@ -76,6 +79,7 @@ rule extract_ssl_features:
         "results/benchmarks/extract_features/{corpus}/ssl-{encoder}.tsv"
     wildcard_constraints:
         encoder="[a-z0-9_]+",
+    priority: 1
     conda:
         "../../envs/mlser.yaml"
     threads: NEURAL_THREADS
@@ -110,6 +114,7 @@ rule train_hierarchical:
     wildcard_constraints:
         inputs=r"[a-z0-9_\-]+(\+[a-z0-9_\-]+)*",
         level="level1|level2|text",
+    priority: 1
     conda:
         "../../envs/mlser.yaml"
     threads: NEURAL_THREADS
@@ -145,6 +150,7 @@ rule evaluate_hierarchical:
         "results/benchmarks/evaluate_hierarchical/{corpus}/{experiment}/{fold}.tsv"
     wildcard_constraints:
         experiment=ids_regex("hierarchical"),
+    priority: 1
     conda:
         "../../envs/mlser.yaml"
     params:

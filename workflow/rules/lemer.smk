@@ -32,6 +32,7 @@ rule label_keywords:
         "results/logs/label_keywords/{corpus}/{fold}.log",
     benchmark:
         "results/benchmarks/label_keywords/{corpus}/{fold}.tsv"
+    priority: 1
     conda:
         "../../envs/mlser.yaml"
     params:
@@ -61,6 +62,7 @@ rule codebook_frames:
         "results/logs/codebook_frames/{corpus}/{fold}.log",
     benchmark:
         "results/benchmarks/codebook_frames/{corpus}/{fold}.tsv"
+    priority: 1
     conda:
         "../../envs/mlser.yaml"
     threads: 2
@@ -105,6 +107,7 @@ rule train_lemer_stage1:
         "results/logs/train_lemer_stage1/{corpus}/{key}/{fold}.log",
     benchmark:
         "results/benchmarks/train_lemer_stage1/{corpus}/{key}/{fold}.tsv"
+    priority: 1
     conda:
         "../../envs/mlser.yaml"
     threads: NEURAL_THREADS
@@ -156,6 +159,7 @@ rule train_lemer_stage2:
         "results/benchmarks/train_lemer_stage2/{corpus}/{experiment}/{fold}.tsv"
     wildcard_constraints:
         experiment=ids_regex("le_mer"),
+    priority: 1
     conda:
         "../../envs/mlser.yaml"
     threads: NEURAL_THREADS
@@ -207,6 +211,7 @@ rule evaluate_lemer:
         "results/benchmarks/evaluate_lemer/{corpus}/{experiment}/{fold}.tsv"
     wildcard_constraints:
         experiment=_regex([i for i in LEMER_IDS if i not in LEMER_FUSED]),
+    priority: 1
     conda:
         "../../envs/mlser.yaml"
     threads: NEURAL_THREADS
@@ -282,6 +287,7 @@ rule lemer_sweep_point:
     wildcard_constraints:
         sweep=_regex(list(LEMER_SWEEPS)),
         value=r"\d+",
+    priority: 1
     conda:
         "../../envs/mlser.yaml"
     threads: NEURAL_THREADS
