@@ -157,8 +157,8 @@ class _MarkovStub(nn.Module):
     def encode(self, src_ids: Tensor, src_mask: Tensor) -> Tensor:
         return torch.zeros(src_ids.size(0), 1, 1)
 
-    def decode(self, tgt_ids: Tensor, memory: Tensor, memory_mask: Tensor) -> Tensor:
-        return self.log_table[tgt_ids]
+    def next_token_logits(self, tgt_ids: Tensor, memory: Tensor, memory_mask: Tensor) -> Tensor:
+        return self.log_table[tgt_ids[:, -1]]
 
 
 def test_beam_search_beats_greedy_on_hand_set_model() -> None:
@@ -181,6 +181,18 @@ def test_beam_search_beats_greedy_on_hand_set_model() -> None:
     # a batch of three identical sources decodes identically
     b3 = beam_search(stub, src.repeat(3, 1), mask.repeat(3, 1), 2, 5, BOS, EOS, 0.0)
     assert b3.sequences == [[4]] * 3
+
+
+def test_aec_next_token_logits_are_the_last_position_of_decode() -> None:
+    model = _tiny_aec().eval()
+    src, src_mask, tgt, _ = _pair_batch()
+    memory = model.encode(src, src_mask)
+    for t in (1, 3):
+        full = model.decode(tgt[:, :t], memory, src_mask)
+        assert full.shape[:2] == (tgt.size(0), t)
+        torch.testing.assert_close(
+            model.next_token_logits(tgt[:, :t], memory, src_mask), full[:, -1]
+        )
 
 
 def test_beam_search_max_len_cuts_unfinished() -> None:

@@ -43,6 +43,9 @@ GPU_RULES = (
     "extract_ssl_features",
     "train_hierarchical",
 )
+# rules of the demo slice whose results the thread count can change (float sums): both
+# runs give them the same threads
+SAME_THREADS = ("prepare_corpus", "pretrain_acoustic", "train_stage1")
 # where client commands look for the configuration when SLURM_CONF is unset (the jobstep
 # plugin unsets it before its inner `srun`): the configless cache of a compute node
 RUN_CONF = Path("/run/slurm/conf")
@@ -447,8 +450,7 @@ def local_reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "--cores",
         str(n),
         "--set-threads",
-        f"prepare_corpus={n}",
-        f"train_stage1={n}",
+        *(f"{rule}={n}" for rule in SAME_THREADS),
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return workdir
@@ -471,7 +473,7 @@ def scaled_to(cluster: Cluster, cfg: dict) -> list[str]:
         res["mem_mb"], res["runtime"] = min(res["mem_mb"], mem), 30
         args += [f"{rule}:{k}={v}" for k, v in res.items()]
     threads_of = {rule: min(t, n) for rule, t in cfg["set-threads"].items()}
-    threads_of |= {"prepare_corpus": n, "train_stage1": n}  # as in the local run
+    threads_of |= dict.fromkeys(SAME_THREADS, n)  # as in the local run
     return [*args, "--set-threads", *(f"{r}={t}" for r, t in threads_of.items())]
 
 

@@ -113,8 +113,9 @@ class Seq2SeqLike(Protocol):
         """``(B, S)`` ids and mask → ``(B, S, D)`` memory."""
         ...
 
-    def decode(self, tgt_ids: Tensor, memory: Tensor, memory_mask: Tensor) -> Tensor:
-        """``(B, T)`` prefix, ``(B, S, D)`` memory, ``(B, S)`` mask → ``(B, T, V)`` logits."""
+    def next_token_logits(self, tgt_ids: Tensor, memory: Tensor, memory_mask: Tensor) -> Tensor:
+        """``(B, T)`` prefix, ``(B, S, D)`` memory, ``(B, S)`` mask → ``(B, V)`` logits of
+        the token after the prefix."""
         ...
 
 
@@ -196,6 +197,7 @@ class ErrorCorrectionModel(nn.Module):
         memory: Tensor,
         memory_mask: Tensor,
         tgt_mask: Tensor | None = None,
+        last_only: bool = False,
     ) -> Tensor:
         """Causal decoder pass.
 
@@ -204,9 +206,11 @@ class ErrorCorrectionModel(nn.Module):
             memory: ``(B, S, D)`` from :meth:`encode`.
             memory_mask: ``(B, S)`` 1 for real source tokens.
             tgt_mask: ``(B, T)`` 1 for real target tokens; None = no padding.
+            last_only: project only the last position to the vocabulary (decoding).
 
         Returns:
-            ``(B, T, V)`` logits; position ``t`` predicts token ``t+1``.
+            ``(B, T, V)`` logits (``(B, 1, V)`` with ``last_only``); position ``t``
+            predicts token ``t+1``.
         """
         t = tgt_ids.size(1)
         if t > self.config.max_target_positions:
@@ -225,7 +229,18 @@ class ErrorCorrectionModel(nn.Module):
             memory_key_padding_mask=~memory_mask.bool(),
             tgt_is_causal=True,
         )
+        if last_only:
+            h = h[:, -1:]
         return F.linear(h, self._word_embedding().weight, self.output_bias)
+
+    def next_token_logits(self, tgt_ids: Tensor, memory: Tensor, memory_mask: Tensor) -> Tensor:
+        """``decode(...)[:, -1]`` for decoding: the ``(B, V)`` logits of the next token.
+
+        Only the last position goes through the vocabulary projection (``V`` = BERT's
+        30,522 tokens): projecting every position of the prefix at every step was most
+        of the cost of greedy and beam decoding.
+        """
+        return self.decode(tgt_ids, memory, memory_mask, last_only=True)[:, -1]
 
     def forward(
         self,
@@ -311,7 +326,8 @@ def beam_search(
     the worst of the best ``K`` is at least the best live one's ``score / cur_len**lp``:
     exact for ``length_penalty <= 0``, the Hugging Face heuristic otherwise. Live beams
     left at ``max_len`` generated tokens are finished without EOS. The decoder is re-run on
-    the whole prefix each step (no cache): simple, and correct for any :class:`Seq2SeqLike`.
+    the whole prefix each step (no cache): simple, and correct for any :class:`Seq2SeqLike`;
+    only the last position is projected to the vocabulary.
 
     Args:
         model: has ``encode`` and ``decode`` (see :class:`Seq2SeqLike`).
@@ -339,7 +355,7 @@ def beam_search(
     done = [False] * b
     for step in range(max_len):
         cur_len = step + 1
-        logits = model.decode(seqs, memory, memory_mask)[:, -1]
+        logits = model.next_token_logits(seqs, memory, memory_mask)
         logp = F.log_softmax(logits.float(), dim=-1)
         vocab = logp.size(-1)
         cand = (scores.unsqueeze(-1) + logp.view(b, k, vocab)).view(b, k * vocab)
@@ -419,7 +435,7 @@ def greedy_decode(
     total = torch.zeros(b, device=src_ids.device)
     alive = torch.ones(b, dtype=torch.bool, device=src_ids.device)
     for _ in range(max_len):
-        logp = F.log_softmax(model.decode(seqs, memory, src_mask)[:, -1].float(), dim=-1)
+        logp = F.log_softmax(model.next_token_logits(seqs, memory, src_mask).float(), dim=-1)
         best_lp, tok = logp.max(dim=-1)
         total = total + torch.where(alive, best_lp, torch.zeros_like(best_lp))
         # Finished rows keep emitting EOS so the batch stays rectangular.
