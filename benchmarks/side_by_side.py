@@ -79,7 +79,10 @@ def epoch_lines(log: str) -> list[str]:
 def run_jobs(commands: list[str], workdir: Path, threads: int, together: bool) -> dict[str, Any]:
     """Run the jobs one after the other or all at once; wall time and each job's epochs."""
     with tempfile.TemporaryDirectory(prefix="mlser-side-") as tmp:
-        argvs = [scratch_command(c, Path(tmp) / f"job{i}", threads) for i, c in enumerate(commands)]
+        argvs = []
+        for i, command in enumerate(commands):
+            (Path(tmp) / f"job{i}").mkdir()
+            argvs.append(scratch_command(command, Path(tmp) / f"job{i}", threads))
         env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
         start = time.perf_counter()
         logs: list[str] = []

@@ -42,10 +42,11 @@ NEURAL_DEVICE = neural_device(config["compute"]["device"])
 NEURAL_THREADS = config["compute"]["threads"][NEURAL_DEVICE]
 NEURAL_GPU = 1 if NEURAL_DEVICE == "cuda" else 0
 
-# `priority: 1` on the short chains (corpora, pretraining, the hierarchical and LE-MER
-# families): they start as soon as they can, beside the first trainings, and the wide
-# pool of multi-level trainings fills the cores at the end. In DAG order they came last
-# and ran nearly one job at a time (default demo, 2 cores: the last 3.5 of 23 minutes).
+# Priorities: 2 on what every training waits for (corpora, the acoustic pretraining),
+# 1 on the short chains (the hierarchical and LE-MER families): they start as soon as
+# they can, beside the first trainings, and the wide pool of multi-level trainings fills
+# the cores at the end. In DAG order the short chains came last and ran nearly one job
+# at a time (default demo, 2 cores: the last 3.5 of 23 minutes).
 
 CORPORA = [name for name, c in config["corpora"].items() if c.get("enabled", True)]
 

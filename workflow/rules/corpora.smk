@@ -5,7 +5,7 @@ rule synthesize_corpus:
         "results/logs/synthesize_corpus/{corpus}.log",
     benchmark:
         "results/benchmarks/synthesize_corpus/{corpus}.tsv"
-    priority: 1
+    priority: 2
     conda:
         "../../envs/mlser.yaml"
     params:
@@ -30,7 +30,7 @@ rule prepare_corpus:
         "results/logs/prepare_corpus/{corpus}.log",
     benchmark:
         "results/benchmarks/prepare_corpus/{corpus}.tsv"
-    priority: 1
+    priority: 2
     conda:
         "../../envs/mlser.yaml"
     threads: config["prepare"]["workers"]
@@ -48,7 +48,7 @@ rule make_folds:
         "results/{corpus}/folds.tsv",
     log:
         "results/logs/make_folds/{corpus}.log",
-    priority: 1
+    priority: 2
     conda:
         "../../envs/mlser.yaml"
     params:

@@ -10,7 +10,7 @@ rule synthesize_read_speech:
         "results/logs/synthesize_read_speech/{name}.log",
     benchmark:
         "results/benchmarks/synthesize_read_speech/{name}.tsv"
-    priority: 1
+    priority: 2
     conda:
         "../../envs/mlser.yaml"
     params:
@@ -29,7 +29,7 @@ rule pretrain_acoustic:
         "results/logs/pretrain_acoustic/{name}.log",
     benchmark:
         "results/benchmarks/pretrain_acoustic/{name}.tsv"
-    priority: 1
+    priority: 2
     conda:
         "../../envs/mlser.yaml"
     threads: NEURAL_THREADS
