@@ -40,7 +40,7 @@ from workload import REPO, machine, parser, save_json
 def planned_commands(workdir: Path, rule: str, configfile: Path | None) -> list[str]:
     """The shell commands of ``rule``'s jobs in ``workdir``'s run, in plan order."""
     cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir)]
-    cmd += ["-n", "-p", "--cores", "2", "--forcerun", rule, "--allowed-rules", rule]
+    cmd += ["-n", "-p", "--cores", "2", "--forcerun", rule]
     if configfile is not None:
         cmd += ["--configfile", str(configfile.resolve())]
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
