@@ -28,22 +28,19 @@ import os
 import re
 import shlex
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from dag import snakemake
 from workload import REPO, machine, parser, save_json
 
 
 def planned_commands(workdir: Path, rule: str, configfile: Path | None) -> list[str]:
     """The shell commands of ``rule``'s jobs in ``workdir``'s run, in plan order."""
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir)]
-    cmd += ["-n", "-p", "--cores", "2", "--forcerun", rule]
-    if configfile is not None:
-        cmd += ["--configfile", str(configfile.resolve())]
-    run = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    config = ["--configfile", str(configfile.resolve())] if configfile else []
+    _, run = snakemake(workdir, "-n", "-p", "--cores", "2", "--forcerun", rule, *config)
     if run.returncode != 0:
         raise SystemExit(f"planning {rule} in {workdir} failed:\n{run.stderr[-3000:]}")
     blocks = re.split(r"\n(?=rule \w+:\n)", run.stdout + run.stderr)
@@ -141,9 +138,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "machine": machine(),
         "workdir": str(workdir),
         "rule": args.rule,
-        "jobs": [
-            shlex.split(c)[3] + " " + " ".join(re.findall(r"--fold \S+", c)) for c in commands
-        ],
+        "jobs": [re.search(r"--out (\S+)", c).group(1) for c in commands],
         "one_at_a_time": best_serial,
         "side_by_side": best_together,
         "speedup": best_serial["seconds"] / best_together["seconds"],
