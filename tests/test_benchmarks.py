@@ -98,6 +98,17 @@ def test_step_imports_follow_cli_helpers() -> None:
     assert "torch" not in dag.step_imports(funcs["folds"])
 
 
+@pytest.mark.parametrize(
+    "step",
+    ["train-hierarchical", "evaluate-hierarchical", "extract-features", "lemer-score-fusion"],
+)
+def test_steps_without_hubert_or_bert_start_without_transformers(step: str) -> None:
+    # transformers' model classes pull torch._dynamo, torch.distributed and scipy: ~3 s of
+    # start-up that the LSTM, feature and fusion jobs (dozens in demo-full) must not pay
+    _, heavy = dag.start_up(dag.step_imports(dag.step_functions()[step]), repeats=1)
+    assert "transformers" not in heavy
+
+
 def test_job_counts_reads_snakemakes_job_stats() -> None:
     out = (
         "Building DAG of jobs...\nJob stats:\njob                 count\n"

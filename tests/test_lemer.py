@@ -23,9 +23,9 @@ from mlser.dialogue_context import SEPARATOR, histories, with_history
 from mlser.folds import build_folds, partition
 from mlser.label_keywords import KeywordSettings, keywords_by_class, label_keywords
 from mlser.labels import IEMOCAP_4CLASS
-from mlser.lemer_training import score_fusion
 from mlser.models.acoustic import AcousticEncoderConfig
 from mlser.models.lemer_system import LEMERSystem, LEMERSystemConfig
+from mlser.score_fusion import score_fusion
 
 CLASSES = ("neu", "hap", "ang", "sad")
 

@@ -183,6 +183,38 @@ def test_beam_search_beats_greedy_on_hand_set_model() -> None:
     assert b3.sequences == [[4]] * 3
 
 
+class _CopyStub(nn.Module):
+    """Hand-set decoder that copies its source tokens, then emits EOS; it records the
+    batch size of every decoding step."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.step_sizes: list[int] = []
+
+    def encode(self, src_ids: Tensor, src_mask: Tensor) -> Tensor:
+        return src_ids[..., None].float()
+
+    def next_token_logits(self, tgt_ids: Tensor, memory: Tensor, memory_mask: Tensor) -> Tensor:
+        self.step_sizes.append(tgt_ids.size(0))
+        done = tgt_ids.size(1) - 1  # tokens emitted so far (after BOS)
+        logits = torch.full((tgt_ids.size(0), 20), -30.0)
+        for i in range(tgt_ids.size(0)):
+            n = int(memory_mask[i].sum())
+            logits[i, int(memory[i, done, 0]) if done < n else EOS] = 0.0
+        return logits
+
+
+def test_greedy_decoding_drops_finished_rows() -> None:
+    stub = _CopyStub()
+    src = torch.tensor([[7, 0, 0], [8, 9, 10]])
+    mask = torch.tensor([[1, 0, 0], [1, 1, 1]])
+    out = greedy_decode(stub, src, mask, max_len=10, bos_id=BOS, eos_id=EOS)
+    assert out.sequences == [[7], [8, 9, 10]]
+    # row 0 ends with its second token (EOS); the last two steps decode row 1 alone
+    assert stub.step_sizes == [2, 2, 1, 1]
+    assert out.log_probs.tolist() == pytest.approx([0.0, 0.0], abs=1e-6)
+
+
 def test_aec_next_token_logits_are_the_last_position_of_decode() -> None:
     model = _tiny_aec().eval()
     src, src_mask, tgt, _ = _pair_batch()

@@ -94,10 +94,10 @@ def cmd_corpus_counts(args: argparse.Namespace) -> int:
 
 
 def _load_fold(args: argparse.Namespace) -> tuple[dict, tuple[str, ...]]:
+    from mlser.data import fold_examples
     from mlser.folds import read_folds
     from mlser.labels import classes_for
     from mlser.manifest import read_manifest
-    from mlser.multilevel_training import fold_examples
 
     classes = classes_for(args.corpus)
     data = fold_examples(read_manifest(args.manifest), read_folds(args.folds), args.fold, classes)
@@ -176,7 +176,7 @@ def cmd_experiment_predictions(args: argparse.Namespace) -> int:
 
 def cmd_pretrain_acoustic(args: argparse.Namespace) -> int:
     from mlser.acoustic_pretraining import run_pretraining
-    from mlser.multilevel_training import write_json
+    from mlser.atomic import write_json
 
     _use_compute(args)
     record = run_pretraining(
@@ -198,8 +198,8 @@ def cmd_evaluate_multilevel(args: argparse.Namespace) -> int:
     (model, text source) per scoring."""
     import gc
 
-    from mlser.atomic import atomic_path, write_text
-    from mlser.multilevel_training import TEXT_SOURCES, evaluate, write_json
+    from mlser.atomic import atomic_path, write_json, write_text
+    from mlser.multilevel_training import TEXT_SOURCES, evaluate
 
     scorings = json.loads(args.scorings)
     for s in scorings:
@@ -400,7 +400,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def _save_features(args: argparse.Namespace, table: object) -> None:
     from mlser.acoustic_features import save_feature_table
-    from mlser.multilevel_training import write_json
+    from mlser.atomic import write_json
     from mlser.provenance import provenance
 
     save_feature_table(args.out, table)
@@ -450,11 +450,11 @@ def cmd_extract_ssl_features(args: argparse.Namespace) -> int:
 
 def cmd_train_hierarchical(args: argparse.Namespace) -> int:
     from mlser.acoustic_features import load_feature_table
+    from mlser.atomic import write_json
     from mlser.folds import read_folds
     from mlser.hierarchical_training import merge_tables, train_level
     from mlser.labels import classes_for
     from mlser.manifest import read_manifest
-    from mlser.multilevel_training import write_json
     from mlser.provenance import provenance
 
     _use_compute(args)
@@ -481,12 +481,11 @@ def cmd_train_hierarchical(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate_hierarchical(args: argparse.Namespace) -> int:
-    from mlser.atomic import write_text
+    from mlser.atomic import write_json, write_text
     from mlser.folds import partition, read_folds
     from mlser.hierarchical_training import decide, read_probs, row_scores, threshold_sweep
     from mlser.labels import classes_for
     from mlser.manifest import read_manifest
-    from mlser.multilevel_training import write_json
     from mlser.provenance import provenance
 
     test = partition(read_manifest(args.manifest), read_folds(args.folds), args.fold, "test")
@@ -597,9 +596,8 @@ def cmd_train_lemer(args: argparse.Namespace) -> int:
 
 
 def _write_scores(args: argparse.Namespace, pred, extra: dict) -> None:
-    from mlser.atomic import write_text
+    from mlser.atomic import write_json, write_text
     from mlser.evaluation import metrics_from_predictions
-    from mlser.multilevel_training import write_json
     from mlser.provenance import provenance
 
     write_text(args.predictions, pred.to_csv(sep="\t", index=False))
@@ -631,7 +629,7 @@ def cmd_lemer_score_fusion(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from mlser.labels import classes_for
-    from mlser.lemer_training import score_fusion
+    from mlser.score_fusion import score_fusion
 
     preds = [pd.read_csv(p, sep="\t") for p in args.inputs]
     pred = score_fusion(preds, classes_for(args.corpus))

@@ -91,6 +91,15 @@ def load_examples(
     ]
 
 
+def fold_examples(
+    manifest: pd.DataFrame, folds: pd.DataFrame, fold: str, classes: tuple[str, ...]
+) -> dict[str, list[Example]]:
+    """The train / valid / test examples of ``fold``."""
+    from mlser.folds import PARTITIONS, partition
+
+    return {p: load_examples(partition(manifest, folds, fold, p), classes) for p in PARTITIONS}
+
+
 def collate(examples: Sequence[Example]) -> Batch:
     """Pad ``examples`` into one :class:`Batch`."""
     lengths = torch.tensor([len(e.audio) for e in examples], dtype=torch.long)

@@ -327,7 +327,7 @@ def export_loaded(
     from safetensors.torch import save_file
     from transformers import Wav2Vec2FeatureExtractor
 
-    from mlser.multilevel_training import write_json
+    from mlser.atomic import write_json
 
     model = loaded.model
     source = loaded.source

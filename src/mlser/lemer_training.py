@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mlser.atomic import atomic_path
+from mlser.atomic import atomic_path, write_json
 from mlser.codebook import Codebook, code_ids_of, load_codebook
 from mlser.data import Batch, Example, collate
 from mlser.label_keywords import keywords_by_class, read_keywords
@@ -42,7 +42,6 @@ from mlser.multilevel_training import (
     batches_of,
     merge_stage,
     resolve_pretrained,
-    write_json,
 )
 from mlser.training import TrainConfig, clear_checkpoints, fit
 
@@ -453,24 +452,3 @@ def _maps_of(system: LEMERSystem, out: Any, i: int, e: Example) -> dict[str, Any
             n, f = int(out.text_mask[i].sum()), int(out.speech_mask[i].sum())
             rec[name] = t[i, :n, :f].float().cpu().numpy().round(5).tolist()
     return rec
-
-
-def score_fusion(predictions: Sequence[pd.DataFrame], classes: Sequence[str]) -> pd.DataFrame:
-    """wang2023 "Score Fusion": the sum of the unimodal systems' logits, per utterance."""
-    cols = [f"logit_{c}" for c in classes]
-    base = predictions[0][["utt_id", "gold"]].reset_index(drop=True)
-    total = np.zeros((len(base), len(classes)))
-    for p in predictions:
-        p = p.set_index("utt_id").loc[base["utt_id"]]
-        if list(p["gold"]) != list(base["gold"]):
-            raise ValueError("score fusion: the systems' predictions disagree on the gold labels")
-        total += p[cols].to_numpy(dtype=float)
-    probs = np.exp(total - total.max(1, keepdims=True))
-    probs /= probs.sum(1, keepdims=True)
-    out = base.copy()
-    out["pred"] = [classes[int(k)] for k in total.argmax(1)]
-    for k, c in enumerate(classes):
-        out[f"p_{c}"] = probs[:, k]
-    for k, c in enumerate(classes):
-        out[f"logit_{c}"] = total[:, k]
-    return out

@@ -25,17 +25,14 @@ Model selection uses the fold's ``valid`` partition only (never the test session
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import torch
 
-from mlser.atomic import atomic_path
+from mlser.atomic import atomic_path, write_json
 from mlser.data import (
     SAMPLE_RATE,
     Batch,
@@ -255,7 +252,14 @@ def alignment_loss(
         # gao2025 Exp-37: CL on the corrected transcript where the model corrects
         texts = hyps
         if model.error_correction is not None:
-            texts = model.correct(hyps, beam_size=1, max_length=model.text.config.max_length)
+            # decoded as at test time, without dropout: the corrected transcript stands
+            # in for the one the model reads at inference
+            was_training = model.training
+            model.eval()
+            try:
+                texts = model.correct(hyps, beam_size=1, max_length=model.text.config.max_length)
+            finally:
+                model.train(was_training)
         asr, asr_mask = model.encode_text(texts)
         total = total + alignment["cl"] * contrastive(
             out.linguistic, asr, out.linguistic_mask, asr_mask
@@ -417,30 +421,6 @@ def merge_stage(stage1: dict[str, Any], stage2: dict[str, Any]) -> dict[str, Any
     merged = dict(stage1)
     merged.update({k: v for k, v in stage2.items() if v is not None})
     return merged
-
-
-def write_json(path: str | os.PathLike[str], obj: Any) -> None:
-    from mlser.atomic import write_text
-
-    write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_jsonable) + "\n")
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON-serialisable: {type(obj).__name__}")
-
-
-def fold_examples(
-    manifest: pd.DataFrame, folds: pd.DataFrame, fold: str, classes: tuple[str, ...]
-) -> dict[str, list[Example]]:
-    """The train / valid / test examples of ``fold``."""
-    from mlser.data import load_examples
-    from mlser.folds import PARTITIONS, partition
-
-    return {p: load_examples(partition(manifest, folds, fold, p), classes) for p in PARTITIONS}
 
 
 def run_stage(

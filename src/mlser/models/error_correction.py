@@ -435,11 +435,15 @@ def greedy_decode(
     total = torch.zeros(b, device=src_ids.device)
     alive = torch.ones(b, dtype=torch.bool, device=src_ids.device)
     for _ in range(max_len):
-        logp = F.log_softmax(model.next_token_logits(seqs, memory, src_mask).float(), dim=-1)
-        best_lp, tok = logp.max(dim=-1)
-        total = total + torch.where(alive, best_lp, torch.zeros_like(best_lp))
-        # Finished rows keep emitting EOS so the batch stays rectangular.
-        tok = torch.where(alive, tok, torch.full_like(tok, eos_id))
+        # Only the rows still decoding go through the decoder and the vocabulary
+        # projection (most of the cost); finished rows keep emitting EOS so that the
+        # batch stays rectangular.
+        rows = alive.nonzero().squeeze(1)
+        logits = model.next_token_logits(seqs[rows], memory[rows], src_mask[rows])
+        best_lp, best_tok = F.log_softmax(logits.float(), dim=-1).max(dim=-1)
+        tok = torch.full((b,), eos_id, dtype=torch.long, device=src_ids.device)
+        tok[rows] = best_tok
+        total[rows] += best_lp
         seqs = torch.cat([seqs, tok[:, None]], dim=1)
         alive = alive & (tok != eos_id)
         if not alive.any():
