@@ -1,6 +1,6 @@
 """The benchmarks' bookkeeping (never their speed): reading Snakemake's benchmark files,
 mapping rules to steps, finding each step's imports, the synthetic workload's shape,
-rewriting a planned job to run in a scratch folder."""
+rewriting a planned job to run in a scratch folder, the scheduler benchmark's DAG."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 import dag  # noqa: E402
 import demo_stages  # noqa: E402
+import scheduler_overhead  # noqa: E402
 import side_by_side  # noqa: E402
 import workload  # noqa: E402
 
@@ -165,3 +166,14 @@ def test_side_by_side_runs_a_planned_job_in_scratch(tmp_path: Path) -> None:
     assert not any("results/" in a or ">" in a for a in argv)
     log = "loading\nepoch=1 train_loss=2.4 ua=0.33 seconds=5.06\nbest epoch 1\n"
     assert side_by_side.epoch_lines(log) == ["epoch=1 train_loss=2.4 ua=0.33"]
+
+
+def test_scheduler_benchmark_runs_its_dag_with_both_timespans(tmp_path: Path) -> None:
+    out = tmp_path / "sched.json"
+    res = scheduler_overhead.main(["--jobs", "4", "--sleep", "0.1", "--json", str(out)])
+    assert res["default"]["timespan"] == "100/1s"
+    assert res["profile"]["timespan"] == scheduler_overhead.profile_timespan()
+    for run in (res["default"], res["profile"]):
+        # every job ran: two rounds of 0.1 s sleeps at least, and Snakemake used CPU
+        assert run["wall_s"] > 0.2 and run["cpu_s"] > 0
+    assert out.exists()
