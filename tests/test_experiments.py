@@ -659,6 +659,9 @@ def test_unsupported_rows_say_why() -> None:
     assert unsupported_reason(matrix["gao2025-exp17"]) is None
     assert unsupported_reason(matrix["gao2025-exp35"]) is None  # AEC
     assert unsupported_reason(matrix["gao2025-exp18"]) is None  # AEC + CL, two stages
+    # BERT reads the ASR transcript, but the row trains no ASR: known at plan time, not
+    # after an hour of training when its scoring fails
+    assert "trains no ASR" in unsupported_reason(matrix["gao2025-exp20"])
     # every reproduced wang2023 row runs (LE-MER family)
     wang = [i for i, e in matrix.items() if e["paper"] == "wang2023" and e["reproduce"]]
     assert wang and all(unsupported_reason(matrix[i]) is None for i in wang)

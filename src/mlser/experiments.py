@@ -183,6 +183,14 @@ def unsupported_reason(e: dict[str, Any]) -> str | None:
         source = e["model"].get(key) or "none"
         if source not in caps["text_sources"]:
             return f"{key} {source!r} is not supported by the {family} training yet"
+    if (
+        family == "multilevel"
+        and e["model"].get("text_source_test") in ("asr", "asr_corrected")
+        and "asr" not in e["model"].get("tasks", [])
+    ):
+        # the model transcribes for its own text branch; without an ASR task it has no
+        # CTC head, and the paper does not say whose transcript the row reads instead
+        return "it reads an ASR transcript at test time but trains no ASR"
     strategy = (e["model"].get("stage1") or {}).get("strategy")
     if "stage1_strategies" in caps and strategy not in caps["stage1_strategies"]:
         return f"stage-1 strategy {strategy!r} is not wired into the {family} training yet"
