@@ -665,3 +665,17 @@ def test_unsupported_rows_say_why() -> None:
     # every reproduced wang2023 row runs (LE-MER family)
     wang = [i for i, e in matrix.items() if e["paper"] == "wang2023" and e["reproduce"]]
     assert wang and all(unsupported_reason(matrix[i]) is None for i in wang)
+
+
+def test_label_embeddings_from_word_embeddings_need_the_text_encoder() -> None:
+    from mlser.experiments import embeds_label_words
+
+    matrix = load_matrix(EXP_DIR)
+
+    def stage(i: str) -> dict:
+        return matrix[i]["model"].get("stage2") or matrix[i]["model"]["stage1"]
+
+    assert embeds_label_words(stage("wang2023-b4"))  # speech, from BERT embeddings
+    assert embeds_label_words(stage("wang2023-a5"))  # text, TF-IDF keywords
+    assert not embeds_label_words(stage("wang2023-b5"))  # speech, codebook key frames
+    assert not embeds_label_words(stage("gao2025-exp17"))  # no label embeddings

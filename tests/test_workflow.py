@@ -118,6 +118,14 @@ def test_paper_config_plans_full_graph_on_real_format_fixtures(tmp_path: Path) -
     for rule in ("label_keywords", "codebook_frames", "train_lemer_stage2", "lemer_score_fusion"):
         assert rule in out, rule
     assert "lemer_sweep_point" in out and "wang2023-c4" in out
+    # B4 reads no text, but its speech label embeddings start from BERT word embeddings:
+    # its job is given the text encoder (without it the training stops at start-up)
+    b4 = [
+        j
+        for j in planned_jobs(out)
+        if j["rule"] == "train_lemer_stage2" and '"id":"wang2023-b4"' in j["shell"]
+    ]
+    assert b4 and all('"text":{"bert_base":' in j["shell"] for j in b4)
     # config/paper.yaml trains on a GPU even when planned on a machine without one
     assert_neural_jobs(out, gpu=1, threads=2, device="cuda")
 

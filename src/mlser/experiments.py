@@ -167,6 +167,19 @@ def select(
     ]
 
 
+# Label-embedding starts that embed words with the text encoder (wang2023 §2.1): the
+# label names, the classes' TF-IDF keywords, and B4's speech label embedding from the
+# BERT embeddings of the label names.
+WORD_EMBEDDING_INITS = frozenset({"label_words", "tfidf", "bert_embedding"})
+
+
+def embeds_label_words(stage: dict[str, Any]) -> bool:
+    """Whether a stage block's label embeddings start from text-encoder word embeddings
+    (so its job needs the text encoder even where the row reads no text)."""
+    le = stage.get("label_embedding") or {}
+    return any((le.get(kind) or {}).get("init") in WORD_EMBEDDING_INITS for kind in le)
+
+
 def unsupported_reason(e: dict[str, Any]) -> str | None:
     """Why the pipeline cannot run ``e`` yet, or None if it can."""
     family = e["model"]["family"]

@@ -11,6 +11,7 @@ from snakemake.utils import validate
 from mlser.config_checks import ConfigError, check_corpora, meld_paths, neural_device
 from mlser.experiments import (
     ExperimentError,
+    embeds_label_words,
     load_matrix,
     model_owner,
     select,
@@ -185,6 +186,9 @@ def models_for(*exp_ids):
             ):
                 if stage.get(key):
                     used[kind].add(stage[key])
+            if embeds_label_words(stage) and not stage.get("text_encoder"):
+                # a speech row whose label embeddings start from BERT word embeddings
+                used["text"].update(config["models"].get("text", {}))
     models = config["models"]
     out = {k: models[k] for k in SHARED_MODEL_PARTS if k in models}
     for kind, names in used.items():
