@@ -81,7 +81,7 @@ def rule_steps(rules_dir: Path = REPO / "workflow" / "rules") -> dict[str, str]:
     """Rule name -> the ``python -m mlser <step>`` it runs, from the rules files."""
     steps = {}
     for smk in sorted(rules_dir.glob("*.smk")):
-        parts = re.split(r"^rule (\w+):\n", smk.read_text(encoding="utf-8"), flags=re.M)
+        parts = re.split(r"^\s*rule (\w+):\n", smk.read_text(encoding="utf-8"), flags=re.M)
         for name, body in zip(parts[1::2], parts[2::2], strict=True):
             step = re.search(r"python -m mlser ([\w-]+)", body)
             if step:

@@ -89,7 +89,7 @@ def rule_bodies() -> dict[str, tuple[str, str]]:
     """Rule name -> (rules file, body)."""
     found = {}
     for smk in sorted(RULES.glob("*.smk")):
-        parts = re.split(r"^rule (\w+):\n", smk.read_text(), flags=re.M)
+        parts = re.split(r"^\s*rule (\w+):\n", smk.read_text(), flags=re.M)
         for name, body in zip(parts[1::2], parts[2::2], strict=True):
             found[name] = (smk.name, body)
     return found

@@ -62,7 +62,7 @@ def rule_blocks() -> dict[str, str]:
     """Rule name -> its text, from workflow/rules/*.smk."""
     blocks = {}
     for smk in sorted((REPO / "workflow" / "rules").glob("*.smk")):
-        parts = re.split(r"^rule (\w+):\n", smk.read_text(), flags=re.M)
+        parts = re.split(r"^\s*rule (\w+):\n", smk.read_text(), flags=re.M)
         blocks.update(zip(parts[1::2], parts[2::2], strict=True))
     return blocks
 

@@ -1,6 +1,7 @@
 """Command-line entry: ``python -m mlser <step> ...`` (also installed as ``mlser``).
 
-Each Snakemake rule calls exactly one step. Steps import their heavy modules inside
+Each Snakemake rule calls one step, or a chain of steps joined by ``+`` that share one
+process (``train-lemer ... + evaluate-lemer ...``). Steps import their heavy modules inside
 the step function so that a rule pays only for what it uses at process start.
 """
 
@@ -560,8 +561,8 @@ def cmd_codebook(args: argparse.Namespace) -> int:
     return 0
 
 
-def _lemer_fold(args: argparse.Namespace) -> tuple[dict, tuple[str, ...]]:
-    """The fold's examples, each text with its dialogue history where the stage asks."""
+def _lemer_fold(args: argparse.Namespace, history: int) -> tuple[dict, tuple[str, ...]]:
+    """The fold's examples, each text with ``history`` previous turns (0: none)."""
     from mlser.data import load_examples
     from mlser.dialogue_context import with_history
     from mlser.folds import PARTITIONS, partition, read_folds
@@ -570,7 +571,7 @@ def _lemer_fold(args: argparse.Namespace) -> tuple[dict, tuple[str, ...]]:
 
     classes = classes_for(args.corpus)
     manifest, folds = read_manifest(args.manifest), read_folds(args.folds)
-    texts = with_history(manifest, args.corpus, args.text_history) if args.text_history else None
+    texts = with_history(manifest, args.corpus, history) if history else None
     data = {
         p: load_examples(partition(manifest, folds, args.fold, p), classes, texts)
         for p in PARTITIONS
@@ -582,7 +583,7 @@ def cmd_train_lemer(args: argparse.Namespace) -> int:
     from mlser.lemer_training import run_lemer_stage
 
     _use_compute(args)
-    data, classes = _lemer_fold(args)
+    data, classes = _lemer_fold(args, args.text_history)
     record = run_lemer_stage(
         **_stage_kwargs(args),
         data=data,
@@ -595,33 +596,61 @@ def cmd_train_lemer(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_scores(args: argparse.Namespace, pred, extra: dict) -> None:
+def _write_scores(
+    predictions: Path, metrics: Path, experiment_id: str, fold: str, pred, extra: dict
+) -> None:
     from mlser.atomic import write_json, write_text
     from mlser.evaluation import metrics_from_predictions
     from mlser.provenance import provenance
 
-    write_text(args.predictions, pred.to_csv(sep="\t", index=False))
+    write_text(predictions, pred.to_csv(sep="\t", index=False))
     scores = metrics_from_predictions(pred)
-    scores.update(experiment=args.experiment_id, fold=args.fold, **extra)
+    scores.update(experiment=experiment_id, fold=fold, **extra)
     scores.update(provenance=provenance())
-    write_json(args.metrics, scores)
+    write_json(metrics, scores)
     print(json.dumps({k: v for k, v in scores.items() if k != "recall"}, default=str))
 
 
+#: What each ``evaluate-lemer --scorings`` entry names: the row, its model, the dialogue
+#: history its texts carry, and where its three outputs go.
+LEMER_SCORING_KEYS = ("id", "model", "text_history", "predictions", "metrics", "attention")
+
+
 def cmd_evaluate_lemer(args: argparse.Namespace) -> int:
+    """Score LE-MER models on one test fold in one process (torch and transformers
+    imported once for all of them): each scoring's predictions, metrics and attention
+    maps. The fold is read once per dialogue-history length."""
+    scorings = json.loads(args.scorings)
+    if not isinstance(scorings, list) or not scorings:
+        raise SystemExit("--scorings: a non-empty JSON list of scorings")
+    for s in scorings:
+        if not isinstance(s, dict) or sorted(s) != sorted(LEMER_SCORING_KEYS):
+            raise SystemExit(f"--scorings: {s!r} needs exactly the keys {LEMER_SCORING_KEYS}")
+    import gc
+
     import torch
 
     from mlser.atomic import write_text
     from mlser.lemer_training import load_system, predict
 
     _use_compute(args)
-    data, classes = _lemer_fold(args)
-    system, _spec = load_system(args.model)
-    pred, maps = predict(
-        system, data["test"], classes, args.max_batch_seconds, torch.device("cpu"), args.keep_maps
-    )
-    write_text(args.attention, json.dumps({"classes": list(classes), "utterances": maps}) + "\n")
-    _write_scores(args, pred, {"model": str(args.model), "text_history": args.text_history})
+    folds: dict[int, tuple[dict, tuple[str, ...]]] = {}
+    for s in scorings:
+        history = int(s["text_history"])
+        if history not in folds:
+            folds[history] = _lemer_fold(args, history)
+        data, classes = folds[history]
+        system, _spec = load_system(Path(s["model"]))
+        pred, maps = predict(
+            system, data["test"], classes, args.max_batch_seconds, torch.device("cpu"),
+            args.keep_maps,
+        )  # fmt: skip
+        maps_json = json.dumps({"classes": list(classes), "utterances": maps}) + "\n"
+        write_text(Path(s["attention"]), maps_json)
+        extra = {"model": str(s["model"]), "text_history": history}
+        _write_scores(Path(s["predictions"]), Path(s["metrics"]), s["id"], args.fold, pred, extra)
+        del system, pred, maps
+        gc.collect()  # one model in memory at a time
     return 0
 
 
@@ -633,7 +662,8 @@ def cmd_lemer_score_fusion(args: argparse.Namespace) -> int:
 
     preds = [pd.read_csv(p, sep="\t") for p in args.inputs]
     pred = score_fusion(preds, classes_for(args.corpus))
-    _write_scores(args, pred, {"combines": [str(p) for p in args.inputs]})
+    extra = {"combines": [str(p) for p in args.inputs]}
+    _write_scores(args.predictions, args.metrics, args.experiment_id, args.fold, pred, extra)
     return 0
 
 
@@ -910,33 +940,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-codes", required=True, type=Path)
     p.set_defaults(func=cmd_codebook)
 
-    for name, func, help_ in (
-        ("train-lemer", cmd_train_lemer, "LE-MER: train one stage of a wang2023 row"),
-        ("evaluate-lemer", cmd_evaluate_lemer, "LE-MER: predictions, metrics, attention maps"),
-    ):
-        p = sub.add_parser(name, help=help_)
-        _fold_args(p)
-        p.add_argument("--text-history", type=int, default=0, help="previous turns spliced")
-        if name == "train-lemer":
-            p.add_argument("--stage", type=int, choices=[1, 2], required=True)
-            p.add_argument("--experiment", required=True, help="the experiment row as JSON")
-            p.add_argument("--models", required=True, help="the config's models as JSON")
-            p.add_argument("--training", required=True, help="the stage's training as JSON")
-            p.add_argument("--init", type=Path, default=None)
-            p.add_argument("--keywords", type=Path, default=None)
-            p.add_argument("--frame-codes", type=Path, default=None)
-            p.add_argument("--codebook", type=Path, default=None)
-            p.add_argument("--checkpoints", required=True, type=Path)
-            p.add_argument("--out", required=True, type=Path)
-        else:
-            p.add_argument("--model", required=True, type=Path)
-            p.add_argument("--experiment-id", required=True)
-            p.add_argument("--max-batch-seconds", type=float, default=60.0)
-            p.add_argument("--keep-maps", type=int, default=4, help="utterances whose maps to save")
-            p.add_argument("--attention", required=True, type=Path)
-            p.add_argument("--predictions", required=True, type=Path)
-            p.add_argument("--metrics", required=True, type=Path)
-        p.set_defaults(func=func)
+    p = sub.add_parser("train-lemer", help="LE-MER: train one stage of a wang2023 row")
+    _fold_args(p)
+    p.add_argument("--text-history", type=int, default=0, help="previous turns spliced")
+    p.add_argument("--stage", type=int, choices=[1, 2], required=True)
+    p.add_argument("--experiment", required=True, help="the experiment row as JSON")
+    p.add_argument("--models", required=True, help="the config's models as JSON")
+    p.add_argument("--training", required=True, help="the stage's training as JSON")
+    p.add_argument("--init", type=Path, default=None)
+    p.add_argument("--keywords", type=Path, default=None)
+    p.add_argument("--frame-codes", type=Path, default=None)
+    p.add_argument("--codebook", type=Path, default=None)
+    p.add_argument("--checkpoints", required=True, type=Path)
+    p.add_argument("--out", required=True, type=Path)
+    p.set_defaults(func=cmd_train_lemer)
+
+    p = sub.add_parser(
+        "evaluate-lemer", help="LE-MER: predictions, metrics, attention maps of a fold's models"
+    )
+    _fold_args(p)
+    p.add_argument(
+        "--scorings", required=True, help=f"JSON list of {{{', '.join(LEMER_SCORING_KEYS)}}}"
+    )
+    p.add_argument("--max-batch-seconds", type=float, default=60.0)
+    p.add_argument("--keep-maps", type=int, default=4, help="utterances whose maps to save")
+    p.set_defaults(func=cmd_evaluate_lemer)
 
     p = sub.add_parser("lemer-score-fusion", help="LE-MER: sum of unimodal logits")
     p.add_argument("--corpus", required=True, choices=["iemocap", "meld"])
@@ -964,10 +992,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Separates steps that run one after the other in one process (``step-a ... + step-b ...``).
+CHAIN = "+"
+
+
+def split_chain(argv: Sequence[str]) -> list[list[str]]:
+    """``[a, x, +, b, y]`` -> ``[[a, x], [b, y]]``; an empty step is an error."""
+    steps: list[list[str]] = [[]]
+    for token in argv:
+        if token == CHAIN:
+            steps.append([])
+        else:
+            steps[-1].append(token)
+    if any(not step for step in steps):
+        raise SystemExit(f"mlser: an empty step in the chain {' '.join(argv)!r}")
+    return steps
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one step, or several joined by ``+``: a rule that trains and then scores pays
+    for torch's and transformers' imports (5-7 s on 2 cores) once. Every step's
+    arguments are parsed before the first runs; the chain stops at the first failure."""
     parser = build_parser()
-    args = parser.parse_args(argv)
-    return int(args.func(args) or 0)
+    chain = [
+        parser.parse_args(step) for step in split_chain(sys.argv[1:] if argv is None else argv)
+    ]
+    for args in chain:
+        code = int(args.func(args) or 0)
+        if code:
+            return code
+    return 0
 
 
 if __name__ == "__main__":

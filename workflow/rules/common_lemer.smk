@@ -57,6 +57,50 @@ def _lemer_final(exp_id, fold):
     return f"results/{e['corpus']}/lemer/stage1/{stage1_key(e)}/{fold}/model.pt"
 
 
+def _lemer_scored():
+    """The rows `evaluate_lemer` scores (the selected LE-MER rows but score fusions, and
+    the rows those combine), their corpus and their folds. One job per fold writes every
+    row's outputs, so the rows must share one corpus and one set of folds."""
+    selected = family_ids("le_mer", EXPERIMENTS)
+    ids = {i for i in selected if not MATRIX[i].get("combines")}
+    ids |= {c for i in selected for c in MATRIX[i].get("combines", [])}
+    ids = sorted(ids)
+    if not ids:
+        return [], None, []
+    corpora = {MATRIX[i]["corpus"] for i in ids}
+    folds = {tuple(experiment_folds(i)) for i in ids}
+    if len(corpora) > 1 or len(folds) > 1:
+        raise WorkflowError(
+            "the LE-MER rows scored together must share one corpus and one set of folds: "
+            + ", ".join(
+                f"{i} ({MATRIX[i]['corpus']}: {', '.join(experiment_folds(i))})"
+                for i in ids
+            )
+        )
+    return ids, corpora.pop(), list(folds.pop())
+
+
+def _lemer_fold_scorings(fold):
+    """What `evaluate_lemer` scores on one test fold: each scored row with the model it
+    is scored with (its own, or the one it reuses), its texts' dialogue history and its
+    three outputs."""
+    scorings = []
+    for i in LEMER_SCORED:
+        owner = model_owner(MATRIX[i], MATRIX)
+        out = f"results/{LEMER_CORPUS}/experiments/{i}/{fold}"
+        scorings.append(
+            {
+                "id": i,
+                "model": _lemer_final(owner, fold),
+                "text_history": _history(owner),
+                "predictions": f"{out}/predictions.tsv",
+                "metrics": f"{out}/metrics.json",
+                "attention": f"{out}/attention.json",
+            }
+        )
+    return scorings
+
+
 def _lemer_inputs(corpus, fold, stage_block):
     """The fold's label artefacts a stage reads."""
     le = stage_block.get("label_embedding") or {}

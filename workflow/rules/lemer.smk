@@ -11,6 +11,9 @@ LE_RUN = {"text": LE_TEXT, "speech": LE_SPEECH}
 LEMER_TRAINING = config.get("training", {}).get("le_mer", {})
 LEMER_IDS = family_ids("le_mer")
 LEMER_FUSED = [i for i in LEMER_IDS if MATRIX[i].get("combines")]
+# the rows `evaluate_lemer` scores: the selected ones and the rows that selected score
+# fusions combine; on one corpus and the same folds (checked in _lemer_scored)
+LEMER_SCORED, LEMER_CORPUS, LEMER_SCORED_FOLDS = _lemer_scored()
 LEMER_SWEEPS = {
     s["id"]: s
     for paper in ["wang2023"]
@@ -65,7 +68,9 @@ rule codebook_frames:
     priority: 1
     conda:
         "../../envs/mlser.yaml"
-    threads: 2
+    # as many as a neural job: with 2 on a 2-core run it waited for both cores to be
+    # free, i.e. for the end of every training, and its chain ran last, one job at a time
+    threads: NEURAL_THREADS
     resources:
         mem_mb=8000,
         runtime=120,
@@ -196,42 +201,47 @@ rule train_lemer_stage2:
         " --out {output} > {log} 2>&1"
 
 
-rule evaluate_lemer:
-    input:
-        model=lambda w: _lemer_final(model_owner(MATRIX[w.experiment], MATRIX), w.fold),
-        manifest="results/{corpus}/manifest.tsv",
-        folds="results/{corpus}/folds.tsv",
-    output:
-        predictions="results/{corpus}/experiments/{experiment}/{fold}/predictions.tsv",
-        metrics="results/{corpus}/experiments/{experiment}/{fold}/metrics.json",
-        attention="results/{corpus}/experiments/{experiment}/{fold}/attention.json",
-    log:
-        "results/logs/evaluate_lemer/{corpus}/{experiment}/{fold}.log",
-    benchmark:
-        "results/benchmarks/evaluate_lemer/{corpus}/{experiment}/{fold}.tsv"
-    wildcard_constraints:
-        experiment=_regex([i for i in LEMER_IDS if i not in LEMER_FUSED]),
-    priority: 1
-    conda:
-        "../../envs/mlser.yaml"
-    threads: NEURAL_THREADS
-    resources:
-        gpu=NEURAL_GPU,
-        mem_mb=8000,
-        runtime=120,
-    params:
-        device=NEURAL_DEVICE,
-        history=lambda w: _history(model_owner(MATRIX[w.experiment], MATRIX)),
-        max_seconds=config["evaluation"]["max_batch_seconds"],
-        keep=LE.get("attention_utterances", 4),
-    shell:
-        "python -m mlser evaluate-lemer --corpus {wildcards.corpus}"
-        " --manifest {input.manifest} --folds {input.folds} --fold {wildcards.fold}"
-        " --model {input.model} --experiment-id {wildcards.experiment}"
-        " --text-history {params.history} --max-batch-seconds {params.max_seconds}"
-        " --keep-maps {params.keep} --attention {output.attention} --threads {threads}"
-        " --device {params.device}"
-        " --predictions {output.predictions} --metrics {output.metrics} > {log} 2>&1"
+if LEMER_SCORED:
+
+    # One job per test fold scores every LE-MER model of the fold: torch and
+    # transformers start once for all of them (a job per row paid 5-7 s each)
+    rule evaluate_lemer:
+        input:
+            models=lambda w: [s["model"] for s in _lemer_fold_scorings(w.fold)],
+            manifest=f"results/{LEMER_CORPUS}/manifest.tsv",
+            folds=f"results/{LEMER_CORPUS}/folds.tsv",
+        output:
+            [
+                f"results/{LEMER_CORPUS}/experiments/{i}/{{fold}}/{name}"
+                for i in LEMER_SCORED
+                for name in ("predictions.tsv", "metrics.json", "attention.json")
+            ],
+        log:
+            f"results/logs/evaluate_lemer/{LEMER_CORPUS}/{{fold}}.log",
+        benchmark:
+            f"results/benchmarks/evaluate_lemer/{LEMER_CORPUS}/{{fold}}.tsv"
+        wildcard_constraints:
+            fold=_regex(LEMER_SCORED_FOLDS),
+        priority: 1
+        conda:
+            "../../envs/mlser.yaml"
+        threads: NEURAL_THREADS
+        resources:
+            gpu=NEURAL_GPU,
+            mem_mb=8000,
+            runtime=120,
+        params:
+            device=NEURAL_DEVICE,
+            corpus=LEMER_CORPUS,
+            scorings=lambda w: _json(_lemer_fold_scorings(w.fold)),
+            max_seconds=config["evaluation"]["max_batch_seconds"],
+            keep=LE.get("attention_utterances", 4),
+        shell:
+            "python -m mlser evaluate-lemer --corpus {params.corpus}"
+            " --manifest {input.manifest} --folds {input.folds} --fold {wildcards.fold}"
+            " --scorings {params.scorings:q} --max-batch-seconds {params.max_seconds}"
+            " --keep-maps {params.keep} --threads {threads} --device {params.device}"
+            " > {log} 2>&1"
 
 
 rule lemer_score_fusion:
@@ -322,20 +332,30 @@ rule lemer_sweep_point:
             )
         ),
         max_seconds=config["evaluation"]["max_batch_seconds"],
+        scorings=lambda w, output: _json(
+            [
+                {
+                    "id": f"{w.sweep}-{w.value}",
+                    "model": output.model,
+                    "text_history": _history(LEMER_SWEEPS[w.sweep]["bases"][0]),
+                    "predictions": output.predictions,
+                    "metrics": output.metrics,
+                    "attention": output.attention,
+                }
+            ]
+        ),
+    # trains and scores in one process: torch's and transformers' imports once
     shell:
-        "(python -m mlser train-lemer --stage {params.stage} --corpus {wildcards.corpus}"
+        "python -m mlser train-lemer --stage {params.stage} --corpus {wildcards.corpus}"
         " --manifest {input.manifest} --folds {input.folds} --fold {wildcards.fold}"
         " --experiment {params.experiment:q} --models {params.models:q}"
         " --training {params.training:q} --text-history {params.history} {params.labels}"
         " --checkpoints {params.checkpoints} --threads {threads}"
-        " --device {params.device} --out {output.model}"
-        " && python -m mlser evaluate-lemer --corpus {wildcards.corpus}"
+        " --device {params.device} --out {output.model} + evaluate-lemer"
+        " --corpus {wildcards.corpus}"
         " --manifest {input.manifest} --folds {input.folds} --fold {wildcards.fold}"
-        " --model {output.model} --experiment-id {wildcards.sweep}-{wildcards.value}"
-        " --text-history {params.history} --max-batch-seconds {params.max_seconds}"
-        " --keep-maps 0 --attention {output.attention} --threads {threads}"
-        " --device {params.device}"
-        " --predictions {output.predictions} --metrics {output.metrics}) > {log} 2>&1"
+        " --scorings {params.scorings:q} --max-batch-seconds {params.max_seconds}"
+        " --keep-maps 0 --threads {threads} --device {params.device} > {log} 2>&1"
 
 
 rule lemer_keyword_tables:
