@@ -176,6 +176,30 @@ def test_demo_on_a_cpu_machine_runs_neural_jobs_side_by_side(tmp_path: Path) -> 
         assert_neural_jobs(run.stdout + run.stderr, gpu=0, threads=1, device="cpu")
 
 
+def test_demo_full_scores_lemer_per_fold_and_sweeps_on_the_chosen_folds(tmp_path: Path) -> None:
+    """config/demo-full.yaml: one `evaluate_lemer` job per test fold scores every LE-MER
+    row (score fusions aside) in one process; the K sweeps run on `sweep_folds` only,
+    each point training and scoring in one process; a fold the swept row lacks is named."""
+    configs = [str(REPO / "config" / name) for name in ("config.yaml", "demo-full.yaml")]
+    plan = ["-n", "-p", "--cores", "2", "--configfile", *configs]
+    run = snakemake(tmp_path, *plan)
+    assert run.returncode == 0, run.stderr[-3000:]
+    jobs = planned_jobs(run.stdout + run.stderr)
+    scoring = [j for j in jobs if j["rule"] == "evaluate_lemer"]
+    assert sorted(re.search(r"--fold (s\d) ", j["shell"]).group(1) for j in scoring) == [
+        "s1", "s2", "s3", "s4", "s5",
+    ]  # fmt: skip
+    for job in scoring:
+        assert '"id":"wang2023-a5"' in job["shell"] and '"id":"wang2023-c1"' in job["shell"]
+        assert "wang2023-t2-score-fusion" not in job["shell"]  # a sum of logits, scored apart
+    sweeps = [j for j in jobs if j["rule"] == "lemer_sweep_point"]
+    assert sweeps and all(" --fold s1 " in j["shell"] for j in sweeps)
+    assert all(" + evaluate-lemer " in j["shell"] for j in sweeps)
+    bad = snakemake(tmp_path, *plan, "--config", "label_embeddings={sweep_folds: [s9]}")
+    assert bad.returncode != 0
+    assert "label_embeddings.sweep_folds: ['s9'] are not folds of" in bad.stdout + bad.stderr
+
+
 @pytest.mark.slow
 def test_exported_model_predicts_a_demo_file(tiny_run: Path, capsys) -> None:
     from mlser import cli

@@ -162,7 +162,18 @@ def _sweep_values(sweep_id):
 
 
 def _sweep_folds(sweep_id):
-    return experiment_folds(LEMER_SWEEPS[sweep_id]["bases"][0])
+    base = LEMER_SWEEPS[sweep_id]["bases"][0]
+    folds = experiment_folds(base)
+    wanted = LE.get("sweep_folds")
+    if wanted is None:
+        return folds
+    missing = [f for f in wanted if f not in folds]
+    if missing:
+        raise WorkflowError(
+            f"label_embeddings.sweep_folds: {missing} are not folds of {base} "
+            f"(the row swept by {sweep_id}: {folds})"
+        )
+    return [f for f in folds if f in wanted]
 
 
 def lemer_targets():
