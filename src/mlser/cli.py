@@ -711,6 +711,18 @@ def _fold_args(p: argparse.ArgumentParser) -> None:
     _compute_args(p)
 
 
+def _stage_args(p: argparse.ArgumentParser) -> None:
+    """What every family's stage trainer takes (read back by ``_stage_kwargs``)."""
+    _fold_args(p)
+    p.add_argument("--stage", type=int, choices=[1, 2], required=True)
+    p.add_argument("--experiment", required=True, help="the experiment row as JSON")
+    p.add_argument("--models", required=True, help="the config's models section as JSON")
+    p.add_argument("--training", required=True, help="the stage's training settings as JSON")
+    p.add_argument("--init", type=Path, default=None, help="the model this stage starts from")
+    p.add_argument("--checkpoints", required=True, type=Path, help="epoch checkpoints (resume)")
+    p.add_argument("--out", required=True, type=Path)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mlser", description=__doc__)
     sub = parser.add_subparsers(dest="step", required=True, metavar="STEP")
@@ -748,17 +760,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_corpus_counts)
 
     p = sub.add_parser("train-multilevel", help="train stage 1 or 2 of a multi-level model")
-    _fold_args(p)
-    p.add_argument("--stage", type=int, choices=[1, 2], required=True)
-    p.add_argument("--experiment", required=True, help="the experiment row as JSON")
-    p.add_argument("--models", required=True, help="the config's models section as JSON")
-    p.add_argument("--training", required=True, help="the stage's training settings as JSON")
-    p.add_argument("--init", type=Path, default=None, help="stage 2: the model to start from")
+    _stage_args(p)
     p.add_argument(
         "--acoustic-init", type=Path, default=None, help="stage 1: a pretrained acoustic encoder"
     )
-    p.add_argument("--checkpoints", required=True, type=Path, help="epoch checkpoints (resume)")
-    p.add_argument("--out", required=True, type=Path)
     p.set_defaults(func=cmd_train_multilevel)
 
     p = sub.add_parser(
@@ -941,18 +946,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_codebook)
 
     p = sub.add_parser("train-lemer", help="LE-MER: train one stage of a wang2023 row")
-    _fold_args(p)
+    _stage_args(p)
     p.add_argument("--text-history", type=int, default=0, help="previous turns spliced")
-    p.add_argument("--stage", type=int, choices=[1, 2], required=True)
-    p.add_argument("--experiment", required=True, help="the experiment row as JSON")
-    p.add_argument("--models", required=True, help="the config's models as JSON")
-    p.add_argument("--training", required=True, help="the stage's training as JSON")
-    p.add_argument("--init", type=Path, default=None)
     p.add_argument("--keywords", type=Path, default=None)
     p.add_argument("--frame-codes", type=Path, default=None)
     p.add_argument("--codebook", type=Path, default=None)
-    p.add_argument("--checkpoints", required=True, type=Path)
-    p.add_argument("--out", required=True, type=Path)
     p.set_defaults(func=cmd_train_lemer)
 
     p = sub.add_parser(
