@@ -561,8 +561,11 @@ def cmd_codebook(args: argparse.Namespace) -> int:
     return 0
 
 
-def _lemer_fold(args: argparse.Namespace, history: int) -> tuple[dict, tuple[str, ...]]:
-    """The fold's examples, each text with ``history`` previous turns (0: none)."""
+def _lemer_fold(
+    args: argparse.Namespace, history: int, partitions: Sequence[str] | None = None
+) -> tuple[dict, tuple[str, ...]]:
+    """The fold's examples (of ``partitions``, default all), each text with ``history``
+    previous turns (0: none)."""
     from mlser.data import load_examples
     from mlser.dialogue_context import with_history
     from mlser.folds import PARTITIONS, partition, read_folds
@@ -574,7 +577,7 @@ def _lemer_fold(args: argparse.Namespace, history: int) -> tuple[dict, tuple[str
     texts = with_history(manifest, args.corpus, history) if history else None
     data = {
         p: load_examples(partition(manifest, folds, args.fold, p), classes, texts)
-        for p in PARTITIONS
+        for p in (PARTITIONS if partitions is None else partitions)
     }
     return data, classes
 
@@ -619,7 +622,7 @@ LEMER_SCORING_KEYS = ("id", "model", "text_history", "predictions", "metrics", "
 def cmd_evaluate_lemer(args: argparse.Namespace) -> int:
     """Score LE-MER models on one test fold in one process (torch and transformers
     imported once for all of them): each scoring's predictions, metrics and attention
-    maps. The fold is read once per dialogue-history length."""
+    maps. The test partition is read once per dialogue-history length."""
     scorings = json.loads(args.scorings)
     if not isinstance(scorings, list) or not scorings:
         raise SystemExit("--scorings: a non-empty JSON list of scorings")
@@ -638,7 +641,7 @@ def cmd_evaluate_lemer(args: argparse.Namespace) -> int:
     for s in scorings:
         history = int(s["text_history"])
         if history not in folds:
-            folds[history] = _lemer_fold(args, history)
+            folds[history] = _lemer_fold(args, history, ["test"])  # scoring reads no training audio
         data, classes = folds[history]
         system, _spec = load_system(Path(s["model"]))
         pred, maps = predict(

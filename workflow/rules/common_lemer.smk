@@ -80,6 +80,16 @@ def _lemer_scored():
     return ids, corpora.pop(), list(folds.pop())
 
 
+def _lemer_scoring_outputs(exp_id, fold):
+    """A scored row's predictions, metrics and attention maps on one fold."""
+    out = f"results/{LEMER_CORPUS}/experiments/{exp_id}/{fold}"
+    return {
+        "predictions": f"{out}/predictions.tsv",
+        "metrics": f"{out}/metrics.json",
+        "attention": f"{out}/attention.json",
+    }
+
+
 def _lemer_fold_scorings(fold):
     """What `evaluate_lemer` scores on one test fold: each scored row with the model it
     is scored with (its own, or the one it reuses), its texts' dialogue history and its
@@ -87,15 +97,12 @@ def _lemer_fold_scorings(fold):
     scorings = []
     for i in LEMER_SCORED:
         owner = model_owner(MATRIX[i], MATRIX)
-        out = f"results/{LEMER_CORPUS}/experiments/{i}/{fold}"
         scorings.append(
             {
                 "id": i,
                 "model": _lemer_final(owner, fold),
                 "text_history": _history(owner),
-                "predictions": f"{out}/predictions.tsv",
-                "metrics": f"{out}/metrics.json",
-                "attention": f"{out}/attention.json",
+                **_lemer_scoring_outputs(i, fold),
             }
         )
     return scorings

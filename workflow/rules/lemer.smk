@@ -212,9 +212,9 @@ if LEMER_SCORED:
             folds=f"results/{LEMER_CORPUS}/folds.tsv",
         output:
             [
-                f"results/{LEMER_CORPUS}/experiments/{i}/{{fold}}/{name}"
+                path
                 for i in LEMER_SCORED
-                for name in ("predictions.tsv", "metrics.json", "attention.json")
+                for path in _lemer_scoring_outputs(i, "{fold}").values()
             ],
         log:
             f"results/logs/evaluate_lemer/{LEMER_CORPUS}/{{fold}}.log",
