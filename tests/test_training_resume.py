@@ -1,5 +1,5 @@
 """Training survives SIGKILL: resumed runs end with the weights of an uninterrupted run,
-and a half-written checkpoint is never loaded."""
+and a half-written checkpoint is never loaded. The learning-rate schedule."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 
+import mlser.training
 from mlser.checkpoint import (
     CheckpointError,
     epoch_checkpoint,
@@ -77,8 +78,9 @@ TOY = textwrap.dedent(
     def validate(m):
         return {"ua": float((m(x).argmax(1) == y).float().mean())}
 
-    res = fit(model, batches, step_loss, validate, TrainConfig(epochs=6, lr=1e-2, grad_accum=2),
-              ckpt, context="toy", log=lambda s: None)
+    # a decaying rate: a resumed run must set each epoch's rate as the uninterrupted one did
+    config = TrainConfig(epochs=6, lr=1e-2, grad_accum=2, lr_schedule="cosine")
+    res = fit(model, batches, step_loss, validate, config, ckpt, context="toy", log=lambda s: None)
     torch.save({"final": model.state_dict(), "best": res.best_state, "epoch": res.best_epoch,
                 "history": [h["train_loss"] for h in res.history]}, out)
     """
@@ -227,3 +229,43 @@ def test_nonfinite_loss_in_a_real_stage_names_experiment_fold_epoch_and_step(tmp
         **kwargs, training={**training, "on_nonfinite": "skip"}, checkpoint_dir=tmp_path / "b"
     )
     assert record["skipped_batches"] == 1 and (tmp_path / "model.pt").is_file()
+
+
+@pytest.mark.parametrize(
+    ("schedule", "factors"),
+    # cosine over 4 epochs: (1 + cos(pi * k / 4)) / 2 for k = 0..3
+    [("cosine", [1.0, 0.853553, 0.5, 0.146447]), ("constant", [1.0, 1.0, 1.0, 1.0])],
+)
+def test_lr_schedule_sets_every_groups_rate_per_epoch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, schedule: str, factors: list[float]
+) -> None:
+    seen: list[list[float]] = []
+    real_step = mlser.training._optimiser_step
+
+    def recording_step(optimiser, params, config):
+        seen.append([g["lr"] for g in optimiser.param_groups])
+        real_step(optimiser, params, config)
+
+    monkeypatch.setattr(mlser.training, "_optimiser_step", recording_step)
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Linear(4, 2))
+    x, y = torch.randn(16, 4), torch.arange(16) % 2
+    fit(
+        model,
+        lambda epoch: [torch.arange(8), torch.arange(8, 16)],
+        lambda m, idx: torch.nn.functional.cross_entropy(m(x[idx]), y[idx]),
+        lambda m: {"ua": float((m(x).argmax(1) == y).float().mean())},
+        TrainConfig(epochs=4, lr=0.1, lr_schedule=schedule),
+        tmp_path / "ck",
+        "toy",
+        lambda s: None,
+        lr_scale=lambda name: 0.5 if name.startswith("1.") else 1.0,  # two groups
+    )
+    # two optimiser steps per epoch; the scaled group keeps its ratio
+    expected = [sorted([0.05 * f, 0.1 * f]) for f in factors for _ in range(2)]
+    assert [sorted(lrs) for lrs in seen] == [pytest.approx(e, rel=1e-5) for e in expected]
+
+
+def test_unknown_lr_schedule_is_named() -> None:
+    with pytest.raises(ValueError, match=r"'linear'.*constant.*cosine"):
+        TrainConfig(lr_schedule="linear")

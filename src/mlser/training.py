@@ -34,6 +34,7 @@ from mlser.checkpoint import (
 )
 
 FROZEN = "frozen.pt"  # the run's non-trainable parameters, beside its epoch checkpoints
+LR_SCHEDULES = ("constant", "cosine")
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -54,6 +55,8 @@ class TrainConfig:
         on_nonfinite: ``"stop"`` raises on a NaN/inf loss; ``"skip"`` drops that batch.
         select_metric: validation metric to maximise for model selection.
         keep_checkpoints: epoch checkpoints kept on disk.
+        lr_schedule: ``"constant"`` or ``"cosine"`` (each epoch's rate is ``lr`` times
+            ``(1 + cos(pi * (epoch - 1) / epochs)) / 2``: full in the first epoch).
     """
 
     epochs: int = 10
@@ -65,6 +68,17 @@ class TrainConfig:
     on_nonfinite: str = "stop"
     select_metric: str = "ua"
     keep_checkpoints: int = 1
+    lr_schedule: str = "constant"
+
+    def __post_init__(self) -> None:
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule {self.lr_schedule!r}: one of {LR_SCHEDULES}")
+
+    def lr_factor(self, epoch: int) -> float:
+        """The factor on every group's rate in (1-based) ``epoch``."""
+        if self.lr_schedule == "cosine":
+            return 0.5 * (1.0 + math.cos(math.pi * (epoch - 1) / self.epochs))
+        return 1.0
 
 
 @dataclass
@@ -139,6 +153,7 @@ def fit(
         config,
         params[0].device,
     )
+    base_lrs = [g["lr"] for g in optimiser.param_groups]
     frozen = _frozen_keys(model)
     result = FitResult(best_state={}, best_epoch=0, best_score=-math.inf)
     start_epoch = 1
@@ -167,6 +182,9 @@ def fit(
         # numpy too: HuBERT's SpecAugment draws its masks from numpy's global RNG
         torch.manual_seed(config.seed * 100_003 + epoch)
         np.random.seed((config.seed * 100_003 + epoch) % 2**32)
+        # a function of the epoch alone, so a resumed run sets the same rates
+        for group, base in zip(optimiser.param_groups, base_lrs, strict=True):
+            group["lr"] = base * config.lr_factor(epoch)
         model.train()
         started, total, count, step = time.perf_counter(), 0.0, 0, 0
         optimiser.zero_grad(set_to_none=True)
