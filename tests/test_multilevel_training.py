@@ -113,8 +113,15 @@ def test_two_stages_then_scoring_never_touch_the_test_fold(tmp_path) -> None:
     )
     # adapters only: far fewer trainable parameters than the whole model
     assert record2["trainable_parameters"] < record["trainable_parameters"]
-    _, spec = load_model(tmp_path / "s2.pt")
+    s2, spec = load_model(tmp_path / "s2.pt")
     assert spec["adapters"] == {"bottleneck": 4}
+    # the encoder stage 2 kept frozen is stage 1's: the file names it instead of holding it
+    saved = torch.load(tmp_path / "s2.pt", weights_only=False)
+    assert saved["base"]["init"] == "s1.pt"
+    assert "acoustic.hubert.encoder.layers.0.attention.k_proj.weight" in saved["base"]["keys"]
+    assert all("adapter" in k for k in saved["state_dict"] if k.startswith("acoustic.hubert"))
+    s1_state = load_model(tmp_path / "s1.pt")[0].state_dict()
+    assert all(torch.equal(s2.state_dict()[k], s1_state[k]) for k in saved["base"]["keys"])
     assert spec["tasks"] == ["asr", "gender", "ser", "style"]
     clean = examples(6, 3)
     pred = evaluate(model_path=tmp_path / "s2.pt", data=clean, text_source="none", max_seconds=4)
@@ -178,6 +185,8 @@ def test_aec_and_cl_train_then_score_on_corrected_transcripts(tmp_path) -> None:
     assert np.isfinite(record["history"][0]["train_loss"])
     model, spec = load_model(tmp_path / "s1.pt")
     assert model.error_correction is not None and spec["tasks"] == sorted(stage1["tasks"])
+    # the frozen MiniLM (90 MB) is rebuilt from its package, not stored in the file
+    assert (tmp_path / "s1.pt").stat().st_size < 10e6
     # one text encoder, shared by emotion and AEC (gao2025 §3.3)
     assert model.error_correction.encoder is model.text.model
     pred = evaluate(

@@ -28,11 +28,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mlser.atomic import atomic_path, write_json
+from mlser.atomic import write_json
 from mlser.codebook import Codebook, code_ids_of, load_codebook
 from mlser.data import Batch, Example, collate
 from mlser.label_keywords import keywords_by_class, read_keywords
 from mlser.metrics import unweighted_accuracy
+from mlser.model_files import load_model_file, pretrained_state, save_model_file, size_note
 from mlser.models.acoustic import AcousticEncoderConfig
 from mlser.models.lemer_system import IGNORE, LEMERSystem, LEMERSystemConfig
 from mlser.models.text import TextEncoderConfig
@@ -262,17 +263,21 @@ def _units_batch(batch: Batch, targets: dict[str, np.ndarray]) -> torch.Tensor:
     return out
 
 
-def save_system(path: str | os.PathLike[str], system: LEMERSystem, spec: dict[str, Any]) -> None:
-    """Atomically save weights with the spec that rebuilds the system."""
-    with atomic_path(path) as tmp:
-        torch.save({"spec": spec, "state_dict": system.state_dict()}, tmp)
+def save_system(
+    path: str | os.PathLike[str],
+    system: LEMERSystem,
+    spec: dict[str, Any],
+    pretrained: dict[str, torch.Tensor] | None = None,
+    init: str | os.PathLike[str] | None = None,
+    init_state: dict[str, torch.Tensor] | None = None,
+) -> dict[str, int]:
+    """Atomically save weights with the spec that rebuilds the system, leaving out those
+    equal to ``pretrained`` or to the ``init`` system's (:mod:`mlser.model_files`)."""
+    return save_model_file(path, spec, system, pretrained or {}, init, init_state)
 
 
-def load_system(path: str | os.PathLike[str]) -> tuple[LEMERSystem, dict[str, Any]]:
-    """Rebuild a system saved by :func:`save_system`."""
-    saved = torch.load(path, map_location="cpu", weights_only=False)
-    spec = saved["spec"]
-    system = build_system(
+def _rebuild(spec: dict[str, Any]) -> LEMERSystem:
+    return build_system(
         spec["stage"],
         spec["models"],
         spec["classes"],
@@ -280,8 +285,12 @@ def load_system(path: str | os.PathLike[str]) -> tuple[LEMERSystem, dict[str, An
         ssl_units=spec.get("ssl_units"),
         label_dims=spec["label_dims"],
     )
-    system.load_state_dict(saved["state_dict"])
-    return system, spec
+
+
+def load_system(path: str | os.PathLike[str]) -> tuple[LEMERSystem, dict[str, Any]]:
+    """Rebuild a system saved by :func:`save_system`."""
+    system, spec = load_model_file(path, _rebuild)
+    return system, spec  # type: ignore[return-value]
 
 
 def run_lemer_stage(
@@ -312,6 +321,7 @@ def run_lemer_stage(
     max_seconds = float(training.get("max_batch_seconds", 40.0))
     batch_size = training.get("batch_size")
     ssl = stage.get("strategy") == "continued_pretraining"
+    init_state: dict[str, torch.Tensor] | None = None
     if ssl:
         if cb is None:
             raise StageError(f"{context}: continued pre-training needs the fold's codebook")
@@ -342,6 +352,9 @@ def run_lemer_stage(
             if system.speech is None or start.speech is None:
                 raise StageError(f"{context}: stage 2 starts from a speech encoder both must have")
             system.speech.load_state_dict(start.speech.state_dict())
+            init_state = {
+                f"speech.{k}": v.detach().clone() for k, v in start.speech.state_dict().items()
+            }
             log(f"{context}: speech encoder from {init}")
 
         def step(m: LEMERSystem, batch: Batch) -> torch.Tensor:
@@ -362,6 +375,7 @@ def run_lemer_stage(
     def lr_scale(name: str) -> float:
         return text_scale if name.startswith("text.") else 1.0
 
+    pretrained = pretrained_state(system)  # before training changes it in place
     system.to(device)
     result = fit(system, batches, step, validate, config, checkpoint_dir, context, log, lr_scale)
     system.load_state_dict(result.best_state)
@@ -376,7 +390,8 @@ def run_lemer_stage(
             "speech_label_dim": system.config.speech_label_dim,
         },
     }
-    save_system(out, system.cpu(), spec)
+    sizes = save_system(out, system.cpu(), spec, pretrained, init, init_state)
+    log(f"{context}: {size_note(sizes)}")
     clear_checkpoints(checkpoint_dir)
     from mlser.provenance import provenance
 

@@ -32,7 +32,7 @@ from typing import Any
 import pandas as pd
 import torch
 
-from mlser.atomic import atomic_path, write_json
+from mlser.atomic import write_json
 from mlser.data import (
     SAMPLE_RATE,
     Batch,
@@ -42,6 +42,7 @@ from mlser.data import (
     length_bucketed_batches,
 )
 from mlser.metrics import unweighted_accuracy
+from mlser.model_files import load_model_file, pretrained_state, save_model_file, size_note
 from mlser.models.acoustic import AcousticEncoderConfig
 from mlser.models.adapters import AdapterConfig, count_parameters
 from mlser.models.contrastive import ContrastiveConfig, ContrastiveLoss
@@ -398,22 +399,32 @@ def train_stage(
 _TRAIN_FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
 
 
-def save_model(path: str | os.PathLike[str], model: MultiLevelSER, spec: dict[str, Any]) -> None:
-    """Atomically save weights with the spec that rebuilds the model (:func:`load_model`)."""
-    with atomic_path(path) as tmp:
-        torch.save({"spec": spec, "state_dict": model.state_dict()}, tmp)
+def save_model(
+    path: str | os.PathLike[str],
+    model: MultiLevelSER,
+    spec: dict[str, Any],
+    pretrained: dict[str, torch.Tensor] | None = None,
+    init: str | os.PathLike[str] | None = None,
+    init_state: dict[str, torch.Tensor] | None = None,
+) -> dict[str, int]:
+    """Atomically save weights with the spec that rebuilds the model (:func:`load_model`),
+    leaving out those equal to ``pretrained`` or to the ``init`` model's
+    (:func:`mlser.model_files.save_model_file`)."""
+    return save_model_file(path, spec, model, pretrained or {}, init, init_state)
 
 
-def load_model(path: str | os.PathLike[str]) -> tuple[MultiLevelSER, dict[str, Any]]:
-    """Rebuild a model saved by :func:`save_model`; returns it with its spec."""
-    saved = torch.load(path, map_location="cpu", weights_only=False)
-    spec = saved["spec"]
+def _rebuild(spec: dict[str, Any]) -> MultiLevelSER:
     tasks = spec.get("tasks", spec["stage"]["tasks"])
     model = build_model(spec["stage"], spec["models"], len(spec["classes"]), "aec" in tasks)
     if spec.get("adapters") is not None:
         model.add_adapters(AdapterConfig(**spec["adapters"]))
-    model.load_state_dict(saved["state_dict"])
-    return model, spec
+    return model
+
+
+def load_model(path: str | os.PathLike[str]) -> tuple[MultiLevelSER, dict[str, Any]]:
+    """Rebuild a model saved by :func:`save_model`; returns it with its spec."""
+    model, spec = load_model_file(path, _rebuild)
+    return model, spec  # type: ignore[return-value]
 
 
 def merge_stage(stage1: dict[str, Any], stage2: dict[str, Any]) -> dict[str, Any]:
@@ -451,10 +462,12 @@ def run_stage(
     context = f"experiment {experiment['id']}, stage {stage_number}, fold {experiment['fold']}"
     adapters = None
     start_spec: dict[str, Any] = {}
+    init_state: dict[str, torch.Tensor] | None = None
     if stage_number == 1:
         stage = dict(model_spec["stage1"])
         torch.manual_seed(int(training.get("seed", 0)))
         model = build_model(stage, models, len(classes))
+        pretrained = pretrained_state(model)
         if acoustic_init is not None and model.acoustic is not None:
             from mlser.acoustic_pretraining import load_pretrained
 
@@ -464,12 +477,15 @@ def run_stage(
         if init is None:
             raise StageError(f"{context}: stage 2 needs the model it starts from")
         start, start_spec = load_model(init)
+        # what this stage starts from, before training changes it in place
+        init_state = {k: v.detach().clone() for k, v in start.state_dict().items()}
         stage = merge_stage(start_spec["stage"], model_spec["stage2"])
         if stage == start_spec["stage"]:
-            model = start
+            model, pretrained = start, {}
         else:  # gao2024: stage 2 adds BERT and the fusion to the stage-1 HuBERT
             torch.manual_seed(int(training.get("seed", 0)))
             model = build_model(stage, models, len(classes), start.error_correction is not None)
+            pretrained = pretrained_state(model)
             missing = model.load_state_dict(start.state_dict(), strict=False)
             fresh = sorted({k.split(".")[0] for k in missing.missing_keys})
             log(f"{context}: parts new in this stage, initialised fresh: {fresh}")
@@ -499,7 +515,8 @@ def run_stage(
         "classes": list(classes),
         "adapters": adapters,
     }
-    save_model(out, model.cpu(), spec)
+    sizes = save_model(out, model.cpu(), spec, pretrained, init, init_state)
+    log(f"{context}: {size_note(sizes)}")
     from mlser.provenance import provenance
 
     write_json(

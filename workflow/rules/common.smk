@@ -5,6 +5,7 @@ import re
 import shlex
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 from snakemake.utils import validate
 
@@ -262,6 +263,27 @@ def stage2_init(wildcards):
     if start is not None:
         return final_model(start, wildcards.fold)
     return f"results/{e['corpus']}/stage1/{stage1_key(e)}/{wildcards.fold}/model.pt"
+
+
+_STAGE2_MODEL = re.compile(
+    r"results/(?P<corpus>[^/]+)/(?P<family>lemer/)?stage2/"
+    r"(?P<experiment>[^/]+)/(?P<fold>[^/]+)/model\.pt"
+)
+
+
+def model_bases(*paths):
+    """The model files that models ``paths`` take their frozen weights from
+    (`mlser.model_files`): a stage-2 model's starting model, and that one's own. Jobs that
+    load a model list them as inputs, so the weights are there wherever the job runs."""
+    bases = []
+    for path in paths:
+        m = _STAGE2_MODEL.fullmatch(str(path))
+        if m is None:
+            continue
+        w = SimpleNamespace(**m.groupdict())
+        init = _stage2_init(w) if m["family"] else stage2_init(w)
+        bases += [init, *model_bases(init)]
+    return list(dict.fromkeys(bases))
 
 
 def run_hash(*parts):

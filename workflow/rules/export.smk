@@ -31,7 +31,10 @@ TARGET_SOURCES.append(
 
 rule export_model:
     input:
-        lambda w: final_model(model_owner(MATRIX[w.experiment], MATRIX), w.fold),
+        model=lambda w: final_model(model_owner(MATRIX[w.experiment], MATRIX), w.fold),
+        bases=lambda w: model_bases(
+            final_model(model_owner(MATRIX[w.experiment], MATRIX), w.fold)
+        ),
     output:
         directory("results/export/{experiment}/{fold}"),
     log:
@@ -55,5 +58,5 @@ rule export_model:
             }
         ),
     shell:
-        "python -m mlser export {input} {output} --origin {params.origin:q}"
+        "python -m mlser export {input.model} {output} --origin {params.origin:q}"
         " --threads {threads} > {log} 2>&1"

@@ -208,6 +208,9 @@ if LEMER_SCORED:
     rule evaluate_lemer:
         input:
             models=lambda w: [s["model"] for s in _lemer_fold_scorings(w.fold)],
+            bases=lambda w: model_bases(
+                *(s["model"] for s in _lemer_fold_scorings(w.fold))
+            ),
             manifest=f"results/{LEMER_CORPUS}/manifest.tsv",
             folds=f"results/{LEMER_CORPUS}/folds.tsv",
         output:

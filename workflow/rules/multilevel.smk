@@ -47,6 +47,7 @@ rule train_stage1:
 rule train_stage2:
     input:
         init=stage2_init,
+        bases=lambda w: model_bases(stage2_init(w)),
         manifest="results/{corpus}/manifest.tsv",
         folds="results/{corpus}/folds.tsv",
     output:
@@ -88,6 +89,9 @@ rule train_stage2:
 rule evaluate_multilevel:
     input:
         models=lambda w: [s["model"] for s in fold_scorings(w.corpus, w.fold)],
+        bases=lambda w: model_bases(
+            *(s["model"] for s in fold_scorings(w.corpus, w.fold))
+        ),
         manifest="results/{corpus}/manifest.tsv",
         folds="results/{corpus}/folds.tsv",
     output:

@@ -264,6 +264,10 @@ class AcousticEncoder(nn.Module):
     def hidden_size(self) -> int:
         return int(self.hubert.config.hidden_size)
 
+    def pretrained_parts(self) -> list[str]:
+        """Children whose weights ``from_pretrained`` gives (:mod:`mlser.model_files`)."""
+        return ["hubert"] if self.config.pretrained_name is not None else []
+
     def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
         """Sample counts (B,) -> frame counts (B,) of the active front end."""
         if self.logmel is not None:

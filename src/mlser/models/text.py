@@ -89,6 +89,10 @@ class TextEncoder(nn.Module):
     def hidden_size(self) -> int:
         return int(self.model.config.hidden_size)
 
+    def pretrained_parts(self) -> list[str]:
+        """Children whose weights ``from_pretrained`` gives (:mod:`mlser.model_files`)."""
+        return ["model"] if self.config.pretrained_name is not None else []
+
     @property
     def tokenizer(self) -> Any:
         if self._tokenizer is None:
