@@ -23,12 +23,13 @@ from mlser.export import (
     load_any,
     load_exported,
 )
+from mlser.model_files import save_model_file
 from mlser.models.acoustic import AcousticEncoderConfig
 from mlser.models.adapters import AdapterConfig
 from mlser.models.fusion import FusionConfig
 from mlser.models.multilevel import MultiLevelSER, MultiLevelSERConfig, minilm_path
 from mlser.models.text import TextEncoderConfig
-from mlser.multilevel_training import build_model, save_model
+from mlser.multilevel_training import build_model
 from mlser.predict import PredictOptions, _combine, chunks, expand_inputs, predict_files
 
 CLASSES = ("neu", "hap", "ang", "sad")
@@ -72,7 +73,7 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "classes": list(CLASSES),
         "adapters": {"bottleneck": 4},
     }
-    save_model(path, model, spec)
+    save_model_file(path, spec, model, {})
     return path
 
 

@@ -263,19 +263,6 @@ def _units_batch(batch: Batch, targets: dict[str, np.ndarray]) -> torch.Tensor:
     return out
 
 
-def save_system(
-    path: str | os.PathLike[str],
-    system: LEMERSystem,
-    spec: dict[str, Any],
-    pretrained: dict[str, torch.Tensor] | None = None,
-    init: str | os.PathLike[str] | None = None,
-    init_state: dict[str, torch.Tensor] | None = None,
-) -> dict[str, int]:
-    """Atomically save weights with the spec that rebuilds the system, leaving out those
-    equal to ``pretrained`` or to the ``init`` system's (:mod:`mlser.model_files`)."""
-    return save_model_file(path, spec, system, pretrained or {}, init, init_state)
-
-
 def _rebuild(spec: dict[str, Any]) -> LEMERSystem:
     return build_system(
         spec["stage"],
@@ -288,7 +275,7 @@ def _rebuild(spec: dict[str, Any]) -> LEMERSystem:
 
 
 def load_system(path: str | os.PathLike[str]) -> tuple[LEMERSystem, dict[str, Any]]:
-    """Rebuild a system saved by :func:`save_system`."""
+    """Rebuild a system saved by :func:`mlser.model_files.save_model_file`."""
     system, spec = load_model_file(path, _rebuild)
     return system, spec  # type: ignore[return-value]
 
@@ -390,7 +377,7 @@ def run_lemer_stage(
             "speech_label_dim": system.config.speech_label_dim,
         },
     }
-    sizes = save_system(out, system.cpu(), spec, pretrained, init, init_state)
+    sizes = save_model_file(out, spec, system.cpu(), pretrained, init, init_state)
     log(f"{context}: {size_note(sizes)}")
     clear_checkpoints(checkpoint_dir)
     from mlser.provenance import provenance

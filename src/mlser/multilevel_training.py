@@ -399,20 +399,6 @@ def train_stage(
 _TRAIN_FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
 
 
-def save_model(
-    path: str | os.PathLike[str],
-    model: MultiLevelSER,
-    spec: dict[str, Any],
-    pretrained: dict[str, torch.Tensor] | None = None,
-    init: str | os.PathLike[str] | None = None,
-    init_state: dict[str, torch.Tensor] | None = None,
-) -> dict[str, int]:
-    """Atomically save weights with the spec that rebuilds the model (:func:`load_model`),
-    leaving out those equal to ``pretrained`` or to the ``init`` model's
-    (:func:`mlser.model_files.save_model_file`)."""
-    return save_model_file(path, spec, model, pretrained or {}, init, init_state)
-
-
 def _rebuild(spec: dict[str, Any]) -> MultiLevelSER:
     tasks = spec.get("tasks", spec["stage"]["tasks"])
     model = build_model(spec["stage"], spec["models"], len(spec["classes"]), "aec" in tasks)
@@ -422,7 +408,7 @@ def _rebuild(spec: dict[str, Any]) -> MultiLevelSER:
 
 
 def load_model(path: str | os.PathLike[str]) -> tuple[MultiLevelSER, dict[str, Any]]:
-    """Rebuild a model saved by :func:`save_model`; returns it with its spec."""
+    """Rebuild a model saved by :func:`mlser.model_files.save_model_file`, with its spec."""
     model, spec = load_model_file(path, _rebuild)
     return model, spec  # type: ignore[return-value]
 
@@ -515,7 +501,7 @@ def run_stage(
         "classes": list(classes),
         "adapters": adapters,
     }
-    sizes = save_model(out, model.cpu(), spec, pretrained, init, init_state)
+    sizes = save_model_file(out, spec, model.cpu(), pretrained, init, init_state)
     log(f"{context}: {size_note(sizes)}")
     from mlser.provenance import provenance
 
