@@ -131,11 +131,13 @@ def test_paper_config_plans_full_graph_on_real_format_fixtures(tmp_path: Path) -
 
 
 def planned_jobs(out: str) -> list[dict[str, str]]:
-    """The jobs of `snakemake -n -p` output: rule, threads, resources, shell command."""
+    """The jobs of `snakemake -n -p` output: rule, threads, resources, input and output
+    (comma-separated), shell command."""
     jobs = []
     for block in re.split(r"\n(?=rule \w+:\n)", out)[1:]:
         job = {"rule": block.split(":", 1)[0].split()[1], "threads": "1", "resources": ""}
-        for key in ("threads", "resources"):
+        job.update(input="", output="")
+        for key in ("threads", "resources", "input", "output"):
             found = re.search(rf"^    {key}: (.*)$", block, flags=re.M)
             if found:
                 job[key] = found.group(1)
@@ -198,6 +200,26 @@ def test_demo_full_scores_lemer_per_fold_and_sweeps_on_the_chosen_folds(tmp_path
     bad = snakemake(tmp_path, *plan, "--config", "label_embeddings={sweep_folds: [s9]}")
     assert bad.returncode != 0
     assert "label_embeddings.sweep_folds: ['s9'] are not folds of" in bad.stdout + bad.stderr
+
+
+def test_jobs_that_load_a_stage_2_model_declare_the_model_it_started_from(tmp_path) -> None:
+    """A stage-2 model file names the model it started from instead of copying its frozen
+    weights (mlser.model_files), so every job that loads it lists that file as an input."""
+    configs = [str(REPO / "config" / name) for name in ("config.yaml", "demo-full.yaml")]
+    run = snakemake(tmp_path, "-n", "-p", "--cores", "2", "--configfile", *configs)
+    assert run.returncode == 0, run.stderr[-3000:]
+    jobs = planned_jobs(run.stdout + run.stderr)
+    started_from = {
+        j["output"]: re.search(r"--init (\S+)", j["shell"]).group(1)
+        for j in jobs
+        if j["rule"] in ("train_stage2", "train_lemer_stage2")
+    }
+    loaders = [j for j in jobs if set(j["input"].split(", ")) & set(started_from)]
+    assert {j["rule"] for j in loaders} >= {"evaluate_multilevel", "evaluate_lemer", "export_model"}
+    for job in loaders:
+        inputs = job["input"].split(", ")
+        for model in set(inputs) & set(started_from):
+            assert started_from[model] in inputs, (job["rule"], model)
 
 
 @pytest.mark.slow
