@@ -82,10 +82,11 @@ def save_model_file(
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     from_init = _equal_keys(state, init_state or {})
     from_pretrained = _equal_keys(state, pretrained) - from_init
-    left_out = sorted(from_init | from_pretrained)
+    omitted = from_init | from_pretrained
+    left_out = sorted(omitted)
     payload: dict[str, Any] = {
         "spec": spec,
-        "state_dict": {k: v for k, v in state.items() if k not in from_init | from_pretrained},
+        "state_dict": {k: v for k, v in state.items() if k not in omitted},
     }
     if left_out:
         payload["base"] = {
