@@ -46,20 +46,26 @@ def test_read_speech_is_unlabelled_demo_language_and_reproducible(corpus, tmp_pa
     assert (again / "utterances.tsv").read_text() == (corpus / "utterances.tsv").read_text()
 
 
-@pytest.fixture(scope="module")
-def pretrained(corpus, tmp_path_factory) -> tuple[Path, dict]:
-    out = tmp_path_factory.mktemp("pre")
-    record = run_pretraining(
+TRAINING = {"epochs": 2, "lr": 1e-3, "max_batch_seconds": 8, "valid_share": 0.25}
+
+
+def _pretrain(corpus: Path, out: Path, **training) -> dict:
+    return run_pretraining(
         corpus=corpus,
         acoustic_encoder="tiny",
         models=MODELS,
-        training={"epochs": 2, "lr": 1e-3, "max_batch_seconds": 8, "valid_share": 0.25},
+        training={**TRAINING, **training},
         out=out / "pre.pt",
         checkpoint_dir=out / "ck",
         device=torch.device("cpu"),
         log=lambda s: None,
     )
-    return out / "pre.pt", record
+
+
+@pytest.fixture(scope="module")
+def pretrained(corpus, tmp_path_factory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("pre")
+    return out / "pre.pt", _pretrain(corpus, out)
 
 
 def test_pretrained_encoder_and_ctc_head_reach_the_stage1_model(pretrained) -> None:
@@ -85,3 +91,12 @@ def test_pretrained_weights_of_another_architecture_are_refused(pretrained) -> N
     }
     with pytest.raises(ValueError, match=r"other `models\.acoustic` settings"):
         load_pretrained(build_model(STAGE, wider, 4), pretrained[0])
+
+
+def test_the_pretraining_rate_follows_its_schedule(corpus, pretrained, tmp_path) -> None:
+    """A cosine decay halves the rate in the second of two epochs: the first epoch is the
+    constant run's, the second is not."""
+    constant = pretrained[1]["history"]
+    cosine = _pretrain(corpus, tmp_path, lr_schedule="cosine")["history"]
+    assert cosine[0]["train_loss"] == constant[0]["train_loss"]
+    assert cosine[1]["train_loss"] != constant[1]["train_loss"]

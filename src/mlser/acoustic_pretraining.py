@@ -147,6 +147,7 @@ def run_pretraining(
         lr=float(training["lr"]),
         seed=seed,
         select_metric="neg_cer",
+        lr_schedule=str(training.get("lr_schedule", "constant")),
     )
     valid_order = [
         [valid.index(e) for e in g] for g in batches_of(valid, max_seconds, 0, shuffle=False)
