@@ -1,6 +1,7 @@
 """The benchmarks' bookkeeping (never their speed): reading Snakemake's benchmark files,
 mapping rules to steps, finding each step's imports, the synthetic workload's shape,
-rewriting a planned job to run in a scratch folder, the scheduler benchmark's DAG."""
+rewriting a planned job to run in a scratch folder, the scheduler benchmark's DAG, the
+pretraining benchmark's variants."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 
+import acoustic_pretraining  # noqa: E402
 import dag  # noqa: E402
 import demo_stages  # noqa: E402
 import scheduler_overhead  # noqa: E402
@@ -177,3 +179,16 @@ def test_scheduler_benchmark_runs_its_dag_with_both_timespans(tmp_path: Path) ->
         # every job ran: two rounds of 0.1 s sleeps at least, and Snakemake used CPU
         assert run["wall_s"] > 0.2 and run["cpu_s"] > 0
     assert out.exists()
+
+
+def test_pretraining_variants_are_read_from_their_names() -> None:
+    assert acoustic_pretraining.parse_variant("4800x3@0.003cos") == {
+        "utterances": 4800,
+        "epochs": 3,
+        "lr": 0.003,
+        "lr_schedule": "cosine",
+    }
+    assert acoustic_pretraining.parse_variant("800x12@1e-3")["lr_schedule"] == "constant"
+    assert acoustic_pretraining.parse_variant("800x12@1e-3")["lr"] == 0.001
+    with pytest.raises(ValueError, match="UTTERANCESxEPOCHS"):
+        acoustic_pretraining.parse_variant("800x12")
