@@ -34,15 +34,17 @@ from workload import demo_acoustic_spec, machine, parser, save_json
 from mlser import metrics
 from mlser.acoustic_pretraining import (
     load_pretrained,
+    pretraining_stage,
     read_speech_examples,
     run_pretraining,
+    scoring_order,
     transcribe,
 )
+from mlser.data import Example
 from mlser.demo_corpus import ReadSpeechSpec, generate_read_speech
-from mlser.multilevel_training import batches_of, build_model
+from mlser.multilevel_training import build_model
 
 DEFAULT_VARIANTS = ("800x12@0.001", "800x12@0.003cos", "4800x3@0.003cos")
-STAGE = {"acoustic_encoder": "hubert_large", "fusion": "none", "tasks": ["ser", "asr"]}
 
 
 def parse_variant(text: str) -> dict[str, Any]:
@@ -58,14 +60,14 @@ def parse_variant(text: str) -> dict[str, Any]:
     }
 
 
-def held_out_scores(model_path: Path, models: dict[str, Any], corpus: Path) -> dict[str, float]:
-    """Greedy CER / WER of a pretrained encoder on the read speech at ``corpus``."""
-    model = build_model(STAGE, models, num_emotions=2)
+def held_out_scores(
+    model_path: Path, models: dict[str, Any], examples: list[Example]
+) -> dict[str, float]:
+    """Greedy CER / WER of a pretrained encoder on the read-speech ``examples``."""
+    model = build_model(pretraining_stage("hubert_large"), models, num_emotions=2)
     load_pretrained(model, model_path)
-    examples = read_speech_examples(corpus)
-    order = [[examples.index(e) for e in g] for g in batches_of(examples, 20.0, 0, False)]
+    order, refs = scoring_order(examples, 20.0)
     hyps = transcribe(model, examples, order, torch.device("cpu"))
-    refs = [examples[i].text for g in order for i in g]
     return {
         "cer": metrics.char_error_rate(refs, hyps),
         "wer": metrics.word_error_rate(refs, hyps),
@@ -89,6 +91,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         folder = Path(tmp)
         held_out = folder / "held_out"
         generate_read_speech(held_out, ReadSpeechSpec(seed=1003, utterances=args.held_out))
+        held_out_examples = read_speech_examples(held_out)
         for name, v in variants.items():
             corpus = folder / f"read{v['utterances']}"
             if not corpus.exists():
@@ -107,7 +110,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 log=lambda s: None,
             )
             seconds = time.perf_counter() - started
-            scores = held_out_scores(folder / f"{name}.pt", models, held_out)
+            scores = held_out_scores(folder / f"{name}.pt", models, held_out_examples)
             results["variants"][name] = {
                 **v,
                 "passes": v["utterances"] * v["epochs"],

@@ -7,7 +7,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from mlser.acoustic_pretraining import load_pretrained, read_speech_examples, run_pretraining
+from mlser.acoustic_pretraining import (
+    load_pretrained,
+    read_speech_examples,
+    run_pretraining,
+    scoring_order,
+)
 from mlser.demo_corpus import ReadSpeechSpec, generate_read_speech, vocabulary
 from mlser.multilevel_training import build_model
 
@@ -100,3 +105,14 @@ def test_the_pretraining_rate_follows_its_schedule(corpus, pretrained, tmp_path)
     cosine = _pretrain(corpus, tmp_path, lr_schedule="cosine")["history"]
     assert cosine[0]["train_loss"] == constant[0]["train_loss"]
     assert cosine[1]["train_loss"] != constant[1]["train_loss"]
+
+
+def test_scoring_order_lists_every_utterance_once_with_its_reference(corpus) -> None:
+    examples = read_speech_examples(corpus)
+    order, refs = scoring_order(examples, max_seconds=4.0)
+    flat = [i for group in order for i in group]
+    assert sorted(flat) == list(range(len(examples))) and len(order) > 1
+    assert refs == [examples[i].text for i in flat]
+    for group in order:  # a batch holds at most 4 s of padded audio, or one utterance
+        longest = max(len(examples[i].audio) for i in group) / 16_000
+        assert len(group) == 1 or longest * len(group) <= 4.0

@@ -59,6 +59,22 @@ def split_examples(
     )
 
 
+def pretraining_stage(acoustic_encoder: str) -> dict[str, Any]:
+    """The stage block of the model this step trains: the acoustic encoder and CTC head."""
+    return {"acoustic_encoder": acoustic_encoder, "fusion": "none", "tasks": ["ser", "asr"]}
+
+
+def scoring_order(examples: list[Example], max_seconds: float) -> tuple[list[list[int]], list[str]]:
+    """Length-bucketed index batches of ``examples`` in a fixed order, and the reference
+    transcripts in that order (the order :func:`transcribe` returns hypotheses in)."""
+    from mlser.multilevel_training import batches_of
+
+    position = {id(e): i for i, e in enumerate(examples)}
+    groups = batches_of(examples, max_seconds, 0, shuffle=False)
+    order = [[position[id(e)] for e in g] for g in groups]
+    return order, [examples[i].text for g in order for i in g]
+
+
 def ctc_step(device: torch.device) -> Callable[[MultiLevelSER, Batch], torch.Tensor]:
     """CTC loss of one batch (the model's emotion heads are not used)."""
 
@@ -139,8 +155,7 @@ def run_pretraining(
     examples = read_speech_examples(corpus)
     train, valid = split_examples(examples, float(training.get("valid_share", 0.05)), seed)
     torch.manual_seed(seed)
-    stage = {"acoustic_encoder": acoustic_encoder, "fusion": "none", "tasks": ["ser", "asr"]}
-    model = build_model(stage, models, num_emotions=2).to(device)
+    model = build_model(pretraining_stage(acoustic_encoder), models, num_emotions=2).to(device)
     max_seconds = float(training.get("max_batch_seconds", 20.0))
     config = TrainConfig(
         epochs=int(training["epochs"]),
@@ -149,10 +164,7 @@ def run_pretraining(
         select_metric="neg_cer",
         lr_schedule=str(training.get("lr_schedule", "constant")),
     )
-    valid_order = [
-        [valid.index(e) for e in g] for g in batches_of(valid, max_seconds, 0, shuffle=False)
-    ]
-    refs = [valid[i].text for g in valid_order for i in g]
+    valid_order, refs = scoring_order(valid, max_seconds)
 
     def batches(epoch: int) -> list[Batch]:
         return [collate(g) for g in batches_of(train, max_seconds, seed + epoch, True)]
