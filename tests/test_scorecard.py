@@ -41,15 +41,40 @@ def test_weighted_metrics_equal_mlser_metrics_with_unit_weights() -> None:
         ("WA", metrics.weighted_accuracy),
         ("WF1", metrics.weighted_f1),
     ):
-        got = scorecard.weighted_metric(g, p, ones, name, len(CLASSES))[0]
+        got = scorecard.weighted_metric(g, p, ones, name, CLASSES)[0]
         assert got == pytest.approx(reference(gold, pred)), name
+    for label, code in (("neutral", "neu"), ("sad", "sad")):
+        got = scorecard.weighted_metric(g, p, ones, f"precision_{label}", CLASSES)[0]
+        assert got == pytest.approx(metrics.per_class_precision(gold, pred)[code]), label
+        got = scorecard.weighted_metric(g, p, ones, f"recall_{label}", CLASSES)[0]
+        assert got == pytest.approx(metrics.per_class_recall(gold, pred)[code]), label
     # integer weights = the utterances repeated
     w = rng.integers(0, 3, 60)
     w[:4] = 1  # every class present
     rep_g = [x for x, k in zip(gold, w, strict=True) for _ in range(k)]
     rep_p = [x for x, k in zip(pred, w, strict=True) for _ in range(k)]
-    got = scorecard.weighted_metric(g, p, w[None, :].astype(float), "UA", len(CLASSES))[0]
+    got = scorecard.weighted_metric(g, p, w[None, :].astype(float), "UA", CLASSES)[0]
     assert got == pytest.approx(metrics.unweighted_accuracy(rep_g, rep_p))
+    got = scorecard.weighted_metric(g, p, w[None, :].astype(float), "precision_neutral", CLASSES)
+    assert got[0] == pytest.approx(metrics.per_class_precision(rep_g, rep_p)["neu"])
+
+
+def test_neutral_precision_hand_computed() -> None:
+    # 3 predicted neutral, 2 of them truly neutral: precision 2/3; 4 neutral, 2 found: recall 1/2
+    gold = ["neu", "neu", "hap", "neu", "neu", "sad"]
+    pred = ["neu", "neu", "neu", "hap", "sad", "sad"]
+    g, p = scorecard._codes(fold(gold, pred), CLASSES)
+    ones = np.ones((1, 6))
+    assert scorecard.weighted_metric(g, p, ones, "precision_neutral", CLASSES)[0] == pytest.approx(
+        2 / 3
+    )
+    assert scorecard.weighted_metric(g, p, ones, "recall_neutral", CLASSES)[0] == pytest.approx(0.5)
+    # nothing predicted angry: precision 0, as mlser.metrics has it
+    assert scorecard.weighted_metric(g, p, ones, "precision_angry", CLASSES)[0] == 0.0
+    with pytest.raises(ValueError, match="'ang' is not one of the classes"):
+        scorecard.weighted_metric(g, p, ones, "precision_angry", ("neu", "hap", "joy", "sad"))
+    with pytest.raises(ValueError, match="'precision_joy' cannot be computed"):
+        scorecard.weighted_metric(g, p, ones, "precision_joy", CLASSES)
 
 
 def test_paired_bootstrap_finds_a_clear_effect_and_no_effect() -> None:
@@ -89,6 +114,10 @@ def test_paired_fold_test() -> None:
     }
     assert scorecard.paired_fold_test(base, better) < 0.001
     assert math.isnan(scorecard.paired_fold_test({"s1": 0.5}, {"s1": 0.6}))
+    # the same difference on every fold: no spread, the t statistic is undefined
+    shifted = {k: v + 0.1 for k, v in base.items()}
+    assert math.isnan(scorecard.paired_fold_test(base, shifted))
+    assert scorecard.paired_fold_test(base, dict(base)) == 1.0
 
 
 def test_within_std_uses_fold_std_or_the_bootstrap_std() -> None:
@@ -128,6 +157,10 @@ def test_bundled_comparisons_are_valid_and_follow_the_papers(matrix: dict) -> No
     assert {c["paper"] for c in comparisons} == {"gao2024", "gao2025", "wang2023", "alqurashi2024"}
     tgf = next(c for c in comparisons if c["id"] == "gao2025-tgf-vs-concat")
     assert tgf["direction"] == 1 and tgf["paper_diff"] == pytest.approx(0.7962 - 0.7725)
+    # alqurashi2024 §III-C: the text model raises neutral precision; overall accuracy
+    # "did not exhibit an increase", so no comparison may claim a UA gain for it
+    text_model = [c for c in comparisons if c["paper"] == "alqurashi2024"]
+    assert text_model and {c["metric"] for c in text_model} == {"precision_neutral"}
 
 
 def test_bad_comparisons_are_named(tmp_path: Path, matrix: dict) -> None:

@@ -276,7 +276,8 @@ def cmd_scorecard(args: argparse.Namespace) -> int:
     classes_of = {i: classes_for(e["corpus"]) for i, e in matrix.items()}
     boot_std = scorecard.bootstrap_stds(tables, predictions, classes_of, n_boot=args.n_boot)
     cells = scorecard.cell_table(tables, boot_std)
-    fold_scores = load_scores(args.metrics, scorecard.BOOTSTRAP_METRICS)
+    compared = {c["metric"] for c in comparisons} - set(scorecard.BOOTSTRAP_METRICS)
+    fold_scores = load_scores(args.metrics, [*scorecard.BOOTSTRAP_METRICS, *sorted(compared)])
     effects = scorecard.effects_table(
         comparisons, fold_scores, predictions, classes_of, n_boot=args.n_boot
     )

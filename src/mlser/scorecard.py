@@ -20,9 +20,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlser.paper_tables import SCORED
+from mlser.paper_tables import CLASS_CODES, SCORED
 
-#: Metrics a comparison or a bootstrap std can use (computed from predictions).
+#: Metrics of a whole prediction set that a comparison or a bootstrap std can use; the
+#: per-class ``precision_<class>`` / ``recall_<class>`` of the papers' tables (class as
+#: in ``CLASS_CODES``: neutral, happy, angry, sad) can be used too (``is_bootstrap_metric``).
 BOOTSTRAP_METRICS: tuple[str, ...] = ("UA", "WA", "WF1")
 COMPARISON_KEYS = {"id", "paper", "claim", "baseline", "treatment", "metric", "expected"}
 #: Two-sided significance level of the headline tests.
@@ -31,6 +33,19 @@ ALPHA = 0.05
 
 class ComparisonError(ValueError):
     """A comparisons file entry that cannot be used; the message names it."""
+
+
+def _per_class(metric: str) -> tuple[str, str] | None:
+    """``("precision" | "recall", label code)`` of a per-class metric name, else None."""
+    kind, _, name = metric.partition("_")
+    if kind in ("precision", "recall") and name in CLASS_CODES:
+        return kind, CLASS_CODES[name]
+    return None
+
+
+def is_bootstrap_metric(metric: str) -> bool:
+    """Whether ``metric`` can be computed from predictions (and so bootstrapped)."""
+    return metric in BOOTSTRAP_METRICS or _per_class(metric) is not None
 
 
 def load_comparisons(
@@ -56,8 +71,11 @@ def load_comparisons(
         if c["id"] in seen:
             raise ComparisonError(f"{where}: id {c['id']!r} appears twice")
         seen.add(c["id"])
-        if c["metric"] not in BOOTSTRAP_METRICS:
-            raise ComparisonError(f"{where}: metric {c['metric']!r} not in {BOOTSTRAP_METRICS}")
+        if not is_bootstrap_metric(c["metric"]):
+            raise ComparisonError(
+                f"{where}: metric {c['metric']!r} is neither one of {BOOTSTRAP_METRICS} nor"
+                f" precision_<class> / recall_<class> with a class of {sorted(CLASS_CODES)}"
+            )
         for key in ("baseline", "treatment"):
             if c[key] not in matrix:
                 raise ComparisonError(f"{where}: {key} {c[key]!r} is not in the matrix")
@@ -91,12 +109,25 @@ def _codes(pred: pd.DataFrame, classes: Sequence[str]) -> tuple[np.ndarray, np.n
 
 
 def weighted_metric(
-    gold: np.ndarray, pred: np.ndarray, weights: np.ndarray, metric: str, n_classes: int
+    gold: np.ndarray, pred: np.ndarray, weights: np.ndarray, metric: str, classes: Sequence[str]
 ) -> np.ndarray:
     """``metric`` of one prediction set under each row of ``weights`` ``(B, n)`` (bootstrap
-    counts): UA, WA or WF1 as in mlser.metrics, vectorised over B. Shape ``(B,)``."""
+    counts): UA, WA, WF1 or a class's precision / recall as in mlser.metrics, vectorised
+    over B. ``gold`` and ``pred`` index ``classes``. Shape ``(B,)``."""
+    n_classes = len(classes)
     correct = (gold == pred).astype(float)
     total = weights.sum(axis=1)
+    per_class = _per_class(metric)
+    if per_class is not None:
+        kind, code = per_class
+        if code not in classes:
+            raise ValueError(f"metric {metric!r}: {code!r} is not one of the classes {classes}")
+        c = list(classes).index(code)
+        hits = weights @ ((gold == c) & (pred == c))
+        denom = weights @ (pred == c if kind == "precision" else gold == c)
+        # 0 where the resample holds no prediction (precision) or no utterance (recall) of
+        # the class, as mlser.metrics' precision does
+        return np.divide(hits, denom, out=np.zeros_like(hits, dtype=float), where=denom > 0)
     if metric == "WA":
         return weights @ correct / total
     support = np.stack([weights @ (gold == c) for c in range(n_classes)], axis=1)
@@ -105,6 +136,8 @@ def weighted_metric(
     if metric == "UA":  # mean recall over the gold classes present in the sample
         recall = np.divide(hits, support, out=np.zeros_like(hits), where=present)
         return recall.sum(axis=1) / present.sum(axis=1)
+    if metric != "WF1":
+        raise ValueError(f"metric {metric!r} cannot be computed from predictions")
     predicted = np.stack([weights @ (pred == c) for c in range(n_classes)], axis=1)
     denom = predicted + support
     f1 = np.divide(2 * hits, denom, out=np.zeros_like(hits), where=denom > 0)
@@ -130,7 +163,7 @@ def bootstrap_metric(
     per_fold = []
     for gold, pred in _fold_arrays(predictions, classes).values():
         w = rng.multinomial(len(gold), np.full(len(gold), 1 / len(gold)), size=n_boot)
-        per_fold.append(weighted_metric(gold, pred, w.astype(float), metric, len(classes)))
+        per_fold.append(weighted_metric(gold, pred, w.astype(float), metric, classes))
     return np.mean(per_fold, axis=0)
 
 
@@ -162,13 +195,13 @@ def paired_bootstrap(
         gt, pt = _codes(t.reset_index(), classes)
         ones = np.ones((1, len(gb)))
         observed.append(
-            weighted_metric(gt, pt, ones, metric, len(classes))[0]
-            - weighted_metric(gb, pb, ones, metric, len(classes))[0]
+            weighted_metric(gt, pt, ones, metric, classes)[0]
+            - weighted_metric(gb, pb, ones, metric, classes)[0]
         )
         w = rng.multinomial(len(gb), np.full(len(gb), 1 / len(gb)), size=n_boot).astype(float)
         diffs.append(
-            weighted_metric(gt, pt, w, metric, len(classes))
-            - weighted_metric(gb, pb, w, metric, len(classes))
+            weighted_metric(gt, pt, w, metric, classes)
+            - weighted_metric(gb, pb, w, metric, classes)
         )
     d = np.mean(diffs, axis=0)
     p = min(1.0, 2 * min(np.mean(d <= 0), np.mean(d >= 0)))
@@ -203,7 +236,7 @@ def bootstrap_stds(
         (tables["status"] == SCORED)
         & (tables["folds"] == 1)
         & tables["paper_value"].notna()
-        & tables["metric"].isin(BOOTSTRAP_METRICS)
+        & tables["metric"].map(is_bootstrap_metric)
     ]
     out = {}
     for exp_id, metric in set(zip(cells["experiment"], cells["metric"], strict=True)):
@@ -214,7 +247,8 @@ def bootstrap_stds(
 
 
 def paired_fold_test(baseline: dict[str, float], treatment: dict[str, float]) -> float:
-    """Two-sided paired t-test p-value over the common folds (NaN with fewer than 2)."""
+    """Two-sided paired t-test p-value over the common folds (NaN with fewer than 2, and
+    where every fold shows the same difference: the t statistic is then undefined)."""
     from scipy import stats
 
     folds = sorted(set(baseline) & set(treatment))
@@ -222,8 +256,8 @@ def paired_fold_test(baseline: dict[str, float], treatment: dict[str, float]) ->
         return math.nan
     b = np.array([baseline[f] for f in folds])
     t = np.array([treatment[f] for f in folds])
-    if np.allclose(t - b, (t - b)[0]):  # no spread: the t statistic is undefined
-        return 0.0 if (t - b)[0] != 0 else 1.0
+    if np.allclose(t - b, (t - b)[0]):
+        return 1.0 if (t - b)[0] == 0 else math.nan
     return float(stats.ttest_rel(t, b).pvalue)
 
 
