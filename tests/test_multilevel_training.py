@@ -3,6 +3,7 @@ utterance reaches training or model selection."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -177,6 +178,37 @@ def test_stage_two_adds_text_and_fusion_to_a_speech_model_of_another_width(tmp_p
     model, spec = load_model(tmp_path / "s2.pt")
     assert model.emotion_head.proj.in_features == ALIGN_MODELS["fusion"]["out_dim"] == 16
     assert spec["stage"]["fusion"] == "concat"
+
+
+def test_bert_and_the_aec_read_the_ground_truth_normalised_as_the_asr_output() -> None:
+    """The release text keeps case, punctuation and [LAUGHTER] tags; the ASR output BERT
+    reads at test time has none. Training on the same words written either way gives the
+    same loss, and scoring on ground truth the same prediction."""
+    from mlser.data import collate
+    from mlser.multilevel_training import _forward, build_model, loss_weights, make_step
+
+    stage = {
+        "acoustic_encoder": "tiny",
+        "text_encoder": "minilm",
+        "fusion": "concat",
+        "tasks": ["ser", "asr", "aec", "cl"],
+    }
+    torch.manual_seed(0)
+    model = build_model(stage, ALIGN_MODELS, 4).eval()
+    base = examples(2, 0)
+    raw = ["Hello, THERE! [LAUGHTER]", "Don't -- go; ok?"]
+    clean = ["hello there", "don't go ok"]
+    as_released = collate([dataclasses.replace(e, text=t) for e, t in zip(base, raw, strict=True)])
+    normalised = collate(
+        [dataclasses.replace(e, text=t) for e, t in zip(base, clean, strict=True)]
+    )
+    weights = loss_weights(stage["tasks"], {"asr": 1.0})
+    step = make_step(weights, torch.device("cpu"), {"aec": 1.0, "cl": 1.0})
+    with torch.no_grad():
+        assert step(model, as_released) == pytest.approx(step(model, normalised).item())
+        a = _forward(model, as_released, "ground_truth").emotion_logits
+        b = _forward(model, normalised, "ground_truth").emotion_logits
+    assert torch.equal(a, b)
 
 
 def test_unsupported_tasks_are_named() -> None:

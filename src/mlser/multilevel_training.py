@@ -52,6 +52,7 @@ from mlser.models.losses import LossWeights, MultiTaskTargets, multitask_loss
 from mlser.models.multilevel import MultiLevelSER, MultiLevelSERConfig
 from mlser.models.text import TextEncoderConfig
 from mlser.training import TrainConfig, clear_checkpoints, fit
+from mlser.transcripts import normalize_transcript
 
 TASK_WEIGHTS = {"asr": "asr", "gender": "gender", "style": "style"}
 ALIGNMENT_TASKS = ("aec", "cl")
@@ -199,8 +200,18 @@ def batches_of(
     return [[examples[i] for i in b] for b in order]
 
 
+def reference_texts(texts: list[str]) -> list[str]:
+    """Ground-truth transcripts as BERT and the AEC read them: normalised as the ASR
+    output is (mlser.transcripts), so that the text of training and the ASR text of
+    inference differ in words only, never in case, punctuation or IEMOCAP's [LAUGHTER]
+    tags (the papers do not say; the manifests keep the release text as it is)."""
+    return [normalize_transcript(t) for t in texts]
+
+
 def _forward(model: MultiLevelSER, batch: Batch, text_source: str) -> Any:
-    texts = batch.texts if (model.text is not None and text_source == "ground_truth") else None
+    texts = None
+    if model.text is not None and text_source == "ground_truth":
+        texts = reference_texts(batch.texts)
     return model(batch.waveforms, batch.lengths, texts=texts)
 
 
@@ -225,7 +236,8 @@ def make_step(
         targets = MultiTaskTargets(batch.emotion, ctc, ctc_lengths, batch.gender, batch.style)
         total = multitask_loss(out, targets, weights).total
         if alignment.get("aec") or alignment.get("cl"):
-            total = total + alignment_loss(model, out, batch.texts, alignment, contrastive)
+            references = reference_texts(batch.texts)
+            total = total + alignment_loss(model, out, references, alignment, contrastive)
         return total
 
     return step

@@ -1,4 +1,5 @@
-"""Transcript normalisation shared by CTC targets, WER and the text vocabularies.
+"""Transcript normalisation shared by CTC targets, WER, the text vocabularies and the
+ground-truth text the multi-level family's BERT and AEC read (as the ASR output is).
 
 One normalisation everywhere, stated once: lower-case; IEMOCAP's bracketed event tokens
 (``[LAUGHTER]``, ``[BREATHING]``, ``[GARBAGE]``) removed; curly apostrophes made straight;
