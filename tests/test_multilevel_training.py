@@ -199,9 +199,7 @@ def test_bert_and_the_aec_read_the_ground_truth_normalised_as_the_asr_output() -
     raw = ["Hello, THERE! [LAUGHTER]", "Don't -- go; ok?"]
     clean = ["hello there", "don't go ok"]
     as_released = collate([dataclasses.replace(e, text=t) for e, t in zip(base, raw, strict=True)])
-    normalised = collate(
-        [dataclasses.replace(e, text=t) for e, t in zip(base, clean, strict=True)]
-    )
+    normalised = collate([dataclasses.replace(e, text=t) for e, t in zip(base, clean, strict=True)])
     weights = loss_weights(stage["tasks"], {"asr": 1.0})
     step = make_step(weights, torch.device("cpu"), {"aec": 1.0, "cl": 1.0})
     with torch.no_grad():
