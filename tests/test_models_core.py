@@ -386,6 +386,23 @@ def test_tgf_follows_the_equations(gate_form: str) -> None:
     assert torch.allclose(sat.gates["acoustic"], torch.ones_like(sat.gates["acoustic"]))
 
 
+def test_cross_attention_rows_are_cross_attention_alone() -> None:
+    """gao2024 Table 2: "Cross-modal attention" is CA on the projected inputs, pooled;
+    "CmGI w/o temporal gated fusion" is the row that adds self-attention to it."""
+    torch.manual_seed(0)
+    ca = build_fusion("cross_attention", TINY_FUSION).double().eval()
+    assert ca.self_attn_a is None and ca.self_attn_t is None
+    assert build_fusion("self_cross_attention", TINY_FUSION).self_attn_a is not None
+    x = fusion_inputs()
+    a_mask, t_mask = x["acoustic_mask"], x["linguistic_mask"]
+    with torch.no_grad():
+        x_a, x_t = ca.proj_a(x["acoustic"]), ca.proj_t(x["linguistic"])
+        c_a = ca.cross_attn_a(x_a, x_t, t_mask)
+        c_t = ca.cross_attn_t(x_t, x_a, a_mask)
+        pooled = [masked_mean_pool(c_a, a_mask), masked_mean_pool(c_t, t_mask)]
+        torch.testing.assert_close(ca(**x).fused, ca.fc(torch.cat(pooled, dim=-1)))
+
+
 def test_build_fusion_rejects_unknown_name() -> None:
     with pytest.raises(ValueError, match="unknown fusion"):
         build_fusion("late", TINY_FUSION)

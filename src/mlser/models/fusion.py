@@ -12,13 +12,16 @@ every pooling, so the output of an utterance does not depend on its batch.
 ``build_fusion`` names (what it is; paper row):
 
 * ``concat``: pool each modality, concat, FC (gao2025 eq. 2); gao2025 Table 4 Exp. 13.
-* ``sa_concat``: self-attention, pool, concat, FC; Table 6 Exp. 25, T2 "Self-attention".
-* ``cross_attention``: SA, cross-attention both ways, pool, concat, FC; Table 6 Exp. 26,
-  T2 "Cross-modal attention" and "CmGI w/o temporal gated fusion".
+* ``self_attention_concat``: self-attention, pool, concat, FC; Table 6 Exp. 25, T2
+  "Self-attention".
+* ``self_attention_gated``: SA, pool, conventional gated fusion; Table 6 Exp. 27, T2
+  "Self-attention w/ gated fusion".
+* ``cross_attention``: cross-attention both ways on the projected inputs (no SA), pool the
+  cross-attended sequences, concat, FC; T2 "Cross-modal attention".
 * ``cross_attention_gated``: ``cross_attention`` + conventional gate; T2 "Cross-modal
   attention w/ gated fusion".
-* ``gated``: SA, pool, conventional gated fusion; Table 6 Exp. 27, T2 "Self-attention w/
-  gated fusion".
+* ``self_cross_attention``: SA, CA both ways, pool s ⊕ c, concat, FC; Table 6 Exp. 26, T2
+  "CmGI w/o temporal gated fusion".
 * ``tgf``: SA, CA, temporal gated fusion (TGF = CmGI); Table 6 Exp. 28, T2 "CmGI".
 * ``tgf_gated``: ``tgf`` + conventional gate on the pooled outputs; Table 6 Exp. 29.
 
@@ -242,16 +245,20 @@ class _AttentionFusionBase(nn.Module):
     the cross-attention of eq. 4; the text ("self-attention ... for learning intra-modal
     interactions", "s^a ... learned from x^a") and gao2025 eqs. 8-9 (A_self(F_a)) say
     self-attention, which is what is implemented: s^a = A_self(x^a), s^l = A_self(x^l).
+    With ``self_attention=False`` there is none: s^a = x^a, s^l = x^l.
     """
 
-    def __init__(self, config: FusionConfig) -> None:
+    def __init__(self, config: FusionConfig, self_attention: bool = True) -> None:
         super().__init__()
         self.config = config
         d = config.d_model
         self.proj_a = nn.Linear(config.acoustic_dim, d)
         self.proj_t = nn.Linear(config.linguistic_dim, d)
-        self.self_attn_a = MaskedMultiheadAttention(d, config.num_heads, config.dropout)
-        self.self_attn_t = MaskedMultiheadAttention(d, config.num_heads, config.dropout)
+        self.self_attn_a: MaskedMultiheadAttention | None = None
+        self.self_attn_t: MaskedMultiheadAttention | None = None
+        if self_attention:
+            self.self_attn_a = MaskedMultiheadAttention(d, config.num_heads, config.dropout)
+            self.self_attn_t = MaskedMultiheadAttention(d, config.num_heads, config.dropout)
 
     def _self_attend(
         self,
@@ -262,6 +269,8 @@ class _AttentionFusionBase(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         x_a = self.proj_a(acoustic)
         x_t = self.proj_t(linguistic)
+        if self.self_attn_a is None or self.self_attn_t is None:
+            return x_a, x_t
         s_a = self.self_attn_a(x_a, x_a, acoustic_mask)  # (B, Ta, d)
         s_t = self.self_attn_t(x_t, x_t, linguistic_mask)  # (B, Tl, d)
         return s_a, s_t
@@ -327,8 +336,8 @@ class _CrossAttentionBase(_AttentionFusionBase):
     c^l = F^c_{t<-a} = A_cross(query s^l, key/value s^a)   (B, Tl, d)
     """
 
-    def __init__(self, config: FusionConfig) -> None:
-        super().__init__(config)
+    def __init__(self, config: FusionConfig, self_attention: bool = True) -> None:
+        super().__init__(config, self_attention)
         d = config.d_model
         self.cross_attn_a = MaskedMultiheadAttention(d, config.num_heads, config.dropout)
         self.cross_attn_t = MaskedMultiheadAttention(d, config.num_heads, config.dropout)
@@ -353,7 +362,10 @@ class CrossAttentionFusion(_CrossAttentionBase):
     with the gates removed, so that the Table 6 rows 26 and 28 differ by the gate only (the
     papers do not say what "w/o temporal gated fusion" pools). With ``utterance_gate=True`` the
     two pooled vectors pass the conventional gate first (gao2024 Table 2 "Cross-modal attention
-    w/ gated fusion").
+    w/ gated fusion"). ``pool_self=False``: gao2024 Table 2's "Cross-modal attention" rows,
+    read as cross-attention alone: no self-attention (the CA reads the projected inputs) and
+    only the cross-attended sequences pooled, so that "CmGI w/o temporal gated fusion" (SA +
+    CA) is the row that adds self-attention to it.
 
     Shapes: fused (B, out_dim); gates only with ``utterance_gate`` ((B, 2d)).
     """
@@ -361,10 +373,8 @@ class CrossAttentionFusion(_CrossAttentionBase):
     def __init__(
         self, config: FusionConfig, utterance_gate: bool = False, pool_self: bool = True
     ) -> None:
-        super().__init__(config)
+        super().__init__(config, self_attention=pool_self)
         d = config.d_model
-        # pool_self=False pools the cross-attended sequences alone: gao2024 Table 2's
-        # "cross-modal attention" rows, without the s ⊕ c of CmGI.
         self.pool_self = pool_self
         width = 2 * d if pool_self else d
         self.gate = _UtteranceGate(width, config.gate_form) if utterance_gate else None
@@ -471,7 +481,7 @@ FUSIONS: dict[str, str] = {
     "concat": "pooled concatenation (gao2025 eq. 2)",
     "self_attention_concat": "self-attention + concatenation (gao2025 Table 6 Exp. 25)",
     "self_attention_gated": "self-attention + conventional gated fusion (Table 6 Exp. 27)",
-    "cross_attention": "self- then cross-attention, cross outputs pooled (gao2024 Table 2)",
+    "cross_attention": "cross-attention alone, its outputs pooled (gao2024 Table 2)",
     "cross_attention_gated": "cross-attention + conventional gate (gao2024 Table 2)",
     "self_cross_attention": "self- + cross-attention, CmGI w/o TGF (Table 6 Exp. 26)",
     "tgf": "temporal gated fusion / CmGI (Table 6 Exp. 28)",
