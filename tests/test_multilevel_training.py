@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from mlser.data import Example
+from mlser.metrics import unweighted_accuracy
 from mlser.multilevel_training import (
     StageError,
     alignment_weights,
@@ -88,6 +89,7 @@ def test_two_stages_then_scoring_never_touch_the_test_fold(tmp_path) -> None:
         log=lambda s: None,
     )
     assert record["best_epoch"] in (1, 2)
+    assert record["valid_text_source"] == "none"  # a speech model reads no text
     assert not (tmp_path / "ck1").exists()  # checkpoints cleared after success
     written = json.loads((tmp_path / "s1.pt.json").read_text())
     assert written["settings"]["training"] == TRAINING
@@ -163,7 +165,7 @@ def test_stage_two_adds_text_and_fusion_to_a_speech_model_of_another_width(tmp_p
         "tasks": ["ser", "asr"],
     }
     messages: list[str] = []
-    run_stage(
+    record = run_stage(
         stage_number=2,
         experiment=experiment(stage2),
         out=tmp_path / "s2.pt",
@@ -178,6 +180,12 @@ def test_stage_two_adds_text_and_fusion_to_a_speech_model_of_another_width(tmp_p
     model, spec = load_model(tmp_path / "s2.pt")
     assert model.emotion_head.proj.in_features == ALIGN_MODELS["fusion"]["out_dim"] == 16
     assert spec["stage"]["fusion"] == "concat"
+    # the best epoch was chosen on what the model reads at test time: its own transcript
+    assert record["valid_text_source"] == "asr"
+    pred = evaluate(
+        model_path=tmp_path / "s2.pt", data=data["valid"], text_source="asr", max_seconds=4
+    )
+    assert record["best_valid_ua"] == pytest.approx(unweighted_accuracy(pred["gold"], pred["pred"]))
 
 
 def test_bert_and_the_aec_read_the_ground_truth_normalised_as_the_asr_output() -> None:
@@ -259,6 +267,7 @@ def test_aec_and_cl_train_then_score_on_corrected_transcripts(tmp_path) -> None:
         log=lambda s: None,
     )
     assert np.isfinite(record["history"][0]["train_loss"])
+    assert record["valid_text_source"] == "asr_corrected"
     model, spec = load_model(tmp_path / "s1.pt")
     assert model.error_correction is not None and spec["tasks"] == sorted(stage1["tasks"])
     # the frozen MiniLM (90 MB) is rebuilt from its package, not stored in the file

@@ -19,7 +19,9 @@ random-init HuBERT and MiniLM on the demo).
   the model has one) are aligned by InfoNCE (λ_c). The paper pre-trains its AEC on Common
   Voice + IEMOCAP transcripts; here it learns from the fold's training utterances only.
 
-Model selection uses the fold's ``valid`` partition only (never the test session).
+Model selection uses the fold's ``valid`` partition only (never the test session), the
+model reading there what it reads at test time (:func:`selection_text_source`). BERT and the
+AEC read the ground truth normalised as the ASR output is (:func:`reference_texts`).
 """
 
 from __future__ import annotations
@@ -373,8 +375,10 @@ def train_stage(
     device: torch.device,
     log: Callable[[str], None] = print,
     temperature: float = 0.07,
+    valid_text_source: str = "ground_truth",
 ) -> dict[str, Any]:
-    """Train ``model`` in place on ``tasks``; keep the weights with the best valid UA."""
+    """Train ``model`` in place on ``tasks``; keep the weights with the best valid UA, the
+    model reading ``valid_text_source`` (see :func:`selection_text_source`)."""
     weights = loss_weights(tasks, training.get("loss_weights", {}))
     alignment = alignment_weights(tasks, training.get("loss_weights", {}))
     config = TrainConfig(**{k: v for k, v in training.items() if k in _TRAIN_FIELDS})
@@ -385,8 +389,11 @@ def train_stage(
         groups = batches_of(train, max_seconds, config.seed + epoch, True, batch_size)
         return [collate(g) for g in groups]
 
+    # greedy correction: the beam only refines what test-time scoring reads
+    greedy = {"beam_size": 1, "max_length": model.text.config.max_length} if model.text else None
+
     def validate(m: MultiLevelSER) -> dict[str, float]:
-        pred = predict(m, valid, classes, "ground_truth", max_seconds, device)
+        pred = predict(m, valid, classes, valid_text_source, max_seconds, device, correction=greedy)
         return {"ua": unweighted_accuracy(pred["gold"], pred["pred"])}
 
     # A pretrained text encoder fine-tunes at its own (smaller) rate; the papers use one
@@ -404,6 +411,7 @@ def train_stage(
     return {
         "best_epoch": result.best_epoch,
         "best_valid_ua": result.best_score,
+        "valid_text_source": valid_text_source,
         "resumed_from_epoch": result.resumed_from,
         "skipped_batches": result.skipped_batches,
         "trainable_parameters": trainable,
@@ -427,6 +435,20 @@ def load_model(path: str | os.PathLike[str]) -> tuple[MultiLevelSER, dict[str, A
     """Rebuild a model saved by :func:`mlser.model_files.save_model_file`, with its spec."""
     model, spec = load_model_file(path, _rebuild)
     return model, spec  # type: ignore[return-value]
+
+
+def selection_text_source(model: MultiLevelSER, tasks: list[str]) -> str:
+    """The text ``model`` reads while its best epoch is chosen: the text it reads at test
+    time. A model with a text encoder and an ASR head (``tasks``: over both stages) reads
+    its own transcript, corrected where it has an AEC (the papers' inference: "the ASR
+    transcript at inference"); a text-only model its ground truth; a speech model none.
+    One choice per model, not per row: rows that score one checkpoint on other text
+    (gao2025 Exp-10 on the true transcript) share the checkpoint chosen this way."""
+    if model.text is None:
+        return "none"
+    if model.acoustic is None or "asr" not in tasks:
+        return "ground_truth"
+    return "asr_corrected" if model.error_correction is not None else "asr"
 
 
 def merge_stage(stage1: dict[str, Any], stage2: dict[str, Any]) -> dict[str, Any]:
@@ -502,6 +524,8 @@ def run_stage(
     if stage.get("strategy") == "adapters":
         adapters = dict(models.get("adapter", {}))
         model.add_adapters(AdapterConfig(**adapters))
+    # tasks: every task the model's heads were trained on, over both stages
+    tasks = sorted(set(stage["tasks"]) | set(start_spec["tasks"] if stage_number == 2 else []))
     record = train_stage(
         model,
         list(stage["tasks"]),
@@ -514,9 +538,8 @@ def run_stage(
         device,
         log,
         float(models.get("contrastive", {}).get("temperature", 0.07)),
+        selection_text_source(model, tasks),
     )
-    # tasks: every task the model's heads were trained on, over both stages
-    tasks = sorted(set(stage["tasks"]) | set(start_spec["tasks"] if stage_number == 2 else []))
     spec = {
         "stage": stage,
         "tasks": tasks,
