@@ -195,12 +195,7 @@ def test_bert_and_the_aec_read_the_ground_truth_normalised_as_the_asr_output() -
     from mlser.data import collate
     from mlser.multilevel_training import _forward, build_model, loss_weights, make_step
 
-    stage = {
-        "acoustic_encoder": "tiny",
-        "text_encoder": "minilm",
-        "fusion": "concat",
-        "tasks": ["ser", "asr", "aec", "cl"],
-    }
+    stage = ALIGNED_STAGE
     torch.manual_seed(0)
     model = build_model(stage, ALIGN_MODELS, 4).eval()
     base = examples(2, 0)
@@ -239,6 +234,15 @@ ALIGN_MODELS = {
         "beam_size": 2,
         "max_length": 8,
     },
+}
+
+
+#: A concatenation model with every alignment task (AEC and the contrastive loss).
+ALIGNED_STAGE = {
+    "acoustic_encoder": "tiny",
+    "text_encoder": "minilm",
+    "fusion": "concat",
+    "tasks": ["ser", "asr", "aec", "cl"],
 }
 
 
@@ -314,12 +318,7 @@ def test_alignment_losses_train_the_decoder_and_the_text_encoder() -> None:
         **ALIGN_MODELS,
         "text": {"minilm": {**ALIGN_MODELS["text"]["minilm"], "freeze": False}},
     }
-    stage = {
-        "acoustic_encoder": "tiny",
-        "text_encoder": "minilm",
-        "fusion": "concat",
-        "tasks": ["ser", "asr", "aec", "cl"],
-    }
+    stage = ALIGNED_STAGE
     torch.manual_seed(0)
     model = build_model(stage, models, 4)
     batch = collate(examples(3, 0))
