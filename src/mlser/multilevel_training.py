@@ -210,10 +210,14 @@ def reference_texts(texts: list[str]) -> list[str]:
     return [normalize_transcript(t) for t in texts]
 
 
-def _forward(model: MultiLevelSER, batch: Batch, text_source: str) -> Any:
+def _forward(
+    model: MultiLevelSER, batch: Batch, text_source: str, references: list[str] | None = None
+) -> Any:
+    """The model on ``batch``; with ``ground_truth`` BERT reads ``references`` (the batch's
+    :func:`reference_texts` where not given)."""
     texts = None
     if model.text is not None and text_source == "ground_truth":
-        texts = reference_texts(batch.texts)
+        texts = references if references is not None else reference_texts(batch.texts)
     return model(batch.waveforms, batch.lengths, texts=texts)
 
 
@@ -230,7 +234,8 @@ def make_step(
 
     def step(model: MultiLevelSER, batch: Batch) -> torch.Tensor:
         batch = batch.to(device)
-        out = _forward(model, batch, "ground_truth")
+        references = reference_texts(batch.texts)
+        out = _forward(model, batch, "ground_truth", references)
         ctc, ctc_lengths = (None, None)
         if weights.asr:
             ctc, ctc_lengths = model.tokenizer.batch_encode(batch.texts)
@@ -238,7 +243,6 @@ def make_step(
         targets = MultiTaskTargets(batch.emotion, ctc, ctc_lengths, batch.gender, batch.style)
         total = multitask_loss(out, targets, weights).total
         if alignment.get("aec") or alignment.get("cl"):
-            references = reference_texts(batch.texts)
             total = total + alignment_loss(model, out, references, alignment, contrastive)
         return total
 

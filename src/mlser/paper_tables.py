@@ -41,6 +41,14 @@ SCORED = "scored"
 PUBLISHED = "published result (not trained)"
 
 
+def per_class_metric(metric: str) -> tuple[str, str] | None:
+    """``("precision" | "recall", label code)`` of a ``<kind>_<class>`` metric name, else None."""
+    kind, _, name = metric.partition("_")
+    if kind in ("recall", "precision") and name in CLASS_CODES:
+        return kind, CLASS_CODES[name]
+    return None
+
+
 def metric_value(scores: dict[str, Any], metric: str) -> float | None:
     """The value of a matrix metric name in one metrics.json, None where it has none.
 
@@ -49,9 +57,10 @@ def metric_value(scores: dict[str, Any], metric: str) -> float | None:
     """
     if metric in scores and scores[metric] is not None:
         return float(scores[metric])
-    kind, _, name = metric.partition("_")
-    if kind in ("recall", "precision") and name in CLASS_CODES:
-        value = (scores.get(kind) or {}).get(CLASS_CODES[name])
+    per_class = per_class_metric(metric)
+    if per_class is not None:
+        kind, code = per_class
+        value = (scores.get(kind) or {}).get(code)
         return None if value is None else float(value)
     return None
 

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlser.paper_tables import CLASS_CODES, SCORED
+from mlser.paper_tables import CLASS_CODES, SCORED, per_class_metric
 
 #: Metrics of a whole prediction set that a comparison or a bootstrap std can use; the
 #: per-class ``precision_<class>`` / ``recall_<class>`` of the papers' tables (class as
@@ -35,17 +35,9 @@ class ComparisonError(ValueError):
     """A comparisons file entry that cannot be used; the message names it."""
 
 
-def _per_class(metric: str) -> tuple[str, str] | None:
-    """``("precision" | "recall", label code)`` of a per-class metric name, else None."""
-    kind, _, name = metric.partition("_")
-    if kind in ("precision", "recall") and name in CLASS_CODES:
-        return kind, CLASS_CODES[name]
-    return None
-
-
 def is_bootstrap_metric(metric: str) -> bool:
     """Whether ``metric`` can be computed from predictions (and so bootstrapped)."""
-    return metric in BOOTSTRAP_METRICS or _per_class(metric) is not None
+    return metric in BOOTSTRAP_METRICS or per_class_metric(metric) is not None
 
 
 def load_comparisons(
@@ -117,7 +109,7 @@ def weighted_metric(
     n_classes = len(classes)
     correct = (gold == pred).astype(float)
     total = weights.sum(axis=1)
-    per_class = _per_class(metric)
+    per_class = per_class_metric(metric)
     if per_class is not None:
         kind, code = per_class
         if code not in classes:
