@@ -14,6 +14,7 @@ from mlser.corpora import CorpusFormatError, CorpusLayoutError, PrepareSummary
 from mlser.corpora.meld import prepare_meld, read_meld_csv, repair_mojibake
 from mlser.labels import MELD_7CLASS
 from mlser.manifest import MANIFEST_COLUMNS, read_manifest, read_rejects
+from mlser.transcripts import normalize_transcript
 
 FIXTURES = Path(__file__).absolute().parent / "fixtures"
 FULL = FIXTURES / "MELD.Raw"
@@ -74,6 +75,85 @@ def test_repair_mojibake_only_touches_mojibake() -> None:
     assert repair_mojibake("caf\u00c3\u0192\u00c2\u00a9") == "café"  # mangled twice
     for fine in ("café", "naïve", "It’s", "Ça va", "plain ascii", "£5 – ok", "Ã"):
         assert repair_mojibake(fine) == fine
+
+
+# The release's form: valid UTF-8 whose text holds cp1252 punctuation as C1 code points.
+C1_ROWS = {
+    (0, 0): ("Oh my God, he\x92s here!", "Oh my God, he’s here!", "oh my god he's here"),
+    (0, 1): (
+        "\x93Pivot\x94\x85 \x91pivot\x92 \x97 ten times\x96twice",
+        "“Pivot”… ‘pivot’ — ten times–twice",
+        "pivot 'pivot' ten times twice",
+    ),
+    (0, 2): ("No C1 here.", "No C1 here.", "no c here"),
+    # undefined in cp1252: kept as they are
+    (0, 3): ("odd\x81\x9d", "odd\x81\x9d", "odd"),
+    # C1 inside mojibake: UTF-8 read as latin-1, and UTF-8 of a C1 character read as cp1252
+    (0, 4): ("it\u00e2\x80\x99s \u00c2\x92ok\u00e2\u20ac\x9d", "it’s ’ok”", "it's 'ok"),
+}
+
+
+def _c1_count(text: str) -> int:
+    """C1 code points that cp1252 defines (what the reader is to map)."""
+    n = 0
+    for c in text:
+        if 0x80 <= ord(c) <= 0x9F:
+            try:
+                bytes([ord(c)]).decode("cp1252")
+                n += 1
+            except UnicodeDecodeError:
+                pass
+    return n
+
+
+def _write_c1_csv(path: Path) -> None:
+    body = "".join(
+        f'{i},"{raw}",Ross,joy,positive,{d},{u},1,1,"00:00:01,000","00:00:02,000"\n'
+        for i, ((d, u), (raw, _, _)) in enumerate(C1_ROWS.items(), 1)
+    )
+    data = (HEADER + body).encode("utf-8")
+    assert b"\xc2\x92" in data  # U+0092 as UTF-8, not the cp1252 byte \x92
+    data.decode("utf-8")  # valid UTF-8 throughout
+    path.write_bytes(data)
+
+
+def test_c1_punctuation_in_valid_utf8_is_mapped(tmp_path: Path) -> None:
+    f = tmp_path / "train_sent_emo.csv"
+    _write_c1_csv(f)
+    df = read_meld_csv(f)
+    got = {(r.Dialogue_ID, r.Utterance_ID): r for r in df.itertuples(index=False)}
+    assert set(got) == set(C1_ROWS)
+    for key, (raw, text, normal) in C1_ROWS.items():
+        assert got[key].Utterance == text
+        assert normalize_transcript(got[key].Utterance) == normal
+        assert got[key].c1_mapped == _c1_count(raw)
+    assert got[(0, 0)].c1_mapped == 1 and got[(0, 2)].c1_mapped == got[(0, 3)].c1_mapped == 0
+
+
+def test_c1_mapping_is_counted_in_the_summary(tmp_path: Path) -> None:
+    root = tmp_path / "MELD.Raw"
+    for d in ("train_splits", "dev_splits_complete", "output_repeated_splits_test"):
+        (root / d).mkdir(parents=True)
+    _write_c1_csv(root / "train_sent_emo.csv")
+    for split in ("dev", "test"):
+        (root / f"{split}_sent_emo.csv").write_text(HEADER)
+    shutil.copy(QUIRKS / "train_splits" / "dia0_utt0.mp4", root / "train_splits" / "dia0_utt0.mp4")
+    summary = prepare_meld(root, tmp_path / "out")
+    counts = [_c1_count(raw) for raw, _, _ in C1_ROWS.values()]
+    assert summary.c1_mapped == sum(n > 0 for n in counts) > 0
+    assert summary.c1_mapped_chars == sum(counts)
+    record = summary.as_dict()
+    assert (record["c1_mapped"], record["c1_mapped_chars"]) == (
+        summary.c1_mapped,
+        summary.c1_mapped_chars,
+    )
+    assert f"mapped in {summary.c1_mapped} rows ({summary.c1_mapped_chars} characters)" in str(
+        summary
+    )
+    # every consumer reads the mapped text: the manifest's text is what WER and BERT see
+    m = read_manifest(tmp_path / "out" / "manifest.tsv").set_index("utt_id")
+    assert m.loc["train_dia0_utt0", "text"] == C1_ROWS[(0, 0)][1]
+    assert normalize_transcript(m.loc["train_dia0_utt0", "text"]) == "oh my god he's here"
 
 
 @pytest.mark.parametrize(

@@ -60,6 +60,11 @@ class PrepareSummary:
     decoded: int = 0
     #: Audio files under ``out_dir/audio`` from an earlier run that were valid and reused.
     reused: int = 0
+    #: Rows read (MELD) whose text held cp1252 punctuation as C1 control characters
+    #: (``U+0092`` for ``’``), mapped by the reader to the characters they stand for.
+    c1_mapped: int = 0
+    #: The C1 control characters so mapped, over all those rows.
+    c1_mapped_chars: int = 0
 
     @property
     def n_kept(self) -> int:
@@ -89,6 +94,8 @@ class PrepareSummary:
             "n_rejected": self.n_rejected,
             "decoded": self.decoded,
             "reused": self.reused,
+            "c1_mapped": self.c1_mapped,
+            "c1_mapped_chars": self.c1_mapped_chars,
         }
 
     def format(self) -> str:
@@ -97,17 +104,20 @@ class PrepareSummary:
         def counts(d: dict[str, int]) -> str:
             return ", ".join(f"{k}={v}" for k, v in d.items()) or "none"
 
-        return "\n".join(
-            [
-                f"{self.corpus}: {self.labelled} labelled utterances under {self.root}",
-                f"  kept            {self.n_kept:6d}  ({counts(self.kept)})",
-                f"  out of protocol {self.n_out_of_protocol:6d}  ({counts(self.out_of_protocol)})",
-                f"  rejected        {self.n_rejected:6d}  ({counts(self.rejects)})",
-                f"  audio decoded {self.decoded}, reused {self.reused}",
-                f"  manifest {self.manifest}",
-                f"  rejects  {self.rejects_path}",
-            ]
-        )
+        lines = [
+            f"{self.corpus}: {self.labelled} labelled utterances under {self.root}",
+            f"  kept            {self.n_kept:6d}  ({counts(self.kept)})",
+            f"  out of protocol {self.n_out_of_protocol:6d}  ({counts(self.out_of_protocol)})",
+            f"  rejected        {self.n_rejected:6d}  ({counts(self.rejects)})",
+            f"  audio decoded {self.decoded}, reused {self.reused}",
+        ]
+        if self.c1_mapped_chars:  # only readers that map C1 characters have a line for it
+            lines.append(
+                f"  text: cp1252 punctuation in C1 controls mapped in {self.c1_mapped} rows"
+                f" ({self.c1_mapped_chars} characters)"
+            )
+        lines += [f"  manifest {self.manifest}", f"  rejects  {self.rejects_path}"]
+        return "\n".join(lines)
 
     def __str__(self) -> str:
         return self.format()

@@ -74,6 +74,15 @@ def _cp1252_fallback(exc: UnicodeError) -> tuple[str, int]:
 codecs.register_error("mlser-cp1252-fallback", _cp1252_fallback)
 
 
+# The release's CSVs are valid UTF-8 yet hold cp1252 punctuation as C1 control code points
+# (U+0092 for ’ about 4,900 times, U+0085 …, U+0097 —), which the transcript normaliser and
+# BERT's tokenizer would drop. Each C1 code point that cp1252 defines becomes cp1252's
+# character; the five it leaves undefined stay: they stand for no known character, and
+# mojibake such as ``â€\x9d`` (”) needs them as they are to be undone.
+_C1_CHAR: dict[str, str] = {chr(b): c for b, c in _CP1252_CHAR.items() if b <= 0x9F and c != chr(b)}
+_C1 = re.compile(f"[{''.join(map(re.escape, _C1_CHAR))}]")
+
+
 def _chars(lo: int, hi: int) -> str:
     return "".join(re.escape(_CP1252_CHAR[b]) for b in range(lo, hi + 1))
 
@@ -99,6 +108,12 @@ def decode_meld_bytes(data: bytes) -> str:
     return data.decode("utf-8", errors="mlser-cp1252-fallback")
 
 
+def map_c1_controls(text: str) -> tuple[str, int]:
+    """``text`` with each C1 control that cp1252 defines made cp1252's character
+    (``\\x92`` → ``’``), and the number of characters so mapped."""
+    return _C1.subn(lambda m: _C1_CHAR[m.group(0)], text)
+
+
 def repair_mojibake(text: str) -> str:
     """Undo UTF-8-read-as-cp1252 (``â€™`` → ``’``); text without it is returned unchanged."""
     for _ in range(3):  # text mangled twice needs two rounds
@@ -113,11 +128,13 @@ def read_meld_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
     """Read a MELD ``*_sent_emo.csv``, repairing its encoding and nothing else.
 
     Bytes are decoded as UTF-8; bytes that are not valid UTF-8 are read as cp1252 (the
-    release has stray ``\\x92`` apostrophes), and UTF-8 that was mis-decoded as cp1252
-    somewhere upstream (``â€™``) is turned back into the intended character. The text is
-    otherwise kept as the corpus has it: curly quotes, spacing and case are not
-    normalised. Returns the CSV columns as strings, ``Dialogue_ID``/``Utterance_ID`` as
-    ints, and ``source_line`` (1-based line of the row in the file). A row with the wrong
+    release has stray ``\\x92`` apostrophes), C1 control characters that stand for cp1252
+    punctuation (the release's UTF-8 ``U+0092``) are mapped by :func:`map_c1_controls`,
+    and UTF-8 that was mis-decoded as cp1252 somewhere upstream (``â€™``) is turned back
+    into the intended character. The text is otherwise kept as the corpus has it: curly
+    quotes, spacing and case are not normalised. Returns the CSV columns as strings,
+    ``Dialogue_ID``/``Utterance_ID`` as ints, ``source_line`` (1-based line of the row in
+    the file) and ``c1_mapped`` (C1 characters mapped in the row). A row with the wrong
     number of fields or non-integer ids raises :class:`CorpusFormatError` naming the line.
     """
     path = Path(path)
@@ -134,6 +151,7 @@ def read_meld_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
         )
     records: list[list[str]] = []
     lines: list[int] = []
+    c1_mapped: list[int] = []
     end_line = reader.line_num
     try:
         for row in reader:
@@ -144,8 +162,18 @@ def read_meld_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
                 raise CorpusFormatError(
                     path, start_line, f"expected {len(header)} fields, found {len(row)}: {row!r}"
                 )
-            records.append([repair_mojibake(v) for v in row])
+            fields: list[str] = []
+            mapped = 0
+            for value in row:
+                # C1 before mojibake repair, which reads cp1252-decoded text (so UTF-8 read
+                # as latin-1, ``â\x80\x99``, is undone too), and after it, for C1 text that
+                # was itself encoded as UTF-8 and read as cp1252 (``Â\x92`` -> ``\x92``).
+                value, n = map_c1_controls(value)
+                fields.append(map_c1_controls(repair_mojibake(value))[0])
+                mapped += n  # C1 characters in the text as read, each counted once
+            records.append(fields)
             lines.append(start_line)
+            c1_mapped.append(mapped)
     except csv.Error as exc:
         raise CorpusFormatError(path, reader.line_num, f"unparsable CSV ({exc})") from exc
     df = pd.DataFrame(records, columns=header, dtype=object)
@@ -157,6 +185,7 @@ def read_meld_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
             raise CorpusFormatError(path, lines[i], f"{col} is not an integer: {df[col].iat[i]!r}")
         df[col] = values.astype(int)
     df["source_line"] = lines
+    df["c1_mapped"] = c1_mapped
     return df
 
 
@@ -218,10 +247,12 @@ def prepare_meld(
     jobs: list[tuple[str, str]] = []
     job_utt: dict[str, tuple[str, str]] = {}  # wav -> (utt_id, video)
     seen: set[str] = set()
-    labelled = reused = 0
+    labelled = reused = c1_rows = c1_chars = 0
 
     for split in SPLITS:
         df = read_meld_csv(csv_paths[split])
+        c1_rows += int((df["c1_mapped"] > 0).sum())
+        c1_chars += int(df["c1_mapped"].sum())
         for rec in df.itertuples(index=False):
             labelled += 1
             d, u = int(rec.Dialogue_ID), int(rec.Utterance_ID)
@@ -292,4 +323,6 @@ def prepare_meld(
         rejects=count_sorted(reason_code(r.reason) for r in rejects),
         decoded=decoded,
         reused=reused,
+        c1_mapped=c1_rows,
+        c1_mapped_chars=c1_chars,
     )
