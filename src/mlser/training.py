@@ -57,6 +57,9 @@ class TrainConfig:
         keep_checkpoints: epoch checkpoints kept on disk.
         lr_schedule: ``"constant"`` or ``"cosine"`` (each epoch's rate is ``lr`` times
             ``(1 + cos(pi * (epoch - 1) / epochs)) / 2``: full in the first epoch).
+        warmup_steps: linear warm-up over the first optimiser steps: at (1-based) step
+            ``k`` every group's rate is multiplied by ``min(1, k / warmup_steps)`` on top of
+            the epoch's ``lr_factor``; 0 = none (wang2023: 8000).
     """
 
     epochs: int = 10
@@ -69,16 +72,23 @@ class TrainConfig:
     select_metric: str = "ua"
     keep_checkpoints: int = 1
     lr_schedule: str = "constant"
+    warmup_steps: int = 0
 
     def __post_init__(self) -> None:
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"lr_schedule {self.lr_schedule!r}: one of {LR_SCHEDULES}")
+        if self.warmup_steps < 0:
+            raise ValueError(f"warmup_steps {self.warmup_steps}: must be >= 0")
 
     def lr_factor(self, epoch: int) -> float:
         """The factor on every group's rate in (1-based) ``epoch``."""
         if self.lr_schedule == "cosine":
             return 0.5 * (1.0 + math.cos(math.pi * (epoch - 1) / self.epochs))
         return 1.0
+
+    def warmup_factor(self, step: int) -> float:
+        """The warm-up factor at (1-based) optimiser ``step``."""
+        return min(1.0, step / self.warmup_steps) if self.warmup_steps else 1.0
 
 
 @dataclass
@@ -156,7 +166,7 @@ def fit(
     base_lrs = [g["lr"] for g in optimiser.param_groups]
     frozen = _frozen_keys(model)
     result = FitResult(best_state={}, best_epoch=0, best_score=-math.inf)
-    start_epoch = 1
+    start_epoch, steps_taken = 1, 0
     resumed = latest_checkpoint(checkpoint_dir)
     fixed: dict[str, torch.Tensor] = {}
     if resumed is not None and frozen:
@@ -173,6 +183,8 @@ def fit(
         epoch, state = resumed
         model.load_state_dict({**fixed, **state["model"]})  # strict: every key, once
         optimiser.load_state_dict(state["optimiser"])
+        # the warm-up goes on where it stopped (older checkpoints: AdamW's own count)
+        steps_taken = int(state.get("optimiser_steps", _adam_steps(optimiser)))
         result = FitResult(**state["result"])
         result.resumed_from = epoch
         start_epoch = epoch + 1
@@ -183,8 +195,9 @@ def fit(
         torch.manual_seed(config.seed * 100_003 + epoch)
         np.random.seed((config.seed * 100_003 + epoch) % 2**32)
         # a function of the epoch alone, so a resumed run sets the same rates
-        for group, base in zip(optimiser.param_groups, base_lrs, strict=True):
-            group["lr"] = base * config.lr_factor(epoch)
+        rates = [base * config.lr_factor(epoch) for base in base_lrs]
+        for group, rate in zip(optimiser.param_groups, rates, strict=True):
+            group["lr"] = rate
         model.train()
         started, total, count, step = time.perf_counter(), 0.0, 0, 0
         optimiser.zero_grad(set_to_none=True)
@@ -203,8 +216,12 @@ def fit(
             (loss / config.grad_accum).backward()
             total, count = total + loss.item(), count + 1
             if step % config.grad_accum == 0:
+                steps_taken += 1
+                _warm_up(optimiser, rates, config, steps_taken)
                 _optimiser_step(optimiser, params, config)
         if step % config.grad_accum:
+            steps_taken += 1
+            _warm_up(optimiser, rates, config, steps_taken)
             _optimiser_step(optimiser, params, config)
 
         model.eval()
@@ -233,6 +250,7 @@ def fit(
                 "model": _changing(model.state_dict(), frozen),
                 "optimiser": optimiser.state_dict(),
                 "result": asdict(result),
+                "optimiser_steps": steps_taken,
             },
             epoch_checkpoint(checkpoint_dir, epoch),
         )
@@ -242,6 +260,21 @@ def fit(
     # frozen parameters are the same in every epoch: the current ones complete the best
     result.best_state = {k: result.best_state.get(k, v) for k, v in model.state_dict().items()}
     return result
+
+
+def _warm_up(
+    optimiser: torch.optim.Optimizer, rates: list[float], config: TrainConfig, step: int
+) -> None:
+    """Every group's rate at optimiser ``step``: its epoch rate times the warm-up factor
+    (untouched without a warm-up)."""
+    if config.warmup_steps:
+        for group, rate in zip(optimiser.param_groups, rates, strict=True):
+            group["lr"] = rate * config.warmup_factor(step)
+
+
+def _adam_steps(optimiser: torch.optim.Optimizer) -> int:
+    """Optimiser steps taken, as AdamW counts them per parameter."""
+    return max((int(s["step"]) for s in optimiser.state.values() if "step" in s), default=0)
 
 
 def _optimiser_step(
