@@ -632,12 +632,11 @@ def cmd_evaluate_lemer(args: argparse.Namespace) -> int:
             raise SystemExit(f"--scorings: {s!r} needs exactly the keys {LEMER_SCORING_KEYS}")
     import gc
 
-    import torch
-
     from mlser.atomic import write_text
     from mlser.lemer_training import load_system, predict
 
     _use_compute(args)
+    device = _device(args.device)  # as the trainers: CUDA where this process sees one
     folds: dict[int, tuple[dict, tuple[str, ...]]] = {}
     for s in scorings:
         history = int(s["text_history"])
@@ -646,9 +645,8 @@ def cmd_evaluate_lemer(args: argparse.Namespace) -> int:
         data, classes = folds[history]
         system, _spec = load_system(Path(s["model"]))
         pred, maps = predict(
-            system, data["test"], classes, args.max_batch_seconds, torch.device("cpu"),
-            args.keep_maps,
-        )  # fmt: skip
+            system, data["test"], classes, args.max_batch_seconds, device, args.keep_maps
+        )
         maps_json = json.dumps({"classes": list(classes), "utterances": maps}) + "\n"
         write_text(Path(s["attention"]), maps_json)
         extra = {"model": str(s["model"]), "text_history": history}
