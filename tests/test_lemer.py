@@ -192,14 +192,17 @@ def test_wav2vec2_quantizer_codes_index_their_codevectors() -> None:
     cb = quantizer_codebook(["u1"], [audio], coder)
     idx = coder.group_indices(audio)
     assert cb.codes[0].tolist() == (idx[:, 0] + 5 * idx[:, 1]).tolist()
-    # the embedding of a code is what the quantizer itself returns for that frame
+    # the embedding of a code is what the quantizer itself returns for that frame, in the
+    # space pretraining compares it with the features (project_q)
     w2v = model.wav2vec2
     with torch.no_grad():
         x = torch.from_numpy(audio)
         x = ((x - x.mean()) / torch.sqrt(x.var() + 1e-7)).unsqueeze(0)
         extract = w2v.feature_projection.layer_norm(w2v.feature_extractor(x).transpose(1, 2))
-        expected, _ = model.quantizer(extract)
+        quantized, _ = model.quantizer(extract)
+        expected = model.project_q(quantized)
     np.testing.assert_allclose(cb.embeddings(cb.codes[0]), expected[0].numpy(), atol=1e-6)
+    np.testing.assert_array_equal(cb.feature_projection[0], model.project_hid.weight.detach())
 
 
 # ------------------------------------------------------------------ dialogue history

@@ -6,11 +6,17 @@ Two discretisers, both fitted or applied on a fold's *training* utterances only:
   fold's training log-mel frames (80 bands, 25 ms / 10 ms, per-utterance normalised: the
   features :class:`mlser.models.acoustic.LogMelFrontend` computes, no learned weights).
   A unit's embedding is its centroid.
-* ``wav2vec2_quantizer`` (the paper's): the Gumbel quantizer of a pretrained
-  ``Wav2Vec2ForPreTraining`` checkpoint named in config, in eval mode (argmax per group).
-  A frame's code is the tuple of its group indices (one integer ``sum_g idx_g V^g``);
-  its embedding is the concatenation of the chosen group codevectors, as the quantizer
-  returns it.
+* ``wav2vec2_quantizer`` (the paper's): the Gumbel quantizer of a pretrained wav2vec 2.0
+  checkpoint named in config (``Wav2Vec2ForPreTraining`` or
+  ``Wav2Vec2ConformerForPreTraining``: wang2023 takes it from its speech encoder, §2.2),
+  in eval mode (argmax per group). A frame's code is the tuple of its group indices (one
+  integer ``sum_g idx_g V^g``). Its embedding is the checkpoint's ``project_q`` of the
+  concatenated group codevectors (what the quantizer returns for that frame): the
+  ``proj_codevector_dim`` space in which wav2vec 2.0 pretraining's contrastive loss
+  compares ``project_q(quantized)`` with ``project_hid(context features)``. The codebook
+  keeps ``project_hid`` too (:attr:`Codebook.feature_projection`), so that the label-frame
+  attention compares the encoder's features with the label embeddings in that space
+  (:mod:`mlser.models.label_embedding`).
 
 The codes of each class form one document; the TF-IDF of :mod:`mlser.label_keywords`
 ranks them (tokens ``u<code>``), and the embeddings of each class's Top-K codes are the
@@ -43,7 +49,8 @@ class CodebookSettings:
         units: k-means units (``kmeans``).
         max_fit_frames: frames sampled (with ``seed``) to fit k-means; all if fewer.
         seed: k-means initialisation and frame sampling.
-        quantizer: ``from_pretrained`` name of a Wav2Vec2ForPreTraining checkpoint.
+        quantizer: ``from_pretrained`` name of a wav2vec 2.0 (or wav2vec 2.0-conformer)
+            pretraining checkpoint with its quantizer: the speech encoder's own (§2.2).
         n_mels: log-mel bands (``kmeans``).
     """
 
@@ -72,6 +79,11 @@ class Codebook:
         code_ids: ``(U,)`` the codes that have an embedding (sorted).
         vectors: ``(U, D)`` the embedding of each code of ``code_ids``.
         hop: samples per code frame (160 for log-mel frames, 320 for wav2vec 2.0).
+        feature_projection: ``(weight (D, d_s), bias (D,))``, the quantizer checkpoint's
+            ``project_hid``: maps its encoder's ``(T, d_s)`` features into the space of
+            ``vectors`` (``wav2vec2_quantizer``); None where ``vectors`` have no such space
+            (k-means centroids of log-mel frames).
+        source: the checkpoint the codes come from ("" if none or unnamed).
     """
 
     method: str
@@ -80,6 +92,8 @@ class Codebook:
     code_ids: np.ndarray
     vectors: np.ndarray
     hop: int
+    feature_projection: tuple[np.ndarray, np.ndarray] | None = None
+    source: str = ""
 
     def embeddings(self, codes: Sequence[int]) -> np.ndarray:
         """``(len(codes), D)`` embeddings of ``codes``."""
@@ -146,25 +160,43 @@ def _nearest(frames: np.ndarray, centroids: np.ndarray) -> np.ndarray:
     return d.argmin(1).astype(np.int64)
 
 
+#: What a quantizer checkpoint must hold besides its encoder: without them
+#: ``from_pretrained`` would initialise them at random, silently.
+_PRETRAINING_HEADS = ("quantizer.", "project_q.", "project_hid.")
+
+
 class QuantizerCoder:
-    """Frame codes and codevectors from the quantizer of a ``Wav2Vec2ForPreTraining`` model.
+    """Frame codes and code embeddings from the quantizer of a wav2vec 2.0 pretraining model.
 
     Args:
-        model: a ``Wav2Vec2ForPreTraining`` (``from_pretrained(name)`` on the real config;
-            any config works, e.g. a tiny random-init one in tests).
+        model: a ``Wav2Vec2ForPreTraining`` or ``Wav2Vec2ConformerForPreTraining``
+            (``from_pretrained(name)`` on the real config; any config works, e.g. a tiny
+            random-init one in tests). Both hold ``quantizer`` (``codevectors``
+            ``(1, G * V, codevector_dim / G)``, ``weight_proj``), ``project_q``
+            (``codevector_dim -> proj_codevector_dim``) and ``project_hid``
+            (``hidden_size -> proj_codevector_dim``) beside their encoder (``base_model``).
     """
 
     def __init__(self, model: Any) -> None:
         self.model = model.eval()
+        self.encoder = model.base_model  # .wav2vec2 or .wav2vec2_conformer
         q = model.quantizer
         self.groups, self.vars = int(q.num_groups), int(q.num_vars)
-        self.normalize = bool(getattr(model.config, "feat_extract_norm", "group") == "layer")
+        self.source = str(getattr(model.config, "_name_or_path", "") or "")
 
     @classmethod
     def from_pretrained(cls, name: str) -> QuantizerCoder:
-        from transformers import Wav2Vec2ForPreTraining
+        """The pretraining model of ``name`` (its class from the checkpoint's model type)."""
+        from transformers import AutoModelForPreTraining
 
-        return cls(Wav2Vec2ForPreTraining.from_pretrained(name))
+        model, info = AutoModelForPreTraining.from_pretrained(name, output_loading_info=True)
+        missing = [k for k in info["missing_keys"] if k.startswith(_PRETRAINING_HEADS)]
+        if missing:
+            raise ValueError(
+                f"{name} has no pretrained quantizer / projections ({missing[:3]} missing): "
+                "the codebook needs a wav2vec 2.0 pretraining checkpoint"
+            )
+        return cls(model)
 
     @torch.no_grad()
     def group_indices(self, audio: np.ndarray) -> np.ndarray:
@@ -172,7 +204,7 @@ class QuantizerCoder:
         wav = torch.as_tensor(audio, dtype=torch.float32)
         # the wav2vec 2.0 feature extractor's zero-mean unit-variance input normalisation
         wav = ((wav - wav.mean()) / torch.sqrt(wav.var() + 1e-7)).unsqueeze(0)
-        w2v = self.model.wav2vec2
+        w2v = self.encoder
         extract = w2v.feature_extractor(wav).transpose(1, 2)
         extract = w2v.feature_projection.layer_norm(extract)
         logits = self.model.quantizer.weight_proj(extract)  # (1, T, G * V)
@@ -182,22 +214,47 @@ class QuantizerCoder:
         """Group indices ``(T, G)`` -> one integer code per frame ``sum_g idx_g V^g``."""
         return (idx * (self.vars ** np.arange(self.groups))[None, :]).sum(1).astype(np.int64)
 
-    def vectors_of(self, codes: np.ndarray) -> np.ndarray:
+    def codevectors_of(self, codes: np.ndarray) -> np.ndarray:
         """``(len(codes), codevector_dim)`` codevectors (group vectors concatenated)."""
-        table = self.model.quantizer.codevectors.detach()[0].numpy()  # (G * V, D / G)
+        table = self.model.quantizer.codevectors.detach()[0].float().numpy()  # (G * V, D / G)
         idx = (codes[:, None] // (self.vars ** np.arange(self.groups))[None, :]) % self.vars
         rows = idx + self.vars * np.arange(self.groups)[None, :]
         return table[rows].reshape(len(codes), -1).astype(np.float32)
+
+    @torch.no_grad()
+    def vectors_of(self, codes: np.ndarray) -> np.ndarray:
+        """``(len(codes), proj_codevector_dim)`` ``project_q`` of the codevectors: the
+        embeddings the contrastive loss of pretraining compared with ``project_hid`` of
+        the context features."""
+        q = self.model.project_q
+        x = torch.from_numpy(self.codevectors_of(codes)).to(q.weight.dtype)
+        return q(x).float().numpy()
+
+    def feature_projection(self) -> tuple[np.ndarray, np.ndarray]:
+        """``project_hid`` as ``(weight (proj_codevector_dim, hidden_size), bias)``."""
+        p = self.model.project_hid
+        return (
+            p.weight.detach().float().numpy().copy(),
+            p.bias.detach().float().numpy().copy(),
+        )
 
 
 def quantizer_codebook(
     utt_ids: Sequence[str], audios: Sequence[np.ndarray], coder: QuantizerCoder
 ) -> Codebook:
-    """Codes of ``audios`` by a wav2vec 2.0 quantizer; embeddings of the codes used."""
+    """Codes of ``audios`` by a wav2vec 2.0 quantizer; the embeddings of the codes used
+    (``project_q`` of their codevectors) and the checkpoint's ``project_hid``."""
     codes = [coder.code_of(coder.group_indices(a)) for a in audios]
     used = np.unique(np.concatenate(codes)) if codes else np.zeros(0, np.int64)
     return Codebook(
-        "wav2vec2_quantizer", list(utt_ids), codes, used, coder.vectors_of(used), hop=320
+        "wav2vec2_quantizer",
+        list(utt_ids),
+        codes,
+        used,
+        coder.vectors_of(used),
+        hop=320,
+        feature_projection=coder.feature_projection(),
+        source=coder.source,
     )
 
 
@@ -235,6 +292,10 @@ def code_ids_of(table: pd.DataFrame) -> list[int]:
 def save_codebook(path: str | os.PathLike[str], codebook: Codebook) -> None:
     """Atomically save a codebook as ``.npz``."""
     lengths = np.array([len(c) for c in codebook.codes], dtype=np.int64)
+    projection = {}
+    if codebook.feature_projection is not None:
+        weight, bias = codebook.feature_projection
+        projection = {"projection_weight": weight, "projection_bias": bias}
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         np.savez(
             fh,
@@ -245,6 +306,8 @@ def save_codebook(path: str | os.PathLike[str], codebook: Codebook) -> None:
             code_ids=codebook.code_ids,
             vectors=codebook.vectors,
             hop=np.array(codebook.hop),
+            source=np.array(codebook.source),
+            **projection,
         )
 
 
@@ -253,6 +316,9 @@ def load_codebook(path: str | os.PathLike[str]) -> Codebook:
     with np.load(path, allow_pickle=False) as z:
         offsets = np.concatenate([[0], np.cumsum(z["lengths"])])
         codes = [z["codes"][offsets[i] : offsets[i + 1]] for i in range(len(z["lengths"]))]
+        projection = None
+        if "projection_weight" in z.files:
+            projection = (z["projection_weight"], z["projection_bias"])
         return Codebook(
             str(z["method"]),
             [str(u) for u in z["utt_ids"]],
@@ -260,4 +326,6 @@ def load_codebook(path: str | os.PathLike[str]) -> Codebook:
             z["code_ids"],
             z["vectors"],
             int(z["hop"]),
+            projection,
+            str(z["source"]) if "source" in z.files else "",
         )

@@ -14,7 +14,18 @@ A row's stage blocks say what a stage trains (``config/experiments/wang2023.yaml
 Keyword embeddings: each keyword is fed to the system's own text encoder and its subword
 token features are averaged (wang2023 §2.1 "by averaging the token embeddings"); a
 class's label embedding is the mean over its K keywords (:mod:`mlser.models.label_embedding`).
-Model selection uses the fold's ``valid`` partition only.
+A wav2vec 2.0 codebook's code embeddings live in its checkpoint's contrastive space
+(``project_q``); the codebook brings the checkpoint's ``project_hid`` along, and the
+label-frame attention compares ``project_hid(H_s)`` with them (the checkpoint must be the
+speech encoder's own, as in §2.2). Model selection uses the fold's ``valid`` partition only.
+
+Learning rates (§3.2 gives 1e-6 for wav2vec 2.0 and 5e-6 for BERT, with an 8000-step
+warm-up): ``lr`` is the speech encoder's (and the continued pre-training's), ``text_lr``
+the text encoder's, ``head_lr`` every layer the system adds (classifiers, ``W`` of Eq. 7,
+label embeddings and their projections, the unit-prediction head; the paper is silent;
+default ``lr``). ``project_hid`` taken from the speech checkpoint trains at ``lr`` with the
+rest of that model. ``warmup_steps`` (:class:`mlser.training.TrainConfig`) warms every
+rate up linearly over the first optimiser steps.
 """
 
 from __future__ import annotations
@@ -186,9 +197,30 @@ def label_inputs(
                 vec[c, : len(codes)] = torch.from_numpy(codebook.embeddings(codes))
                 mask[c, : len(codes)] = True
             out["speech_keywords"], out["speech_keyword_mask"] = vec, mask
+            if codebook.feature_projection is not None:
+                _check_codebook_source(stage, models, codebook)
+                weight, bias = codebook.feature_projection
+                out["speech_projection"] = (torch.from_numpy(weight), torch.from_numpy(bias))
         elif init == "bert_embedding":
             out["speech_keywords"], out["speech_keyword_mask"] = embed_words(text_cfg(), names)
     return out
+
+
+def _check_codebook_source(
+    stage: dict[str, Any], models: dict[str, Any], codebook: Codebook
+) -> None:
+    """A codebook that comes with a feature projection must be the speech encoder's own
+    checkpoint (wang2023 §2.2): another model's ``project_hid`` means nothing for these
+    features. Checked where both are named (a random-init test model is not)."""
+    name = stage.get("acoustic_encoder")
+    encoder = (
+        resolve_pretrained(_lookup(models, "acoustic", name).get("pretrained")) if name else None
+    )
+    if codebook.source and encoder and codebook.source != encoder:
+        raise StageError(
+            f"the codebook's quantizer is {codebook.source}, the speech encoder {encoder}: "
+            "set label_embeddings.speech.quantizer to the encoder's checkpoint"
+        )
 
 
 def _check_k(
@@ -221,6 +253,7 @@ def build_system(
     dims = label_dims or {
         "text_label_dim": _dim(inputs.get("text_keywords")),
         "speech_label_dim": _dim(inputs.get("speech_keywords")),
+        "speech_feature_projection": "speech_projection" in inputs,
     }
     cfg = dataclasses.replace(cfg, ssl_units=ssl_units, **dims)
     system = LEMERSystem(cfg, **inputs)
@@ -357,11 +390,7 @@ def run_lemer_stage(
         groups = batches_of(data["train"], max_seconds, config.seed + epoch, True, batch_size)
         return [collate(g) for g in groups]
 
-    text_scale = float(training.get("text_lr", config.lr)) / config.lr
-
-    def lr_scale(name: str) -> float:
-        return text_scale if name.startswith("text.") else 1.0
-
+    lr_scale = lr_scales(training, config.lr)
     pretrained = pretrained_state(system)  # before training changes it in place
     system.to(device)
     result = fit(system, batches, step, validate, config, checkpoint_dir, context, log, lr_scale)
@@ -375,6 +404,7 @@ def run_lemer_stage(
         "label_dims": {
             "text_label_dim": system.config.text_label_dim,
             "speech_label_dim": system.config.speech_label_dim,
+            "speech_feature_projection": system.config.speech_feature_projection,
         },
     }
     sizes = save_model_file(out, spec, system.cpu(), pretrained, init, init_state)
@@ -395,6 +425,23 @@ def run_lemer_stage(
     }
     write_json(f"{out}.json", record)
     return record
+
+
+def lr_scales(training: dict[str, Any], lr: float) -> Callable[[str], float]:
+    """A parameter's rate as a factor on ``lr`` (the speech encoder's): ``text_lr`` for
+    the text encoder, ``lr`` for the speech encoder and the ``project_hid`` taken from its
+    checkpoint, ``head_lr`` for every new layer (see the module doc; default ``lr``)."""
+    text = float(training.get("text_lr", lr)) / lr
+    head = float(training.get("head_lr", lr)) / lr
+
+    def scale(name: str) -> float:
+        if name.startswith("text."):
+            return text
+        if name.startswith("speech.") or ".feature_projection." in name:
+            return 1.0
+        return head
+
+    return scale
 
 
 @torch.no_grad()

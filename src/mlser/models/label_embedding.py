@@ -36,10 +36,21 @@ How the equations are read (paper numbering):
   loss only in C1 (C2-C4 list no attention constraint). ``A_l`` enters as computed
   (Eq. 9, unnormalised, zero on padding): the paper does not normalise it.
 
-The speech "keywords" are codebook vectors; the paper states their dimension equals
-``d_s``. When it does not (wav2vec 2.0 base: 256-d codevectors, 768-d features) a
-bias-free linear map of the label embeddings into the feature space is added (paper
-silent); same for text.
+Where the label embeddings and the features meet (Eqs. 1/4). The paper states that the
+speech label embeddings ``L_s`` have the dimension ``d_s`` of ``H_s``; a wav2vec 2.0
+codebook does not (wav2vec2-conformer-rel-pos-large: 768-d codevectors, 1024-d
+features). Its pretraining did align the two in one space: the contrastive loss compares
+``project_hid(H_s)`` with ``project_q(codevector)`` (both ``proj_codevector_dim``, 768).
+So a codebook-initialised ``L_s`` is the mean of the key frames' ``project_q`` codevectors
+(:mod:`mlser.codebook`), and Eq. (4) becomes ``G_s = cos(project_hid(H_s), L_s)``, with
+``project_hid`` (weight and bias) taken from the same checkpoint
+(``speech_feature_projection``; it trains on as part of the wav2vec 2.0 model). Eqs.
+(7)-(8) still use ``H_s`` itself. Mapping ``L_s`` back into the ``d_s`` space instead has
+no pretrained map (``project_hid`` is ``d_s -> 768``, not invertible) and would compare
+them in a space pretraining never aligned. Other keyword embeddings of another size than
+the features (BERT's 768-d words for speech labels, B4; k-means log-mel centroids on the
+demo) get a bias-free linear map of the label embeddings into the feature space (paper
+silent; a new layer, trained at the new layers' rate); same for text.
 """
 
 from __future__ import annotations
@@ -77,6 +88,9 @@ class LabelEmbeddingConfig:
         speech_dim: ``d_s`` (wav2vec2.0-conformer-base: 768).
         text_label_dim: keyword-embedding dim if not ``d_t`` (None = ``d_t``).
         speech_label_dim: keyword-embedding dim if not ``d_s`` (None = ``d_s``).
+        speech_feature_projection: compare ``H_s`` and ``L_s`` in the label space, through
+            an affine ``d_s -> speech_label_dim`` map of the features (wav2vec 2.0's
+            ``project_hid``, see the module doc), not in the feature space.
         learnable_label_embeddings: label embeddings are trained (Table 1: an initialisation).
         label_logit_scale: multiplies the pooled cosines of Eqs. (2)/(5) (paper: 1).
         cross_attention_scale: multiplies the scores of Eq. (7) (paper: 1).
@@ -91,6 +105,7 @@ class LabelEmbeddingConfig:
     speech_dim: int = 768
     text_label_dim: int | None = None
     speech_label_dim: int | None = None
+    speech_feature_projection: bool = False
     learnable_label_embeddings: bool = True
     label_logit_scale: float = 1.0
     cross_attention_scale: float = 1.0
@@ -136,6 +151,12 @@ class LabelAttention(nn.Module):
         keyword_mask: optional ``(C, K)`` mask of ``keywords``.
         learnable: label embeddings are a parameter (else a buffer).
         logit_scale: scale of the pooled cosines used as logits (paper: 1).
+        project_features: map the features into the label space (``feature_projection``,
+            ``Linear(feature_dim, label_dim)`` with bias) instead of the labels into the
+            feature space.
+        projection: ``(weight (label_dim, feature_dim), bias (label_dim,))`` to start
+            ``feature_projection`` from (wav2vec 2.0's ``project_hid``); needs
+            ``project_features``.
     """
 
     def __init__(
@@ -147,6 +168,8 @@ class LabelAttention(nn.Module):
         keyword_mask: Tensor | None = None,
         learnable: bool = True,
         logit_scale: float = 1.0,
+        project_features: bool = False,
+        projection: tuple[Tensor, Tensor] | None = None,
     ) -> None:
         super().__init__()
         label_dim = label_dim or feature_dim
@@ -162,15 +185,36 @@ class LabelAttention(nn.Module):
             self.label_embeddings = nn.Parameter(init.clone())
         else:
             self.register_buffer("label_embeddings", init.clone())
-        self.label_projection = (
-            nn.Linear(label_dim, feature_dim, bias=False) if label_dim != feature_dim else None
-        )
+        if projection is not None and not project_features:
+            raise ValueError("a feature projection was given to a label attention without one")
+        self.feature_projection: nn.Linear | None = None
+        self.label_projection: nn.Linear | None = None
+        if project_features:
+            self.feature_projection = nn.Linear(feature_dim, label_dim)
+            if projection is not None:
+                weight, bias = projection
+                if tuple(weight.shape) != (label_dim, feature_dim):
+                    raise ValueError(
+                        f"feature projection {tuple(weight.shape)}: expected "
+                        f"{(label_dim, feature_dim)} (label dim, feature dim); is the "
+                        "codebook's checkpoint the speech encoder's?"
+                    )
+                with torch.no_grad():
+                    self.feature_projection.weight.copy_(weight)
+                    self.feature_projection.bias.copy_(bias)
+        elif label_dim != feature_dim:
+            self.label_projection = nn.Linear(label_dim, feature_dim, bias=False)
         self.logit_scale = logit_scale
 
     def labels(self) -> Tensor:
-        """``(C, d)`` label embeddings in the feature space (``L_t`` / ``L_s``)."""
+        """``(C, d)`` label embeddings ``L_t`` / ``L_s`` in the space they are compared in
+        (the feature space, or the label space with ``feature_projection``)."""
         emb = self.label_embeddings
         return emb if self.label_projection is None else self.label_projection(emb)
+
+    def project(self, features: Tensor) -> Tensor:
+        """``(B, l, d)`` features -> the space of :meth:`labels` ``(B, l, d')``."""
+        return features if self.feature_projection is None else self.feature_projection(features)
 
     def forward(self, features: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
         """Args:
@@ -181,7 +225,7 @@ class LabelAttention(nn.Module):
             ``G`` ``(B, l, C)`` cosine attention (Eq. 1/4; 0 on padding) and the
             ``(B, C)`` logits ``MeanPool(G)`` whose softmax is ``p_g`` (Eq. 2/5).
         """
-        g = F.normalize(features, dim=-1) @ F.normalize(self.labels(), dim=-1).T
+        g = F.normalize(self.project(features), dim=-1) @ F.normalize(self.labels(), dim=-1).T
         g = g * mask.to(g.dtype).unsqueeze(-1)
         return g, self.logit_scale * masked_mean_pool(g, mask)
 
@@ -295,6 +339,9 @@ class LabelEnhancedMER(nn.Module):
         text_keywords: ``(C, K, d)`` text-encoder embeddings of each class's keywords.
         speech_keywords: ``(C, K, d)`` codebook embeddings of each class's key frames.
         text_keyword_mask, speech_keyword_mask: ``(C, K)`` masks for ragged keyword lists.
+        speech_projection: ``(weight (d, d_s), bias (d,))`` of the features' map into the
+            codebook space (``config.speech_feature_projection``; wav2vec 2.0's
+            ``project_hid``).
     """
 
     def __init__(
@@ -304,6 +351,7 @@ class LabelEnhancedMER(nn.Module):
         speech_keywords: Tensor | None = None,
         text_keyword_mask: Tensor | None = None,
         speech_keyword_mask: Tensor | None = None,
+        speech_projection: tuple[Tensor, Tensor] | None = None,
     ) -> None:
         super().__init__()
         self.config = config
@@ -325,6 +373,8 @@ class LabelEnhancedMER(nn.Module):
             speech_keyword_mask,
             c.learnable_label_embeddings,
             c.label_logit_scale,
+            c.speech_feature_projection,
+            speech_projection,
         )
         self.cross = LabelGuidedCrossAttention(
             c.text_dim, c.speech_dim, c.cross_attention_scale, c.attention

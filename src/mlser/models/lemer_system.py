@@ -44,6 +44,9 @@ class LEMERSystemConfig:
         text_label, speech_label: whether the label-token / label-frame attention exists.
         text_label_dim, speech_label_dim: dims of the keyword embeddings it starts from
             (None = the encoder's).
+        speech_feature_projection: the label-frame attention compares the speech features
+            with ``L_s`` through a ``d_s -> speech_label_dim`` map of the features (the
+            codebook checkpoint's ``project_hid``; :mod:`mlser.models.label_embedding`).
         attention: how ``A_l`` enters the fusion (multimodal only).
         mu: ``(mu1, mu2, mu3, mu4)`` of Eq. (12).
         ssl_units: size of the unit-prediction head (continued pre-training), or None.
@@ -57,6 +60,7 @@ class LEMERSystemConfig:
     speech_label: bool = False
     text_label_dim: int | None = None
     speech_label_dim: int | None = None
+    speech_feature_projection: bool = False
     attention: str = "constraint"
     mu: tuple[float, float, float, float] = (1.0, 0.5, 0.2, 0.2)
     ssl_units: int | None = None
@@ -94,6 +98,8 @@ class LEMERSystem(nn.Module):
         config: :class:`LEMERSystemConfig`.
         text_keywords, speech_keywords: ``(C, K, D)`` keyword embeddings to initialise the
             label embeddings from (None = random init); masks ``(C, K)`` for ragged lists.
+        speech_projection: ``(weight (D, d_s), bias (D,))`` to start the features' map into
+            the codebook space from (``config.speech_feature_projection``).
     """
 
     def __init__(
@@ -103,6 +109,7 @@ class LEMERSystem(nn.Module):
         speech_keywords: Tensor | None = None,
         text_keyword_mask: Tensor | None = None,
         speech_keyword_mask: Tensor | None = None,
+        speech_projection: tuple[Tensor, Tensor] | None = None,
     ) -> None:
         super().__init__()
         self.config = c = config
@@ -123,6 +130,7 @@ class LEMERSystem(nn.Module):
                     speech_dim=self.speech.hidden_size,
                     text_label_dim=c.text_label_dim,
                     speech_label_dim=c.speech_label_dim,
+                    speech_feature_projection=c.speech_feature_projection,
                     dropout=c.dropout,
                     mu_fusion=c.mu[0],
                     mu_constraint=c.mu[1],
@@ -134,6 +142,7 @@ class LEMERSystem(nn.Module):
                 speech_keywords,
                 text_keyword_mask,
                 speech_keyword_mask,
+                speech_projection,
             )
         else:
             dim = self.text.hidden_size if self.text is not None else self.speech.hidden_size  # type: ignore[union-attr]
@@ -144,7 +153,13 @@ class LEMERSystem(nn.Module):
                 )
             if c.speech_label and self.speech is not None:
                 self.speech_label = LabelAttention(
-                    dim, c.num_classes, c.speech_label_dim, speech_keywords, speech_keyword_mask
+                    dim,
+                    c.num_classes,
+                    c.speech_label_dim,
+                    speech_keywords,
+                    speech_keyword_mask,
+                    project_features=c.speech_feature_projection,
+                    projection=speech_projection,
                 )
         self.ssl_head = (
             nn.Linear(self.speech.hidden_size, c.ssl_units)
