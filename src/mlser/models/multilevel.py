@@ -189,7 +189,8 @@ class MultiLevelSER(nn.Module):
     def correct(
         self, hypotheses: list[str], beam_size: int = 5, max_length: int = 128
     ) -> list[str]:
-        """ASR error correction: hypotheses -> corrected transcripts (beam search)."""
+        """ASR error correction: hypotheses -> corrected transcripts (beam search), written
+        as the ASR writes its words (:meth:`TextEncoder.decode`)."""
         if self.error_correction is None or self.text is None:
             raise ValueError("this model has no error-correction module")
         device = self.emotion_head.proj.weight.device
@@ -197,7 +198,8 @@ class MultiLevelSER(nn.Module):
         decoded = self.error_correction.correct(
             tokens["input_ids"], tokens["attention_mask"], beam_size, max_length
         )
-        return self.text.tokenizer.batch_decode(decoded.sequences, skip_special_tokens=True)
+        # the ASR's form, so that WER compares words, not word pieces ("don ' t")
+        return self.text.decode(decoded.sequences)
 
     def encode_text(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """Texts -> text-encoder features (B, L, D_t) and mask (B, L)."""

@@ -17,6 +17,8 @@ import torch
 from torch import nn
 from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedModel
 
+from mlser.transcripts import join_word_pieces
+
 __all__ = ["TextEncoder", "TextEncoderConfig", "bert_base_config"]
 
 
@@ -114,6 +116,14 @@ class TextEncoder(nn.Module):
             return_tensors="pt",
         )
         return {k: batch[k].to(device) for k in ("input_ids", "attention_mask")}
+
+    def decode(self, sequences: torch.Tensor | Sequence[Sequence[int]]) -> list[str]:
+        """Token ids (B, L) -> B transcripts written as the ASR writes them (a-z, ', space;
+        words whole: :func:`mlser.transcripts.join_word_pieces`), whatever the tokenizer."""
+        texts = self.tokenizer.batch_decode(
+            sequences, skip_special_tokens=True, clean_up_tokenization_spaces=False
+        )
+        return [join_word_pieces(t) for t in texts]
 
     def train(self, mode: bool = True) -> TextEncoder:
         super().train(mode)
