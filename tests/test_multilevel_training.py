@@ -176,6 +176,7 @@ def test_stage_two_adds_text_and_fusion_to_a_speech_model_of_another_width(tmp_p
     )
     fresh = next(m for m in messages if "initialised fresh" in m)
     assert "emotion_head" in fresh and "fusion" in fresh and "text" in fresh
+    assert set(record["heads"].values()) == {"fresh (new input)"}
     assert "'acoustic'" not in fresh and "ctc_head" not in fresh
     model, spec = load_model(tmp_path / "s2.pt")
     assert model.emotion_head.proj.in_features == ALIGN_MODELS["fusion"]["out_dim"] == 16
@@ -186,6 +187,59 @@ def test_stage_two_adds_text_and_fusion_to_a_speech_model_of_another_width(tmp_p
         model_path=tmp_path / "s2.pt", data=data["valid"], text_source="asr", max_seconds=4
     )
     assert record["best_valid_ua"] == pytest.approx(unweighted_accuracy(pred["gold"], pred["pred"]))
+
+
+def test_stage_two_keeps_the_heads_that_read_the_same_fused_vector(tmp_path, monkeypatch) -> None:
+    """gao2025 §3.1.2: both stages feed the heads the same fused F, so the stage-1 emotion
+    head is where stage 2 (adapters for emotion, gender, style) starts; the gender and
+    style heads, untrained in stage 1, start fresh. (Before, every head started fresh, so
+    Exp-21, which keeps its stage block, was the only two-stage row with its head.)"""
+    import mlser.multilevel_training as ml
+
+    data = {"train": examples(8, 0), "valid": examples(4, 1), "test": examples(4, 2, poison=True)}
+    common = {
+        "data": data,
+        "classes": CLASSES,
+        "models": ALIGN_MODELS,
+        "training": {**TRAINING, "epochs": 1},
+        "device": torch.device("cpu"),
+        "log": lambda s: None,
+    }
+    stage1 = {**ALIGNED_STAGE, "strategy": "full_finetune", "tasks": ["ser", "asr"]}
+    exp = {"id": "test-two-stage", "fold": "s1", "model": {"stage1": stage1, "stage2": None}}
+    run_stage(
+        stage_number=1,
+        experiment=exp,
+        out=tmp_path / "s1.pt",
+        checkpoint_dir=tmp_path / "ck1",
+        **common,
+    )
+    trained = load_model(tmp_path / "s1.pt")[0].state_dict()
+    start: dict[str, torch.Tensor] = {}
+
+    def no_training(model, *args, **kwargs):  # the state stage 2 starts training from
+        start.update({k: v.detach().clone() for k, v in model.state_dict().items()})
+        return {}
+
+    monkeypatch.setattr(ml, "train_stage", no_training)
+    stage2 = {"strategy": "adapters", "tasks": ["ser", "gender", "style"]}
+    record = run_stage(
+        stage_number=2,
+        experiment={**exp, "model": {"stage1": stage1, "stage2": stage2}},
+        out=tmp_path / "s2.pt",
+        checkpoint_dir=tmp_path / "ck2",
+        init=tmp_path / "s1.pt",
+        **common,
+    )
+    assert record["heads"] == {
+        "emotion_head": "carried",
+        "gender_head": "fresh (untrained)",
+        "style_head": "fresh (untrained)",
+    }
+    heads = [k for k in trained if k.startswith("emotion_head.")]
+    assert heads and all(torch.equal(start[k], trained[k]) for k in heads)
+    written = json.loads((tmp_path / "s2.pt.json").read_text())
+    assert written["heads"] == record["heads"]
 
 
 def test_bert_and_the_aec_read_the_ground_truth_normalised_as_the_asr_output() -> None:

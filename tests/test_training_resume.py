@@ -269,3 +269,48 @@ def test_lr_schedule_sets_every_groups_rate_per_epoch(
 def test_unknown_lr_schedule_is_named() -> None:
     with pytest.raises(ValueError, match=r"'linear'.*constant.*cosine"):
         TrainConfig(lr_schedule="linear")
+
+
+#: Validation metrics of four epochs, by hand: UA ties between epochs 2 and 3 (WA breaks
+#: it), WF1 ties between epochs 1 and 4 (WA breaks it), WA is best in epoch 1.
+SCRIPTED = [
+    {"ua": 0.50, "wa": 0.80, "wf1": 0.70},
+    {"ua": 0.60, "wa": 0.50, "wf1": 0.50},
+    {"ua": 0.60, "wa": 0.60, "wf1": 0.40},
+    {"ua": 0.40, "wa": 0.70, "wf1": 0.70},
+]
+
+
+@pytest.mark.parametrize(
+    ("metric", "epoch", "stop_after"),
+    [("ua", 3, 0), ("wa", 1, 0), ("wf1", 1, 0), ("ua", 3, 2), ("wf1", 1, 3)],
+)
+def test_selection_metric_ties_break_by_the_stated_rule_also_after_resume(
+    tmp_path: Path, metric: str, epoch: int, stop_after: int
+) -> None:
+    """MELD selects on WF1, IEMOCAP on UA; a tie goes to TIE_BREAK's metrics, then the
+    earlier epoch, and a run resumed mid-way chooses as an uninterrupted one."""
+    from mlser.training import selection_record
+
+    model = torch.nn.Linear(2, 2)
+    x = torch.randn(4, 2)
+    calls = {"n": 0}  # validation passes so far, over both runs
+
+    def validate(m: torch.nn.Module) -> dict[str, float]:
+        calls["n"] += 1
+        return SCRIPTED[calls["n"] - 1]
+
+    def run(epochs: int):
+        config = TrainConfig(epochs=epochs, select_metric=metric)
+        loss = lambda m, b: m(b).pow(2).mean()  # noqa: E731
+        return fit(model, lambda e: [x], loss, validate, config, tmp_path / "ck", "toy", print)
+
+    if stop_after:
+        run(stop_after)
+    result = run(4)
+    assert calls["n"] == 4
+    assert result.best_epoch == epoch
+    record = selection_record(result, metric)
+    assert record["select_metric"] == metric
+    assert record["best_valid"] == SCRIPTED[epoch - 1][metric]
+    assert record["best_valid_ua"] == SCRIPTED[epoch - 1]["ua"]

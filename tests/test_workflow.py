@@ -126,6 +126,12 @@ def test_paper_config_plans_full_graph_on_real_format_fixtures(tmp_path: Path) -
         if j["rule"] == "train_lemer_stage2" and '"id":"wang2023-b4"' in j["shell"]
     ]
     assert b4 and all('"text":{"bert_base":' in j["shell"] for j in b4)
+    # each corpus selects its epochs on the metric its paper headlines (MELD: WF1)
+    for job in planned_jobs(out):
+        if job["rule"] in ("train_stage1", "train_stage2", "train_hierarchical"):
+            corpus = re.search(r"--corpus (\w+)", job["shell"]).group(1)
+            metric = {"iemocap": "ua", "meld": "wf1"}[corpus]
+            assert f'"select_metric":"{metric}"' in job["shell"], job["shell"][:300]
     # config/paper.yaml trains on a GPU even when planned on a machine without one
     assert_neural_jobs(out, gpu=1, threads=2, device="cuda")
 

@@ -142,7 +142,10 @@ def cmd_train_multilevel(args: argparse.Namespace) -> int:
     record = run_stage(
         **_stage_kwargs(args), data=data, classes=classes, acoustic_init=args.acoustic_init
     )
-    print(f"best epoch {record['best_epoch']}, valid UA {record['best_valid_ua']:.4f}")
+    print(
+        f"best epoch {record['best_epoch']}, valid {record['select_metric'].upper()} "
+        f"{record['best_valid']:.4f}"
+    )
     return 0
 
 
@@ -477,7 +480,8 @@ def cmd_train_hierarchical(args: argparse.Namespace) -> int:
     record.update(settings={"training": training}, provenance=provenance())
     write_json(f"{args.out}.json", record)
     print(
-        f"{args.level}: best epoch {record['best_epoch']}, valid UA {record['best_valid_ua']:.4f}"
+        f"{args.level}: best epoch {record['best_epoch']}, "
+        f"valid {record['select_metric'].upper()} {record['best_valid']:.4f}"
     )
     return 0
 

@@ -30,14 +30,14 @@ from mlser.acoustic_features import FeatureTable
 from mlser.atomic import atomic_path, write_text
 from mlser.data import fixed_size_batches
 from mlser.folds import partition
-from mlser.metrics import unweighted_accuracy
+from mlser.metrics import selection_scores
 from mlser.models.hierarchical import (
     LEVEL1_CLASSES,
     LSTMClassifier,
     LSTMClassifierConfig,
     hierarchical_decision,
 )
-from mlser.training import TrainConfig, clear_checkpoints, fit
+from mlser.training import TrainConfig, clear_checkpoints, fit, selection_record
 
 LEVELS: tuple[str, ...] = ("level1", "level2", "text")
 NEUTRAL = "neu"
@@ -241,13 +241,14 @@ def train_level(
     def validate(m: torch.nn.Module) -> dict[str, float]:
         p = probabilities(m, data["valid"], batch_size, device).argmax(1)
         gold = [names[t] for t in data["valid"].targets]
-        return {"ua": unweighted_accuracy(gold, [names[i] for i in p])}
+        return selection_scores(gold, [names[i] for i in p])
 
     fit_config = TrainConfig(
         epochs=int(training.get("epochs", 30)),
         lr=float(training.get("lr", 1e-3)),
         seed=seed,
         weight_decay=0.0,  # the paper: Adam
+        select_metric=str(training.get("select_metric", "ua")),
     )
     result = fit(model, batches, step, validate, fit_config, checkpoint_dir, context, log)
     model.load_state_dict(result.best_state)
@@ -270,7 +271,7 @@ def train_level(
         "fold": fold,
         "classes": list(names),
         "best_epoch": result.best_epoch,
-        "best_valid_ua": result.best_score,
+        **selection_record(result, fit_config.select_metric),
         "history": result.history,
         "skipped": {p: d.skipped for p, d in data.items() if d.skipped},
     }

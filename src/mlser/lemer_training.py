@@ -43,7 +43,7 @@ from mlser.atomic import write_json
 from mlser.codebook import Codebook, code_ids_of, load_codebook
 from mlser.data import Batch, Example, collate
 from mlser.label_keywords import keywords_by_class, read_keywords
-from mlser.metrics import unweighted_accuracy
+from mlser.metrics import selection_scores
 from mlser.model_files import load_model_file, pretrained_state, save_model_file, size_note
 from mlser.models.acoustic import AcousticEncoderConfig
 from mlser.models.lemer_system import IGNORE, LEMERSystem, LEMERSystemConfig
@@ -55,7 +55,7 @@ from mlser.multilevel_training import (
     merge_stage,
     resolve_pretrained,
 )
-from mlser.training import TrainConfig, clear_checkpoints, fit
+from mlser.training import TrainConfig, clear_checkpoints, fit, selection_record
 
 #: The words a class name stands for (``label_words`` / ``bert_embedding`` init).
 LABEL_WORDS: dict[str, str] = {"neu": "neutral", "hap": "happy", "ang": "angry", "sad": "sad"}
@@ -337,6 +337,8 @@ def run_lemer_stage(
     mu = training.get("loss_weights", [1.0, 0.5, 0.2, 0.2])
     cb = load_codebook(codebook) if codebook else None
     torch.manual_seed(int(training.get("seed", 0)))
+    if stage.get("select_metric"):  # the row's override of the corpus's selection metric
+        training = {**training, "select_metric": stage["select_metric"]}
     config = TrainConfig(**{k: v for k, v in training.items() if k in _TRAIN_FIELDS})
     max_seconds = float(training.get("max_batch_seconds", 40.0))
     batch_size = training.get("batch_size")
@@ -384,7 +386,7 @@ def run_lemer_stage(
 
         def validate(m: LEMERSystem) -> dict[str, float]:
             pred, _ = predict(m, data["valid"], classes, max_seconds, device)
-            return {"ua": unweighted_accuracy(pred["gold"], pred["pred"])}
+            return selection_scores(pred["gold"], pred["pred"])
 
     def batches(epoch: int) -> list[Batch]:
         groups = batches_of(data["train"], max_seconds, config.seed + epoch, True, batch_size)
@@ -416,7 +418,7 @@ def run_lemer_stage(
         "experiment": experiment["id"],
         "stage": stage_number,
         "best_epoch": result.best_epoch,
-        "best_valid": result.best_score,
+        **selection_record(result, config.select_metric),
         "resumed_from_epoch": result.resumed_from,
         "skipped_batches": result.skipped_batches,
         "history": result.history,

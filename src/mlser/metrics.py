@@ -62,6 +62,16 @@ def weighted_f1(y_true: Sequence[str], y_pred: Sequence[str]) -> float:
     return float(total / len(t))
 
 
+def selection_scores(y_true: Sequence[str], y_pred: Sequence[str]) -> dict[str, float]:
+    """``ua``, ``wa`` and ``wf1`` of a validation pass: what a stage selects its epoch on
+    (:data:`mlser.training.SELECT_METRICS`) and breaks ties with."""
+    return {
+        "ua": unweighted_accuracy(y_true, y_pred),
+        "wa": weighted_accuracy(y_true, y_pred),
+        "wf1": weighted_f1(y_true, y_pred),
+    }
+
+
 def confusion_matrix(
     y_true: Sequence[str], y_pred: Sequence[str], classes: Sequence[str]
 ) -> np.ndarray:

@@ -43,7 +43,7 @@ from mlser.data import (
     fixed_size_batches,
     length_bucketed_batches,
 )
-from mlser.metrics import unweighted_accuracy
+from mlser.metrics import selection_scores
 from mlser.model_files import load_model_file, pretrained_state, save_model_file, size_note
 from mlser.models.acoustic import AcousticEncoderConfig
 from mlser.models.adapters import AdapterConfig, count_parameters
@@ -53,7 +53,7 @@ from mlser.models.fusion import FusionConfig, FusionOutput, utterance_gate_means
 from mlser.models.losses import LossWeights, MultiTaskTargets, multitask_loss
 from mlser.models.multilevel import MultiLevelSER, MultiLevelSERConfig
 from mlser.models.text import TextEncoderConfig
-from mlser.training import TrainConfig, clear_checkpoints, fit
+from mlser.training import TrainConfig, clear_checkpoints, fit, selection_record
 from mlser.transcripts import normalize_transcript
 
 TASK_WEIGHTS = {"asr": "asr", "gender": "gender", "style": "style"}
@@ -63,10 +63,6 @@ TEXT_SOURCES = ("ground_truth", "asr", "asr_corrected", "none")
 
 class StageError(ValueError):
     """A stage block or model spec this code cannot run; the message says which."""
-
-
-#: The heads on the utterance vector (MultiLevelSER attributes).
-UTTERANCE_HEADS = ("emotion_head", "gender_head", "style_head")
 
 
 def resolve_pretrained(name: str | None) -> str | None:
@@ -381,8 +377,9 @@ def train_stage(
     temperature: float = 0.07,
     valid_text_source: str = "ground_truth",
 ) -> dict[str, Any]:
-    """Train ``model`` in place on ``tasks``; keep the weights with the best valid UA, the
-    model reading ``valid_text_source`` (see :func:`selection_text_source`)."""
+    """Train ``model`` in place on ``tasks``; keep the weights with the best validation
+    ``training["select_metric"]`` (default UA), the model reading ``valid_text_source``
+    (see :func:`selection_text_source`)."""
     weights = loss_weights(tasks, training.get("loss_weights", {}))
     alignment = alignment_weights(tasks, training.get("loss_weights", {}))
     config = TrainConfig(**{k: v for k, v in training.items() if k in _TRAIN_FIELDS})
@@ -398,7 +395,7 @@ def train_stage(
 
     def validate(m: MultiLevelSER) -> dict[str, float]:
         pred = predict(m, valid, classes, valid_text_source, max_seconds, device, correction=greedy)
-        return {"ua": unweighted_accuracy(pred["gold"], pred["pred"])}
+        return selection_scores(pred["gold"], pred["pred"])
 
     # A pretrained text encoder fine-tunes at its own (smaller) rate; the papers use one
     # rate (1e-5) for everything, which text_lr defaults to.
@@ -414,7 +411,7 @@ def train_stage(
     trainable, total = count_parameters(model)
     return {
         "best_epoch": result.best_epoch,
-        "best_valid_ua": result.best_score,
+        **selection_record(result, config.select_metric),
         "valid_text_source": valid_text_source,
         "resumed_from_epoch": result.resumed_from,
         "skipped_batches": result.skipped_batches,
@@ -455,6 +452,38 @@ def selection_text_source(model: MultiLevelSER, tasks: list[str]) -> str:
     return "asr_corrected" if model.error_correction is not None else "asr"
 
 
+#: The task each utterance head is trained on.
+HEAD_TASKS = {"emotion_head": "ser", "gender_head": "gender", "style_head": "style"}
+
+
+def head_handover(
+    start_stage: dict[str, Any], stage: dict[str, Any], start_tasks: list[str]
+) -> dict[str, str]:
+    """What stage 2 does with each utterance head of the model it starts from.
+
+    A head is ``carried`` when it reads the same vector as before (the same encoders and
+    fusion: gao2025 §3.1.2 feeds both stages' heads the same fused F) and was trained on
+    its task before; it starts ``fresh (new input)`` when the vector changes (gao2024 §3.2:
+    stage 2 adds BERT and the fusion to the speech-only model, so the heads that read
+    pooled HuBERT now read F, of another width at the papers' sizes), and ``fresh
+    (untrained)`` when its task was not trained before (a random head is not a start).
+    """
+    same_input = all(
+        (start_stage.get(k) or None) == (stage.get(k) or None)
+        for k in ("acoustic_encoder", "text_encoder", "fusion")
+    )
+    return {
+        head: (
+            "fresh (new input)"
+            if not same_input
+            else "carried"
+            if task in start_tasks
+            else "fresh (untrained)"
+        )
+        for head, task in HEAD_TASKS.items()
+    }
+
+
 def merge_stage(stage1: dict[str, Any], stage2: dict[str, Any]) -> dict[str, Any]:
     """The architecture after stage 2: stage-2 fields override stage-1 ones."""
     merged = dict(stage1)
@@ -487,8 +516,12 @@ def run_stage(
     """
     device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model_spec = experiment["model"]
+    own = model_spec[f"stage{stage_number}"] or {}
+    if own.get("select_metric"):  # the row's override of the corpus's selection metric
+        training = {**training, "select_metric": own["select_metric"]}
     context = f"experiment {experiment['id']}, stage {stage_number}, fold {experiment['fold']}"
     adapters = None
+    heads: dict[str, str] | None = None  # stage 2: what became of each utterance head
     start_spec: dict[str, Any] = {}
     init_state: dict[str, torch.Tensor] | None = None
     if stage_number == 1:
@@ -510,20 +543,20 @@ def run_stage(
         stage = merge_stage(start_spec["stage"], model_spec["stage2"])
         if stage == start_spec["stage"]:
             model, pretrained = start, {}
-        else:  # gao2024: stage 2 adds BERT and the fusion to the stage-1 HuBERT
+            heads = dict.fromkeys(HEAD_TASKS, "carried")
+        else:  # new tasks or strategy (gao2025), or BERT and the fusion added (gao2024)
+            heads = head_handover(start_spec["stage"], stage, start_spec["tasks"])
             torch.manual_seed(int(training.get("seed", 0)))
             model = build_model(stage, models, len(classes), start.error_correction is not None)
             pretrained = pretrained_state(model)
-            # the utterance heads read pooled HuBERT in stage 1 and the fused vector F now: a
-            # different input (of another width at the papers' sizes), so they start fresh
+            fresh_heads = {h for h, how in heads.items() if how != "carried"}
             carried = {
-                k: v
-                for k, v in start.state_dict().items()
-                if k.split(".")[0] not in UTTERANCE_HEADS
+                k: v for k, v in start.state_dict().items() if k.split(".")[0] not in fresh_heads
             }
             missing = model.load_state_dict(carried, strict=False)
             fresh = sorted({k.split(".")[0] for k in missing.missing_keys})
             log(f"{context}: parts new in this stage, initialised fresh: {fresh}")
+        log(f"{context}: utterance heads: {heads}")
         adapters = start_spec.get("adapters")
     if stage.get("strategy") == "adapters":
         adapters = dict(models.get("adapter", {}))
@@ -544,6 +577,8 @@ def run_stage(
         float(models.get("contrastive", {}).get("temperature", 0.07)),
         selection_text_source(model, tasks),
     )
+    if heads is not None:
+        record["heads"] = heads
     spec = {
         "stage": stage,
         "tasks": tasks,

@@ -35,6 +35,16 @@ from mlser.checkpoint import (
 
 FROZEN = "frozen.pt"  # the run's non-trainable parameters, beside its epoch checkpoints
 LR_SCHEDULES = ("constant", "cosine")
+#: The emotion metrics a stage may select its epoch on (``corpora.<name>.select_metric``).
+SELECT_METRICS = ("ua", "wa", "wf1")
+#: A tie on the selection metric goes to the better of these, in order, then to the earlier
+#: epoch: the demo's validation sets (~23 utterances) tie often, and UA ties are broken by
+#: WA (what the IEMOCAP tables print beside it), WF1 / WA ties by each other, then UA.
+TIE_BREAK: dict[str, tuple[str, ...]] = {
+    "ua": ("wa", "wf1"),
+    "wa": ("wf1", "ua"),
+    "wf1": ("wa", "ua"),
+}
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -53,7 +63,8 @@ class TrainConfig:
         max_grad_norm: gradient clipping; None disables it.
         seed: the base of every epoch's seed.
         on_nonfinite: ``"stop"`` raises on a NaN/inf loss; ``"skip"`` drops that batch.
-        select_metric: validation metric to maximise for model selection.
+        select_metric: validation metric to maximise for model selection (ties: see
+            :data:`TIE_BREAK`, then the earlier epoch).
         keep_checkpoints: epoch checkpoints kept on disk.
         lr_schedule: ``"constant"`` or ``"cosine"`` (each epoch's rate is ``lr`` times
             ``(1 + cos(pi * (epoch - 1) / epochs)) / 2``: full in the first epoch).
@@ -99,8 +110,31 @@ class FitResult:
     best_epoch: int
     best_score: float
     history: list[dict[str, float]] = field(default_factory=list)
+    #: the best epoch's :data:`TIE_BREAK` metrics, kept so that a resumed run breaks ties
+    #: as an uninterrupted one does
+    best_tie_break: list[float] = field(default_factory=list)
     resumed_from: int = 0
     skipped_batches: int = 0
+
+
+def selection_key(metrics: dict[str, float], select_metric: str) -> tuple[float, ...]:
+    """What an epoch is ranked by: the selection metric, then its tie-breakers."""
+    return (
+        metrics[select_metric],
+        *(metrics[m] for m in TIE_BREAK.get(select_metric, ()) if m in metrics),
+    )
+
+
+def selection_record(result: FitResult, select_metric: str) -> dict[str, Any]:
+    """What a training record says of its model selection: the metric, the tie-breakers,
+    the chosen epoch's value of it, and the chosen epoch's validation UA."""
+    best = next((h for h in result.history if h["epoch"] == result.best_epoch), {})
+    return {
+        "select_metric": select_metric,
+        "tie_break": [*TIE_BREAK.get(select_metric, ()), "earlier epoch"],
+        "best_valid": result.best_score,
+        **({"best_valid_ua": best["ua"]} if "ua" in best else {}),
+    }
 
 
 def _trainable(model: nn.Module) -> list[nn.Parameter]:
@@ -227,12 +261,14 @@ def fit(
         model.eval()
         with torch.no_grad():
             metrics = validate(model)
-        score = metrics[config.select_metric]
+        key = selection_key(metrics, config.select_metric)
         record = {"epoch": epoch, "train_loss": total / max(count, 1), **metrics}
         record["seconds"] = round(time.perf_counter() - started, 3)
         result.history.append(record)
-        if score > result.best_score:
-            result.best_score, result.best_epoch = score, epoch
+        # strictly better only: of equal epochs the earlier stays
+        if key > (result.best_score, *result.best_tie_break):
+            result.best_score, result.best_epoch = key[0], epoch
+            result.best_tie_break = list(key[1:])
             result.best_state = copy.deepcopy(_changing(model.state_dict(), frozen))
         log(
             " ".join(

@@ -286,6 +286,15 @@ def model_bases(*paths):
     return list(dict.fromkeys(bases))
 
 
+def get_training(corpus, *path):
+    """The training block ``training.<path...>`` with the corpus's selection metric
+    (``corpora.<corpus>.select_metric``; a row's stage block may override it)."""
+    block = config.get("training", {})
+    for key in path:
+        block = block.get(key, {})
+    return {**block, "select_metric": config["corpora"][corpus]["select_metric"]}
+
+
 def run_hash(*parts):
     """Names a checkpoint folder by everything that shapes the run, so that a resumed
     job never continues a run made with other settings."""

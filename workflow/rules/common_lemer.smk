@@ -134,13 +134,15 @@ def _history(exp_id):
     )
 
 
-def _lemer_training(stage_block):
+def _lemer_training(corpus, stage_block):
+    """The LE-MER training block of a stage (continued pre-training or fine-tuning), with
+    the corpus's selection metric."""
     kind = (
         "pretrain"
         if stage_block.get("strategy") == "continued_pretraining"
         else "finetune"
     )
-    return LEMER_TRAINING.get(kind, {})
+    return get_training(corpus, "le_mer", kind)
 
 
 def _sweep_row(sweep_id, value):

@@ -124,10 +124,10 @@ rule train_hierarchical:
         runtime=240,
     params:
         device=NEURAL_DEVICE,
-        training=_json(config["training"]["hierarchical"]),
+        training=lambda w: _json(get_training(w.corpus, "hierarchical")),
         checkpoints=lambda w: (
             f"results/{w.corpus}/hierarchical/{w.fold}/{w.inputs}/{w.level}/checkpoints/"
-            + run_hash(config["training"]["hierarchical"])
+            + run_hash(get_training(w.corpus, "hierarchical"))
         ),
     shell:
         "python -m mlser train-hierarchical --corpus {wildcards.corpus}"

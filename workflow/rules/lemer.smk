@@ -8,7 +8,6 @@ LE_TEXT = LE.get("text", {})
 LE_SPEECH = LE.get("speech", {})
 # what shapes a trained LE-MER model (the sweeps and figures run beside it do not)
 LE_RUN = {"text": LE_TEXT, "speech": LE_SPEECH}
-LEMER_TRAINING = config.get("training", {}).get("le_mer", {})
 LEMER_IDS = family_ids("le_mer")
 LEMER_FUSED = [i for i in LEMER_IDS if MATRIX[i].get("combines")]
 # the rows `evaluate_lemer` scores: the selected ones and the rows that selected score
@@ -124,7 +123,9 @@ rule train_lemer_stage1:
         device=NEURAL_DEVICE,
         experiment=lambda w: _json(_row(_stage1_row(w.key))),
         models=lambda w: _json(models_for(_stage1_row(w.key))),
-        training=lambda w: _json(_lemer_training(_lemer_stage(_stage1_row(w.key), 1))),
+        training=lambda w: _json(
+            _lemer_training(w.corpus, _lemer_stage(_stage1_row(w.key), 1))
+        ),
         history=lambda w: _lemer_stage(_stage1_row(w.key), 1).get("text_history", 0),
         labels=lambda w, input: _flags(
             {
@@ -137,7 +138,7 @@ rule train_lemer_stage1:
             f"results/{w.corpus}/lemer/stage1/{w.key}/{w.fold}/checkpoints/"
             + run_hash(
                 models_for(_stage1_row(w.key)),
-                _lemer_training(_lemer_stage(_stage1_row(w.key), 1)),
+                _lemer_training(w.corpus, _lemer_stage(_stage1_row(w.key), 1)),
                 LE_RUN,
             )
         ),
@@ -176,7 +177,7 @@ rule train_lemer_stage2:
         device=NEURAL_DEVICE,
         experiment=lambda w: _json(_row(w.experiment)),
         models=lambda w: _json(models_for(w.experiment)),
-        training=_json(LEMER_TRAINING.get("finetune", {})),
+        training=lambda w: _json(get_training(w.corpus, "le_mer", "finetune")),
         history=lambda w: _history(w.experiment),
         labels=lambda w, input: _flags(
             {
@@ -188,7 +189,9 @@ rule train_lemer_stage2:
         checkpoints=lambda w: (
             f"results/{w.corpus}/lemer/stage2/{w.experiment}/{w.fold}/checkpoints/"
             + run_hash(
-                models_for(w.experiment), LEMER_TRAINING.get("finetune", {}), LE_RUN
+                models_for(w.experiment),
+                get_training(w.corpus, "le_mer", "finetune"),
+                LE_RUN,
             )
         ),
     shell:
@@ -317,7 +320,7 @@ rule lemer_sweep_point:
             else 1
         ),
         models=lambda w: _json(models_for(*LEMER_SWEEPS[w.sweep]["bases"])),
-        training=_json(LEMER_TRAINING.get("finetune", {})),
+        training=lambda w: _json(get_training(w.corpus, "le_mer", "finetune")),
         history=lambda w: _history(LEMER_SWEEPS[w.sweep]["bases"][0]),
         labels=lambda w, input: _flags(
             {
@@ -330,7 +333,7 @@ rule lemer_sweep_point:
             f"results/{w.corpus}/lemer/sweeps/{w.sweep}/{w.value}/{w.fold}/checkpoints/"
             + run_hash(
                 models_for(*LEMER_SWEEPS[w.sweep]["bases"]),
-                LEMER_TRAINING.get("finetune", {}),
+                get_training(w.corpus, "le_mer", "finetune"),
                 LE_RUN,
             )
         ),

@@ -26,12 +26,12 @@ rule train_stage1:
         device=NEURAL_DEVICE,
         experiment=lambda w: _json(_row(STAGE1[w.key])),
         models=lambda w: _json(models_for(STAGE1[w.key])),
-        training=_json(config["training"]["multilevel"]["stage1"]),
+        training=lambda w: _json(get_training(w.corpus, "multilevel", "stage1")),
         checkpoints=lambda w, input: (
             f"results/{w.corpus}/stage1/{w.key}/{w.fold}/checkpoints/"
             + run_hash(
                 models_for(STAGE1[w.key]),
-                config["training"]["multilevel"]["stage1"],
+                get_training(w.corpus, "multilevel", "stage1"),
                 acoustic_init_flag(w, input),
             )
         ),
@@ -69,12 +69,12 @@ rule train_stage2:
         device=NEURAL_DEVICE,
         experiment=lambda w: _json(_row(w.experiment)),
         models=lambda w: _json(models_for(w.experiment)),
-        training=_json(config["training"]["multilevel"]["stage2"]),
+        training=lambda w: _json(get_training(w.corpus, "multilevel", "stage2")),
         checkpoints=lambda w: (
             f"results/{w.corpus}/stage2/{w.experiment}/{w.fold}/checkpoints/"
             + run_hash(
                 models_for(w.experiment),
-                config["training"]["multilevel"]["stage2"],
+                get_training(w.corpus, "multilevel", "stage2"),
             )
         ),
     shell:
