@@ -61,9 +61,8 @@ def test_wordpiece_output_is_joined_and_whole_words_are_left_alone() -> None:
         assert join_word_pieces(normalize_transcript(s)) == normalize_transcript(s)
 
 
-def test_a_perfect_correction_scores_wer_zero() -> None:
-    """The AEC decoder returning the reference's token ids gives the reference back: the
-    bug wrote "i don ' t know it ' s fine", WER 1.35 against "i don't know it's fine"."""
+def _tiny_aec_model():
+    """A tiny HuBERT + the frozen MiniLM + a one-layer AEC decoder (concatenation)."""
     from mlser.models.error_correction import ErrorCorrectionConfig
     from mlser.models.multilevel import MultiLevelSER, MultiLevelSERConfig
 
@@ -91,7 +90,7 @@ def test_a_perfect_correction_scores_wer_zero() -> None:
     }
     from mlser.models.acoustic import AcousticEncoderConfig
 
-    model = MultiLevelSER(
+    return MultiLevelSER(
         MultiLevelSERConfig(
             acoustic=AcousticEncoderConfig(hubert=acoustic, frontend="logmel"),
             text=text_cfg,
@@ -100,6 +99,13 @@ def test_a_perfect_correction_scores_wer_zero() -> None:
         ),
         text=encoder,
     )
+
+
+def test_a_perfect_correction_scores_wer_zero() -> None:
+    """The AEC decoder returning the reference's token ids gives the reference back: the
+    bug wrote "i don ' t know it ' s fine", WER 1.35 against "i don't know it's fine"."""
+    model = _tiny_aec_model()
+    encoder = model.text
     refs = [normalize_transcript(s) for s in SENTENCES]
 
     class Perfect:
@@ -111,3 +117,28 @@ def test_a_perfect_correction_scores_wer_zero() -> None:
     corrected = model.correct(["i don t know its fine"] * len(refs))
     assert corrected == refs
     assert word_error_rate(refs, corrected) == 0.0
+
+
+def test_the_frozen_aec_corrects_as_before_when_stage_two_adapters_train() -> None:
+    """gao2025 §3.3 freezes the AEC in stage 2, but it shares BERT with the emotion path,
+    whose stage-2 adapters train: the AEC reads BERT without them, so its memory and its
+    corrections are those of the end of stage 1, while the emotion path's text changes."""
+    from mlser.models.adapters import AdapterConfig
+
+    torch.manual_seed(0)
+    model = _tiny_aec_model().eval()
+    hyps = ["i don t know its fine", "the students books", "we ll see"]
+    tokens = model.text.tokenize(hyps)
+    ids, mask = tokens["input_ids"], tokens["attention_mask"]
+    with torch.no_grad():
+        memory = model.error_correction.encode(ids, mask)
+        features = model.encode_text(hyps)[0]
+    corrected = model.correct(hyps, beam_size=2, max_length=12)
+    adapters = model.add_adapters(AdapterConfig(bottleneck=4))
+    with torch.no_grad():
+        for adapter in adapters:  # as if stage 2 had trained them (they start at identity)
+            adapter.up.weight.normal_(0, 1.0)
+        assert not torch.allclose(model.encode_text(hyps)[0], features)
+        assert torch.equal(model.error_correction.encode(ids, mask), memory)
+    assert model.correct(hyps, beam_size=2, max_length=12) == corrected
+    assert all(a.enabled for a in adapters)  # the emotion path keeps its adapters

@@ -18,10 +18,15 @@ Choices where the paper is silent:
   (``strict=False`` reports only the adapter keys as missing). The hook is a bound method of
   the adapter, so ``copy.deepcopy`` of the model copies it correctly. The ``adapters`` library
   does not support HuBERT, hence this small module.
+* :func:`adapters_disabled` lets a reader of the encoder see it as stage 1 left it: the
+  frozen AEC reads BERT that way (gao2025 §3.3 freezes the AEC in stage 2, so its
+  corrections must not drift as the adapters that share its BERT learn).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -31,6 +36,7 @@ __all__ = [
     "ADAPTER_ATTR",
     "AdapterConfig",
     "BottleneckAdapter",
+    "adapters_disabled",
     "add_adapters",
     "count_parameters",
     "find_adapter_sites",
@@ -66,13 +72,14 @@ class BottleneckAdapter(nn.Module):
         self.up = nn.Linear(config.bottleneck, dim)
         nn.init.zeros_(self.up.weight)
         nn.init.zeros_(self.up.bias)
+        self.enabled = True  # see adapters_disabled
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.up(self.dropout(self.activation(self.down(x))))
 
     def hook(self, module: nn.Module, args: tuple, output: torch.Tensor) -> torch.Tensor:
         """Forward hook for the host FFN module: its output goes through the adapter."""
-        return self(output)
+        return self(output) if self.enabled else output
 
 
 def _out_features(module: nn.Module) -> int:
@@ -137,6 +144,21 @@ def add_adapters(
         host.register_forward_hook(adapter.hook)
         adapters.append(adapter)
     return adapters
+
+
+@contextmanager
+def adapters_disabled(model: nn.Module) -> Iterator[None]:
+    """Within the block, every adapter inside ``model`` passes its input through unchanged
+    (the host layers compute as before adapters were added)."""
+    adapters = [m for m in model.modules() if isinstance(m, BottleneckAdapter)]
+    states = [a.enabled for a in adapters]
+    for a in adapters:
+        a.enabled = False
+    try:
+        yield
+    finally:
+        for a, state in zip(adapters, states, strict=True):
+            a.enabled = state
 
 
 def count_parameters(model: nn.Module) -> tuple[int, int]:

@@ -26,6 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mlser.models.adapters import adapters_disabled
+
 __all__ = [
     "DecodeOutput",
     "ErrorCorrectionConfig",
@@ -187,8 +189,14 @@ class ErrorCorrectionModel(nn.Module):
 
         Returns:
             ``(B, S, D)`` last-layer encoder features (the decoder memory).
+
+        The encoder is read without the stage-2 adapters it may hold for the emotion path
+        (:func:`mlser.models.adapters.adapters_disabled`): the AEC is frozen in stage 2
+        (gao2025 §3.3), and with the shared BERT frozen too it corrects exactly as at the
+        end of stage 1.
         """
-        out = self.encoder(input_ids=src_ids, attention_mask=src_mask.long())
+        with adapters_disabled(self.encoder):
+            out = self.encoder(input_ids=src_ids, attention_mask=src_mask.long())
         return out.last_hidden_state
 
     def decode(
