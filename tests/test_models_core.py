@@ -610,6 +610,35 @@ def test_losses_hand_computed() -> None:
         multitask_loss(out, MultiTaskTargets(targets.emotion), LossWeights(asr=0.0, style=0.0))
 
 
+def test_ctc_reduction_is_a_stated_setting_computed_by_hand() -> None:
+    """Two frames, vocabulary {blank, a}, uniform: "a" has 3 paths of probability 1/4 each
+    (a-, -a, aa), so -log(3/4); the second utterance has one frame and target "a":
+    -log(1/2)."""
+    log_probs = torch.log_softmax(torch.zeros(2, 2, 2), -1)
+    lengths, targets, target_lengths = (
+        torch.tensor([2, 1]),
+        torch.tensor([[1], [1]]),
+        torch.tensor([1, 1]),
+    )
+    per_utterance = torch.tensor([-math.log(3 / 4), -math.log(1 / 2)])
+    expected = {
+        "mean": per_utterance.mean(),  # each divided by its target length (1 here)
+        "batchmean": per_utterance.sum() / 2,
+        "sum": per_utterance.sum(),
+    }
+    for reduction, value in expected.items():
+        got = ctc_loss(log_probs, lengths, targets, target_lengths, reduction=reduction)
+        assert got.item() == pytest.approx(value.item(), abs=1e-6), reduction
+    # vocabulary {blank, a, b}, two frames, target "ab": one path, (1/3)^2; mean divides by 2
+    three = torch.log_softmax(torch.zeros(1, 2, 3), -1)
+    ab = (torch.tensor([2]), torch.tensor([[1, 2]]), torch.tensor([2]))
+    mean = ctc_loss(three, *ab, reduction="mean")
+    assert mean.item() == pytest.approx(-math.log(1 / 9) / 2, abs=1e-6)
+    assert ctc_loss(three, *ab, reduction="batchmean").item() == pytest.approx(-math.log(1 / 9))
+    with pytest.raises(ValueError, match="'median'"):
+        ctc_loss(log_probs, lengths, targets, target_lengths, reduction="median")
+
+
 def test_ctc_impossible_alignment_is_zeroed() -> None:
     log_probs = torch.log_softmax(torch.zeros(1, 1, 2), -1)  # 1 frame cannot emit "aa"
     loss = ctc_loss(log_probs, torch.tensor([1]), torch.tensor([[1, 1]]), torch.tensor([2]))

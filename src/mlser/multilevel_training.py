@@ -222,9 +222,11 @@ def make_step(
     device: torch.device,
     alignment: dict[str, float] | None = None,
     temperature: float = 0.07,
+    ctc_reduction: str = "mean",
 ) -> Callable[[MultiLevelSER, Batch], torch.Tensor]:
     """The training loss of one batch (ground-truth text, as the papers train), plus
-    λ_AEC · L_AEC and λ_c · L_c where ``alignment`` weights them."""
+    λ_AEC · L_AEC and λ_c · L_c where ``alignment`` weights them; ``ctc_reduction``: see
+    :mod:`mlser.models.losses`."""
     alignment = alignment or {}
     contrastive = ContrastiveLoss(ContrastiveConfig(temperature=temperature))
 
@@ -237,7 +239,7 @@ def make_step(
             ctc, ctc_lengths = model.tokenizer.batch_encode(batch.texts)
             ctc, ctc_lengths = ctc.to(device), ctc_lengths.to(device)
         targets = MultiTaskTargets(batch.emotion, ctc, ctc_lengths, batch.gender, batch.style)
-        total = multitask_loss(out, targets, weights).total
+        total = multitask_loss(out, targets, weights, ctc_reduction).total
         if alignment.get("aec") or alignment.get("cl"):
             total = total + alignment_loss(model, out, references, alignment, contrastive)
         return total
@@ -405,7 +407,8 @@ def train_stage(
         return text_scale if name.startswith("text.") and "bottleneck_adapter" not in name else 1.0
 
     model.to(device)
-    step = make_step(weights, device, alignment, temperature)
+    ctc_reduction = str(training.get("ctc_reduction", "mean"))
+    step = make_step(weights, device, alignment, temperature, ctc_reduction)
     result = fit(model, batches, step, validate, config, checkpoint_dir, context, log, lr_scale)
     model.load_state_dict(result.best_state)
     trainable, total = count_parameters(model)

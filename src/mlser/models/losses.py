@@ -5,10 +5,14 @@ L_ASR the CTC loss (eq. 1). Paper values (§4.2): λ_e = 1 and every auxiliary w
 (eq. 4) uses emotion + ASR, stage 2 (eq. 17) emotion + gender + style. The AEC and contrastive
 terms (eqs. 15-16) belong to the ASR-error module, not here.
 
-Choices where the papers are silent: CTC uses ``reduction="mean"`` (each utterance's loss divided
-by its target length, then averaged over the batch, keeping it on the scale of the
-cross-entropies) and ``zero_infinity=True`` (an utterance whose transcript cannot fit its frames
-contributes 0 instead of inf); the cross-entropies are unweighted batch means.
+Choices where the papers are silent: the CTC reduction (:data:`CTC_REDUCTIONS`, a setting of
+each training stage: ``ctc_reduction``), which decides what λ_ASR = 0.1 means: ``mean`` (the
+default: each utterance's loss divided by its target length, then averaged over the batch,
+on the scale of the cross-entropies), ``batchmean`` (summed over each utterance's characters,
+averaged over the batch: ESPnet's CTC, tens of times larger) or ``sum`` (Hugging Face's
+``ctc_loss_reduction`` default); and ``zero_infinity=True`` (an utterance whose transcript
+cannot fit its frames contributes 0 instead of inf); the cross-entropies are unweighted batch
+means.
 """
 
 from __future__ import annotations
@@ -22,7 +26,16 @@ import torch.nn.functional as F
 if TYPE_CHECKING:
     from mlser.models.multilevel import MultiLevelSEROutput
 
-__all__ = ["LossWeights", "MultiTaskLoss", "MultiTaskTargets", "ctc_loss", "multitask_loss"]
+__all__ = [
+    "CTC_REDUCTIONS",
+    "LossWeights",
+    "MultiTaskLoss",
+    "MultiTaskTargets",
+    "ctc_loss",
+    "multitask_loss",
+]
+
+CTC_REDUCTIONS = ("mean", "batchmean", "sum")
 
 
 @dataclass
@@ -78,6 +91,7 @@ def ctc_loss(
     targets: torch.Tensor,
     target_lengths: torch.Tensor,
     blank: int = 0,
+    reduction: str = "mean",
 ) -> torch.Tensor:
     """CTC of gao2025 eq. 1 on batch-first log-probs.
 
@@ -86,20 +100,27 @@ def ctc_loss(
         input_lengths: (B,) valid frames.
         targets: (B, S) padded target ids (no blanks inside the valid part).
         target_lengths: (B,).
+        reduction: one of :data:`CTC_REDUCTIONS` (module docstring).
     """
-    return F.ctc_loss(
+    if reduction not in CTC_REDUCTIONS:
+        raise ValueError(f"ctc_reduction {reduction!r}: one of {CTC_REDUCTIONS}")
+    loss = F.ctc_loss(
         log_probs.transpose(0, 1).float(),
         targets,
         input_lengths,
         target_lengths,
         blank=blank,
-        reduction="mean",
+        reduction="mean" if reduction == "mean" else "sum",
         zero_infinity=True,
     )
+    return loss / log_probs.shape[0] if reduction == "batchmean" else loss
 
 
 def multitask_loss(
-    output: MultiLevelSEROutput, targets: MultiTaskTargets, weights: LossWeights
+    output: MultiLevelSEROutput,
+    targets: MultiTaskTargets,
+    weights: LossWeights,
+    ctc_reduction: str = "mean",
 ) -> MultiTaskLoss:
     """λ_e CE(emotion) + λ_ASR CTC + λ_g CE(gender) + λ_s CE(style).
 
@@ -123,6 +144,7 @@ def multitask_loss(
             output.ctc_lengths,
             targets.ctc_targets,
             targets.ctc_target_lengths,
+            reduction=ctc_reduction,
         )
     # Unannotated targets are -100 (MELD has no gender/style); a batch without any
     # annotated target contributes no term rather than a NaN.
