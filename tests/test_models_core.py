@@ -279,6 +279,38 @@ def test_text_encoder_with_trainable_parameters_is_not_cached() -> None:
     assert feats.requires_grad and not enc._cache
 
 
+def test_frozen_encoder_with_a_trainable_top_layer_matches_the_encoder_and_trains_it() -> None:
+    """``train_top_layers=1``: the frozen bottom runs once per text (cached), the top layer
+    on it; the features equal the whole encoder's whatever the padding, only the top
+    layer gets gradients, and adapters in every layer (stage 2) turn the cache off."""
+    from mlser.models.adapters import AdapterConfig, add_adapters
+
+    torch.manual_seed(0)
+    config = TextEncoderConfig(
+        model_config=TINY_BERT, tokenizer_name=minilm_path(), freeze=True, train_top_layers=1
+    )
+    enc = TextEncoder(config).double().eval()
+    assert not enc.cacheable  # the top layer trains
+    tokens = enc.tokenize([SHORT_TEXT, LONG_TEXT])
+    with torch.no_grad():
+        direct = enc.model(**tokens).last_hidden_state
+    feats, mask = enc(tokens["input_ids"], tokens["attention_mask"])
+    assert len(enc._cache) == 2
+    torch.testing.assert_close(feats[mask], direct[mask], atol=F64_ATOL, rtol=0)
+    alone = enc.tokenize([SHORT_TEXT])  # no padding: the same features
+    n = int(mask[0].sum())
+    torch.testing.assert_close(enc(**alone)[0][0], direct[0, :n], atol=F64_ATOL, rtol=0)
+    assert len(enc._cache) == 2
+    enc.train()
+    assert enc.top_layers[0].training and not enc.model.embeddings.training
+    masked_mean_pool(*enc(**tokens)).pow(2).sum().backward()
+    top = {id(p) for p in enc.top_layers[0].parameters()}
+    for name, p in enc.model.named_parameters():
+        assert (p.grad is not None) == (id(p) in top), name
+    add_adapters(enc.model, AdapterConfig(bottleneck=4))
+    assert enc._frozen_below() is None  # stage 2: every layer has a trainable adapter
+
+
 def test_minilm_text_encoder_loads_offline() -> None:
     enc = TextEncoder(TextEncoderConfig(pretrained_name=minilm_path(), freeze=True))
     tokens = enc.tokenize(["that's great"])

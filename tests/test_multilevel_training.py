@@ -363,14 +363,21 @@ def test_aec_and_cl_train_then_score_on_corrected_transcripts(tmp_path) -> None:
         )
 
 
-def test_alignment_losses_train_the_decoder_and_the_text_encoder() -> None:
+@pytest.mark.parametrize(
+    "text",
+    [{"freeze": False}, {"freeze": True, "train_top_layers": 1}],
+    ids=["fine-tuned", "demo: frozen but the top layer"],
+)
+def test_alignment_losses_train_the_decoder_and_the_text_encoder(text: dict) -> None:
+    """The contrastive loss acts only through the text encoder: on the demo's frozen
+    MiniLM it had no gradient (Exp-36 = Exp-34); its trainable top layer gets one."""
     from mlser.data import collate
     from mlser.models.contrastive import ContrastiveLoss
     from mlser.multilevel_training import alignment_loss, build_model
 
     models = {
         **ALIGN_MODELS,
-        "text": {"minilm": {**ALIGN_MODELS["text"]["minilm"], "freeze": False}},
+        "text": {"minilm": {**ALIGN_MODELS["text"]["minilm"], **text}},
     }
     stage = ALIGNED_STAGE
     torch.manual_seed(0)

@@ -89,6 +89,7 @@ def system_config(
         text = TextEncoderConfig(
             pretrained_name=resolve_pretrained(spec.get("pretrained")),
             freeze=bool(spec.get("freeze", False)),
+            train_top_layers=int(spec.get("train_top_layers", 0)),
             # the paper's limit, or the run's encoder limit where that is smaller (demo)
             max_length=min(
                 int(stage.get("max_text_tokens") or 10**6), int(spec.get("max_length", 10**6))

@@ -105,6 +105,7 @@ def build_model(
             pretrained_name=resolve_pretrained(spec.get("pretrained")),
             freeze=bool(spec.get("freeze", False)),
             max_length=int(spec.get("max_length", 128)),
+            train_top_layers=int(spec.get("train_top_layers", 0)),
         )
     fusion = stage.get("fusion") or "none"
     if acoustic_cfg is not None and text_cfg is not None and fusion == "none":

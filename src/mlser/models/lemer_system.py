@@ -116,7 +116,6 @@ class LEMERSystem(nn.Module):
         if c.text is None and c.speech is None:
             raise ValueError("an LE-MER system needs a text or a speech encoder")
         self.text = TextEncoder(c.text) if c.text is not None else None
-        self._text_cache: dict[str, Tensor] = {}
         self.speech = AcousticEncoder(c.speech) if c.speech is not None else None
         self.mer: LabelEnhancedMER | None = None
         self.text_label: LabelAttention | None = None
@@ -168,27 +167,14 @@ class LEMERSystem(nn.Module):
         )
 
     def encode_text(self, texts: list[str], device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
-        """``H_t`` ``(B, l_t, d_t)``, its mask and the input ids.
-
-        A frozen encoder (no gradient, eval mode) gives each text the same features in
-        every epoch, so they are computed once per text and kept (same result, and the
-        demo's frozen MiniLM stops dominating the training time)."""
+        """``H_t`` ``(B, l_t, d_t)``, its mask and the input ids (a frozen encoder's
+        features, or those of its frozen layers, are computed once per text: see
+        :class:`mlser.models.text.TextEncoder`)."""
         assert self.text is not None
         enc = self.text.tokenize(texts, device)
         ids, att = enc["input_ids"], enc["attention_mask"]
-        if not self.text.config.freeze:
-            h, mask = self.text(ids, att)
-            return h, mask, ids
-        todo = [i for i, t in enumerate(texts) if t not in self._text_cache]
-        if todo:
-            with torch.no_grad():
-                h, mask = self.text(ids[todo], att[todo])
-            for j, i in enumerate(todo):
-                self._text_cache[texts[i]] = h[j, : int(mask[j].sum())].detach()
-        h = torch.zeros(len(texts), ids.shape[1], self.text.hidden_size, device=device)
-        for i, t in enumerate(texts):
-            h[i, : len(self._text_cache[t])] = self._text_cache[t].to(device)
-        return h, att.bool(), ids
+        h, mask = self.text(ids, att)
+        return h, mask, ids
 
     def forward(
         self, waveforms: Tensor, lengths: Tensor, texts: list[str], labels: Tensor | None = None

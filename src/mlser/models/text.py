@@ -47,6 +47,10 @@ class TextEncoderConfig:
             lazily, so building the model (e.g. to count parameters) never touches it.
         freeze: no gradients for the text model, and it stays in eval mode (no dropout).
         max_length: tokenizer truncation length.
+        train_top_layers: with ``freeze``, the top k Transformer layers train all the same
+            (BERT-family encoders): the papers fine-tune BERT, and with it frozen the
+            losses that act only through it (gao2025's contrastive loss, wang2023's Eq. 3)
+            cannot act; the frozen bottom's features are computed once per text.
     """
 
     pretrained_name: str | None = None
@@ -54,6 +58,7 @@ class TextEncoderConfig:
     tokenizer_name: str | None = None
     freeze: bool = False
     max_length: int = 128
+    train_top_layers: int = 0
 
 
 class TextEncoder(nn.Module):
@@ -86,6 +91,23 @@ class TextEncoder(nn.Module):
         if config.freeze:
             self.model.requires_grad_(False)
             self.model.eval()
+            for layer in self.top_layers:
+                layer.requires_grad_(True)
+                layer.train()
+
+    @property
+    def top_layers(self) -> list[nn.Module]:
+        """The ``train_top_layers`` Transformer layers that train on a frozen encoder."""
+        k = self.config.train_top_layers if self.config.freeze else 0
+        if not k:
+            return []
+        layers = getattr(getattr(self.model, "encoder", None), "layer", None)
+        if not isinstance(layers, nn.ModuleList) or not 0 < k <= len(layers):
+            raise ValueError(
+                f"train_top_layers={k}: needs a BERT-style encoder (encoder.layer) with at "
+                f"least {k} layers, not {type(self.model).__name__}"
+            )
+        return list(layers)[-k:]
 
     @property
     def hidden_size(self) -> int:
@@ -129,37 +151,78 @@ class TextEncoder(nn.Module):
         super().train(mode)
         if self.config.freeze:
             self.model.eval()
+            for layer in self.top_layers:
+                layer.train(mode)
         return self
+
+    def _frozen_below(self) -> int | None:
+        """How many bottom layers' features depend on the tokens alone: all of them on a
+        frozen encoder with nothing trainable inside, all but the top ``train_top_layers``
+        where only those train; None where anything else trains (stage-2 adapters in
+        every layer make the encoder trainable again)."""
+        if not self.config.freeze:
+            return None
+        top = {id(p) for layer in self.top_layers for p in layer.parameters()}
+        if any(p.requires_grad for p in self.model.parameters() if id(p) not in top):
+            return None
+        n = len(self.top_layers)
+        if n and not any(p.requires_grad for layer in self.top_layers for p in layer.parameters()):
+            n = 0  # the top layers were frozen again (stage 2)
+        return n
 
     @property
     def cacheable(self) -> bool:
         """Whether features depend on the tokens alone: frozen, with nothing trainable inside
         (stage-2 adapters make the encoder trainable again)."""
-        return self.config.freeze and not any(p.requires_grad for p in self.model.parameters())
+        return self._frozen_below() == 0
 
     def forward(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
-        if self.cacheable:
-            return self._cached_forward(input_ids, attention_mask), attention_mask.bool()
+        top = self._frozen_below()
+        if top is not None:
+            features = self._cached_forward(input_ids, attention_mask, top)
+            if top:
+                features = self._top_forward(features, attention_mask)
+            return features, attention_mask.bool()
         out = self.model(input_ids=input_ids, attention_mask=attention_mask.long())
         return out.last_hidden_state, attention_mask.bool()
 
+    def _top_forward(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """The trainable top layers on the frozen bottom's (B, L, H) features."""
+        from transformers.masking_utils import create_bidirectional_mask
+
+        mask = create_bidirectional_mask(
+            config=self.model.config, inputs_embeds=hidden, attention_mask=attention_mask.long()
+        )
+        for layer in self.top_layers:
+            out = layer(hidden, mask)
+            hidden = out[0] if isinstance(out, tuple) else out
+        return hidden
+
     def _cached_forward(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, top: int = 0
     ) -> torch.Tensor:
-        """(B, L) ids -> (B, L, H) features; rows seen before come from the cache, the rest
-        run through the encoder as one batch. Padded positions are zero."""
+        """(B, L) ids -> (B, L, H) features below the ``top`` trainable layers; rows seen
+        before come from the cache, the rest run through the encoder as one batch. Padded
+        positions are zero."""
         lengths = attention_mask.sum(1).tolist()
-        keys = [input_ids[i, :n].cpu().numpy().tobytes() for i, n in enumerate(lengths)]
+        # the depth is part of the key: features below 1 layer are not those below 0
+        keys = [
+            bytes([top]) + input_ids[i, :n].cpu().numpy().tobytes() for i, n in enumerate(lengths)
+        ]
         missing = [i for i, k in enumerate(keys) if k not in self._cache]
         if missing:
             with torch.no_grad():
-                out = self.model(
-                    input_ids=input_ids[missing], attention_mask=attention_mask[missing].long()
-                ).last_hidden_state
+                result = self.model(
+                    input_ids=input_ids[missing],
+                    attention_mask=attention_mask[missing].long(),
+                    output_hidden_states=bool(top),
+                )
+            # hidden_states[0] is the embeddings' output, [n] the n-th layer's
+            out = result.hidden_states[-1 - top] if top else result.last_hidden_state
             for j, i in enumerate(missing):
                 if len(self._cache) >= 200_000:
                     self._cache.clear()
