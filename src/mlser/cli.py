@@ -85,8 +85,16 @@ def cmd_corpus_counts(args: argparse.Namespace) -> int:
     from mlser.folds import read_folds
     from mlser.manifest import read_manifest, read_rejects
 
+    repaired = {}
+    if args.summary is not None:  # what the reader repaired in the rows it kept
+        summary = json.loads(args.summary.read_text())
+        if "c1_mapped" in summary:
+            repaired["transcripts with cp1252 punctuation as C1 controls"] = summary["c1_mapped"]
     table = count_table(
-        read_manifest(args.manifest), read_folds(args.folds), read_rejects(args.rejects)
+        read_manifest(args.manifest),
+        read_folds(args.folds),
+        read_rejects(args.rejects),
+        repaired,
     )
     write_text(args.out_csv, table.to_csv(index=False))
     write_text(args.out_md, to_markdown(table))
@@ -763,6 +771,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--folds", required=True, type=Path)
     p.add_argument("--out-csv", required=True, type=Path)
     p.add_argument("--out-md", required=True, type=Path)
+    p.add_argument("--summary", type=Path, help="the reader's prepare_summary.json")
     p.set_defaults(func=cmd_corpus_counts)
 
     p = sub.add_parser("train-multilevel", help="train stage 1 or 2 of a multi-level model")

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pandas as pd
 
 
-def count_table(manifest: pd.DataFrame, folds: pd.DataFrame, rejects: pd.DataFrame) -> pd.DataFrame:
+def count_table(
+    manifest: pd.DataFrame,
+    folds: pd.DataFrame,
+    rejects: pd.DataFrame,
+    repaired: Mapping[str, int] | None = None,
+) -> pd.DataFrame:
     """Long table ``(group, key, emotion, count)`` with a ``total`` column per row group.
 
     Groups: ``session`` (IEMOCAP) or ``split`` (MELD) from the manifest, ``fold`` as
     ``<fold>/<partition>``, and ``all``. ``rejects`` is counted in an extra ``rejected``
-    row so that a reader sees at a glance what the readers left out.
+    row so that a reader sees at a glance what the readers left out, and each of
+    ``repaired`` (what the reader changed in kept rows, e.g. MELD's cp1252 punctuation held
+    as C1 controls) in a ``repaired`` row.
     """
     classes = sorted(manifest["emotion"].unique())
     parts: list[pd.DataFrame] = []
@@ -29,9 +38,10 @@ def count_table(manifest: pd.DataFrame, folds: pd.DataFrame, rejects: pd.DataFra
     add("all", pd.Series("all", index=manifest.index), manifest)
     table = pd.concat(parts, ignore_index=True)
     table["total"] = table[classes].sum(axis=1)
-    rejected = pd.DataFrame([{"group": "rejected", "key": "all", "total": len(rejects)}])
+    extra = [{"group": "rejected", "key": "all", "total": len(rejects)}]
+    extra += [{"group": "repaired", "key": k, "total": n} for k, n in (repaired or {}).items()]
     return (
-        pd.concat([table, rejected], ignore_index=True)
+        pd.concat([table, pd.DataFrame(extra)], ignore_index=True)
         .fillna(0)
         .astype({c: int for c in [*classes, "total"]})
     )

@@ -67,6 +67,7 @@ rule corpus_counts:
         manifest="results/{corpus}/manifest.tsv",
         rejects="results/{corpus}/rejects.tsv",
         folds="results/{corpus}/folds.tsv",
+        summary="results/{corpus}/prepare_summary.json",
     output:
         csv="results/{corpus}/tables/corpus_counts.csv",
         md=report(
@@ -81,4 +82,4 @@ rule corpus_counts:
         "../../envs/mlser.yaml"
     shell:
         "python -m mlser corpus-counts --manifest {input.manifest} --rejects {input.rejects}"
-        " --folds {input.folds} --out-csv {output.csv} --out-md {output.md} > {log} 2>&1"
+        " --folds {input.folds} --summary {input.summary} --out-csv {output.csv} --out-md {output.md} > {log} 2>&1"
