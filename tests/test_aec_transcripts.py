@@ -3,6 +3,8 @@ their WER compares words (gao2025 Tables 4 and 8: the AEC lowers WER 32.45 -> 29
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -20,6 +22,7 @@ SENTENCES = [
     "You've been... they're here; I'm sure he'd go, wouldn't he?",
     "A well-known 21-year-old at nine o'clock, y'all.",
     "Goin' home to get 'em [LAUGHTER]",
+    "Yes ma'am, li'l one.",
 ]
 
 
@@ -142,3 +145,23 @@ def test_the_frozen_aec_corrects_as_before_when_stage_two_adapters_train() -> No
         assert torch.equal(model.error_correction.encode(ids, mask), memory)
     assert model.correct(hyps, beam_size=2, max_length=12) == corrected
     assert all(a.enabled for a in adapters)  # the emotion path keeps its adapters
+
+
+def test_predict_reads_the_corrected_transcript_and_export_keeps_the_text_settings() -> None:
+    """`mlser predict` scores an AEC model as the pipeline does (on its corrected
+    transcript, with the run's beam settings), and an export rebuilds the text encoder
+    with its trainable top layer."""
+    from mlser.export import LoadedModel, export_config, model_from_config
+    from mlser.predict import _text_source
+
+    model = _tiny_aec_model()
+    model.text.config.train_top_layers = 1
+    loaded = LoadedModel(
+        model, ("neu", "hap"), ("ser", "asr"), Path("m.pt"), None, {"beam_size": 3}
+    )
+    assert _text_source(loaded) == "asr_corrected"
+    config = export_config(model, loaded.classes, loaded.tasks, None, {}, loaded.correction)
+    assert config["correction"] == {"beam_size": 3}
+    assert config["text"]["train_top_layers"] == 1
+    rebuilt = model_from_config(config, minilm_path())
+    assert rebuilt.text.config.train_top_layers == 1 and rebuilt.text.config.freeze

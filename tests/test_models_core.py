@@ -309,6 +309,7 @@ def test_frozen_encoder_with_a_trainable_top_layer_matches_the_encoder_and_train
         assert (p.grad is not None) == (id(p) in top), name
     add_adapters(enc.model, AdapterConfig(bottleneck=4))
     assert enc._frozen_below() is None  # stage 2: every layer has a trainable adapter
+    assert not enc.train().top_layers[0].training  # frozen again: no dropout
 
 
 def test_minilm_text_encoder_loads_offline() -> None:

@@ -314,3 +314,44 @@ def test_selection_metric_ties_break_by_the_stated_rule_also_after_resume(
     assert record["select_metric"] == metric
     assert record["best_valid"] == SCRIPTED[epoch - 1][metric]
     assert record["best_valid_ua"] == SCRIPTED[epoch - 1]["ua"]
+
+
+@pytest.mark.parametrize(
+    ("first", "then", "resumes"),
+    [("ua", "ua", True), ("ua", "wf1", False)],
+    ids=["older checkpoint, same metric", "checkpoint of another metric"],
+)
+def test_a_checkpoint_chosen_otherwise_is_not_resumed_from(
+    tmp_path: Path, first: str, then: str, resumes: bool
+) -> None:
+    """A checkpoint without tie-breakers (an older version's) resumes when its best epoch is
+    the one the selection picks from its history; one whose best epoch another metric
+    chose is not resumed from: the run starts again and selects as an uninterrupted one."""
+    from mlser.checkpoint import epoch_checkpoint, load_checkpoint, save_checkpoint
+
+    calls = {"n": 0}
+
+    def validate(m: torch.nn.Module) -> dict[str, float]:
+        calls["n"] += 1
+        return SCRIPTED[(calls["n"] - 1) % len(SCRIPTED)]
+
+    x = torch.randn(4, 2)
+    loss = lambda m, b: m(b).pow(2).mean()  # noqa: E731
+    messages: list[str] = []
+
+    def run(epochs: int, metric: str):
+        config = TrainConfig(epochs=epochs, select_metric=metric, keep_checkpoints=4)
+        return fit(
+            torch.nn.Linear(2, 2), lambda e: [x], loss, validate, config, tmp_path / "ck",
+            "toy", messages.append,
+        )  # fmt: skip
+
+    run(2, first)  # epochs 1-2: UA picks epoch 2
+    path = epoch_checkpoint(tmp_path / "ck", 2)
+    state = load_checkpoint(path)
+    del state["result"]["best_tie_break"]  # as an older version wrote it
+    save_checkpoint(state, path)
+    calls["n"] = 2 if resumes else 0
+    result = run(4, then)
+    assert any("resumed from the checkpoint of epoch 2" in m for m in messages) is resumes
+    assert result.best_epoch == {"ua": 3, "wf1": 1}[then]

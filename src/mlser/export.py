@@ -60,6 +60,8 @@ class LoadedModel:
         tasks: the tasks its heads were trained on ("ser", "asr", "gender", "style").
         source: where it was loaded from.
         adapters: the :class:`AdapterConfig` settings of its stage-2 adapters, or None.
+        correction: ``beam_size`` and ``max_length`` of its ASR error correction's beam
+            search, as the pipeline scores it (empty: the defaults).
     """
 
     model: MultiLevelSER
@@ -67,6 +69,12 @@ class LoadedModel:
     tasks: tuple[str, ...]
     source: Path
     adapters: dict[str, Any] | None = None
+    correction: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+def correction_settings(error_correction: dict[str, Any] | None) -> dict[str, Any]:
+    """The beam-search settings among a config's ``models.error_correction`` sizes."""
+    return {k: v for k, v in (error_correction or {}).items() if k in ("beam_size", "max_length")}
 
 
 def _arch_dict(config: Any) -> dict[str, Any]:
@@ -79,6 +87,7 @@ def export_config(
     tasks: tuple[str, ...],
     adapters: dict[str, Any] | None,
     origin: dict[str, Any],
+    correction: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The ``config.json`` of ``model``: everything :func:`load_exported` rebuilds it from."""
     cfg = model.config
@@ -97,6 +106,7 @@ def export_config(
             "model_type": model.text.model.config.model_type,
             "model_config": _arch_dict(model.text.model.config),
             "freeze": model.text.config.freeze,
+            "train_top_layers": model.text.config.train_top_layers,
             "max_length": model.text.config.max_length,
             "pretrained_source": model.text.config.pretrained_name,
         }
@@ -121,6 +131,7 @@ def export_config(
         "error_correction": (
             asdict(cfg.error_correction) if cfg.error_correction is not None else None
         ),
+        "correction": correction or {},
         "origin": origin,
     }
 
@@ -148,6 +159,7 @@ def model_from_config(config: dict[str, Any], tokenizer_dir: str | None) -> Mult
             model_config={"model_type": t["model_type"], **t["model_config"]},
             tokenizer_name=tokenizer_dir,
             freeze=bool(t["freeze"]),
+            train_top_layers=int(t.get("train_top_layers", 0)),
             max_length=int(t["max_length"]),
         )
     model = MultiLevelSER(
@@ -216,7 +228,14 @@ def load_exported(directory: str | os.PathLike[str]) -> LoadedModel:
         model.text._tokenizer = _load_tokenizer(directory)
     classes = tuple(config["id2label"][str(i)] for i in range(len(config["id2label"])))
     tasks = tuple(config["tasks"])
-    return LoadedModel(model.eval(), classes, tasks, directory, config.get("adapters"))
+    return LoadedModel(
+        model.eval(),
+        classes,
+        tasks,
+        directory,
+        config.get("adapters"),
+        dict(config.get("correction") or {}),
+    )
 
 
 def _load_tokenizer(directory: Path) -> Any:
@@ -244,7 +263,9 @@ def load_any(path: str | os.PathLike[str]) -> LoadedModel:
     except (RuntimeError, KeyError, EOFError, OSError, pickle.UnpicklingError) as exc:
         raise ExportError(f"{path}: not a trained mlser model ({exc})") from exc
     tasks = tuple(spec.get("tasks", spec["stage"]["tasks"]))
-    return LoadedModel(model.eval(), tuple(spec["classes"]), tasks, path, spec.get("adapters"))
+    correction = correction_settings(spec["models"].get("error_correction"))
+    classes = tuple(spec["classes"])
+    return LoadedModel(model.eval(), classes, tasks, path, spec.get("adapters"), correction)
 
 
 def _probe_input() -> tuple[torch.Tensor, torch.Tensor]:
@@ -332,7 +353,9 @@ def export_loaded(
     model = loaded.model
     source = loaded.source
     info = {"source": str(source), **(origin or {})}
-    config = export_config(model, loaded.classes, loaded.tasks, loaded.adapters, info)
+    config = export_config(
+        model, loaded.classes, loaded.tasks, loaded.adapters, info, loaded.correction
+    )
     out_dir = Path(out_dir)
     with atomic_path(out_dir) as tmp:
         tmp.mkdir()

@@ -55,7 +55,13 @@ from mlser.multilevel_training import (
     merge_stage,
     resolve_pretrained,
 )
-from mlser.training import TrainConfig, clear_checkpoints, fit, selection_record
+from mlser.training import (
+    TrainConfig,
+    clear_checkpoints,
+    fit,
+    selection_record,
+    with_row_selection,
+)
 
 #: The words a class name stands for (``label_words`` / ``bert_embedding`` init).
 LABEL_WORDS: dict[str, str] = {"neu": "neutral", "hap": "happy", "ang": "angry", "sad": "sad"}
@@ -338,8 +344,7 @@ def run_lemer_stage(
     mu = training.get("loss_weights", [1.0, 0.5, 0.2, 0.2])
     cb = load_codebook(codebook) if codebook else None
     torch.manual_seed(int(training.get("seed", 0)))
-    if stage.get("select_metric"):  # the row's override of the corpus's selection metric
-        training = {**training, "select_metric": stage["select_metric"]}
+    training = with_row_selection(training, experiment["model"].get(f"stage{stage_number}"))
     config = TrainConfig(**{k: v for k, v in training.items() if k in _TRAIN_FIELDS})
     max_seconds = float(training.get("max_batch_seconds", 40.0))
     batch_size = training.get("batch_size")

@@ -53,7 +53,13 @@ from mlser.models.fusion import FusionConfig, FusionOutput, utterance_gate_means
 from mlser.models.losses import LossWeights, MultiTaskTargets, multitask_loss
 from mlser.models.multilevel import MultiLevelSER, MultiLevelSERConfig
 from mlser.models.text import TextEncoderConfig
-from mlser.training import TrainConfig, clear_checkpoints, fit, selection_record
+from mlser.training import (
+    TrainConfig,
+    clear_checkpoints,
+    fit,
+    selection_record,
+    with_row_selection,
+)
 from mlser.transcripts import normalize_transcript
 
 TASK_WEIGHTS = {"asr": "asr", "gender": "gender", "style": "style"}
@@ -520,9 +526,7 @@ def run_stage(
     """
     device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model_spec = experiment["model"]
-    own = model_spec[f"stage{stage_number}"] or {}
-    if own.get("select_metric"):  # the row's override of the corpus's selection metric
-        training = {**training, "select_metric": own["select_metric"]}
+    training = with_row_selection(training, model_spec.get(f"stage{stage_number}"))
     context = f"experiment {experiment['id']}, stage {stage_number}, fold {experiment['fold']}"
     adapters = None
     heads: dict[str, str] | None = None  # stage 2: what became of each utterance head
@@ -545,11 +549,10 @@ def run_stage(
         # what this stage starts from, before training changes it in place
         init_state = {k: v.detach().clone() for k, v in start.state_dict().items()}
         stage = merge_stage(start_spec["stage"], model_spec["stage2"])
-        if stage == start_spec["stage"]:
+        heads = head_handover(start_spec["stage"], stage, start_spec["tasks"])
+        if stage == start_spec["stage"]:  # the same model trains on (gao2025 Exp-21)
             model, pretrained = start, {}
-            heads = dict.fromkeys(HEAD_TASKS, "carried")
         else:  # new tasks or strategy (gao2025), or BERT and the fusion added (gao2024)
-            heads = head_handover(start_spec["stage"], stage, start_spec["tasks"])
             torch.manual_seed(int(training.get("seed", 0)))
             model = build_model(stage, models, len(classes), start.error_correction is not None)
             pretrained = pretrained_state(model)

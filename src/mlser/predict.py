@@ -133,7 +133,10 @@ def _text_source(loaded: LoadedModel) -> str:
             f"{loaded.source}: this model reads text but was not trained for ASR, so it has "
             "no transcript of its own to read"
         )
-    return "asr" if model.text is not None else "none"
+    if model.text is None:
+        return "none"
+    # as the pipeline scores it: the model's own transcript, corrected where it has an AEC
+    return "asr_corrected" if model.error_correction is not None else "asr"
 
 
 def _combine(file: Path, parts: pd.DataFrame, loaded: LoadedModel) -> dict[str, Any]:
@@ -205,6 +208,7 @@ def predict_files(
                 options.batch_seconds,
                 device,
                 loaded.tasks,
+                loaded.correction,
             )
             lengths = {e.utt_id: len(e.audio) for e in examples}
             table["samples"] = table["utt_id"].map(lengths)

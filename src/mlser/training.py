@@ -125,6 +125,30 @@ def selection_key(metrics: dict[str, float], select_metric: str) -> tuple[float,
     )
 
 
+def with_row_selection(training: dict[str, Any], block: dict[str, Any] | None) -> dict[str, Any]:
+    """``training`` with the ``select_metric`` of a row's own stage block where it sets one
+    (the row's override of the corpus's metric; a stage-2 block does not inherit stage 1's)."""
+    if block and block.get("select_metric"):
+        return {**training, "select_metric": block["select_metric"]}
+    return training
+
+
+def _selection_matches(result: dict[str, Any], config: TrainConfig) -> bool:
+    """Whether a checkpoint's best epoch is the one ``config`` selects from its history, and
+    fills in the tie-breakers of checkpoints that predate them (then ``True``)."""
+    history = result.get("history", [])
+    if not history:
+        return True
+    if any(config.select_metric not in h for h in history):
+        return False
+    best = max(history, key=lambda h: (selection_key(h, config.select_metric), -h["epoch"]))
+    if best["epoch"] != result.get("best_epoch"):
+        return False
+    key = selection_key(best, config.select_metric)
+    result["best_score"], result["best_tie_break"] = key[0], list(key[1:])
+    return True
+
+
 def selection_record(result: FitResult, select_metric: str) -> dict[str, Any]:
     """What a training record says of its model selection: the metric, the tie-breakers,
     the chosen epoch's value of it, and the chosen epoch's validation UA."""
@@ -212,6 +236,13 @@ def fit(
         if resumed is not None and set(fixed) != frozen:
             log(f"{context}: not resuming, {FROZEN} holds other parameters than this model's")
             resumed = None
+    if resumed is not None and not _selection_matches(resumed[1]["result"], config):
+        log(
+            f"{context}: not resuming, the checkpoint's best epoch was not chosen by "
+            f"{config.select_metric} with TIE_BREAK (a checkpoint of an older version, or "
+            "of a run with another selection metric)"
+        )
+        resumed = None
     frozen_saved = resumed is not None
     if resumed is not None:
         epoch, state = resumed

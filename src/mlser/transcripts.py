@@ -22,8 +22,9 @@ _SPACES = re.compile(r"\s+")
 # so the spaces go again: before a clitic, on both sides; before a clipped word ('cause,
 # 'em), after; otherwise the apostrophe closes the word before it (the students' books).
 _CLITIC = re.compile(r"(?<=[a-z]) ' (?=(?:s|t|m|d|ll|ve|re)\b)")
-# a single letter other than "a" and "i" before an apostrophe is elided: o'clock, y'all
-_ELIDED = re.compile(r"(?<=\b[b-hj-z]) ' (?=[a-z])")
+# a single letter other than "a" and "i" before an apostrophe is elided (o'clock, y'all),
+# and so are ma'am and li'l
+_ELIDED = re.compile(r"(?<=\b[b-hj-z]) ' (?=[a-z])|(?<=\bma) ' (?=am\b)|(?<=\bli) ' (?=l\b)")
 _CLIPPED = re.compile(r"(?:^|(?<= ))' (?=(?:cause|cos|em|til|bout|round|cept)\b)")
 _CLOSING = re.compile(r"(?<=[a-z]) '(?= |$)")
 _OPENING = re.compile(r"^' (?=[a-z])")
@@ -41,8 +42,9 @@ def join_word_pieces(text: str) -> str:
     ``"i don ' t know it ' s fine"`` -> ``"i don't know it's fine"``. Text already written
     that way is returned normalised and otherwise unchanged (byte-level BPE and
     SentencePiece tokenizers decode words whole). Ambiguous in WordPiece's output and
-    resolved by the rules above: a word-initial apostrophe other than a clipped word's, and
-    two in one word ("rock 'n' roll")."""
+    resolved by the rules above: a word-initial apostrophe other than a clipped word's, two
+    in one word ("rock 'n' roll"), and an apostrophe left alone where normalisation dropped
+    the digits before it ("the 90's" -> "the 's")."""
     text = normalize_transcript(text)
     text = _CLITIC.sub("'", text)
     text = _ELIDED.sub("'", text)

@@ -192,6 +192,7 @@ rule train_lemer_stage2:
                 models_for(w.experiment),
                 get_training(w.corpus, "le_mer", "finetune"),
                 LE_RUN,
+                MATRIX[w.experiment]["model"]["stage2"],
             )
         ),
     shell:

@@ -75,6 +75,7 @@ rule train_stage2:
             + run_hash(
                 models_for(w.experiment),
                 get_training(w.corpus, "multilevel", "stage2"),
+                MATRIX[w.experiment]["model"]["stage2"],
             )
         ),
     shell:

@@ -47,7 +47,9 @@ So a codebook-initialised ``L_s`` is the mean of the key frames' ``project_q`` c
 (``speech_feature_projection``; it trains on as part of the wav2vec 2.0 model). Eqs.
 (7)-(8) still use ``H_s`` itself. Mapping ``L_s`` back into the ``d_s`` space instead has
 no pretrained map (``project_hid`` is ``d_s -> 768``, not invertible) and would compare
-them in a space pretraining never aligned. Other keyword embeddings of another size than
+them in a space pretraining never aligned. The alignment holds for the checkpoint as
+released: the 2nd-stage pre-training (unit prediction, not the contrastive loss) moves
+``H_s`` before fine-tuning starts. Other keyword embeddings of another size than
 the features (BERT's 768-d words for speech labels, B4; k-means log-mel centroids on the
 demo) get a bias-free linear map of the label embeddings into the feature space (paper
 silent; a new layer, trained at the new layers' rate); same for text.

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedModel
 
+from mlser.models.adapters import ADAPTER_ATTR
 from mlser.transcripts import join_word_pieces
 
 __all__ = ["TextEncoder", "TextEncoderConfig", "bert_base_config"]
@@ -59,6 +60,11 @@ class TextEncoderConfig:
     freeze: bool = False
     max_length: int = 128
     train_top_layers: int = 0
+
+
+def _trains(layer: nn.Module) -> bool:
+    """Whether a Transformer layer's own weights train (its stage-2 adapter aside)."""
+    return any(p.requires_grad for n, p in layer.named_parameters() if ADAPTER_ATTR not in n)
 
 
 class TextEncoder(nn.Module):
@@ -151,8 +157,8 @@ class TextEncoder(nn.Module):
         super().train(mode)
         if self.config.freeze:
             self.model.eval()
-            for layer in self.top_layers:
-                layer.train(mode)
+            for layer in self.top_layers:  # unless frozen again (stage 2)
+                layer.train(mode and _trains(layer))
         return self
 
     def _frozen_below(self) -> int | None:
