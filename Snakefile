@@ -11,6 +11,8 @@ report: "workflow/report/workflow.rst"
 
 localrules:
     corpus_counts,
+    passport,
+    unseen_text,
     experiments_table,
     paper_table,
     scorecard,

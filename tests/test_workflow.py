@@ -6,6 +6,7 @@ nothing, and the paper config plans the full graph on real-format fixture corpor
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -35,6 +36,11 @@ def test_tiny_config_runs_every_rule(tiny_run: Path) -> None:
         assert len(rejects) >= 2 and (rejects["reason"] != "").all()
         assert set(folds["utt_id"]) == set(manifest["utt_id"])
         assert (results / "tables" / "corpus_counts.md").stat().st_size > 0
+        # the protocol passport (#24): checked folds, digests, text overlap
+        passport = json.loads((results / "passport.json").read_text())
+        assert set(passport["folds"]) == set(folds["fold"])
+        assert (results / "passport.md").stat().st_size > 0
+        assert (results / "unseen_text.tsv").stat().st_size > 0
     # every training rule ran: stage 1, stage 2 from another row's stage 1, scoring
     metrics = sorted(
         p.relative_to(tiny_run) for p in tiny_run.glob("results/*/experiments/*/*/metrics.json")
@@ -112,7 +118,7 @@ def test_paper_config_plans_full_graph_on_real_format_fixtures(tmp_path: Path) -
         if e.get("reproduce", True):
             assert f"/experiments/{exp_id}/" in out or exp_id in skipped, exp_id
     assert "gao2025-exp35/official/metrics.json" in out  # AEC rows are planned
-    for rule in ("prepare_corpus", "make_folds", "corpus_counts"):
+    for rule in ("prepare_corpus", "make_folds", "corpus_counts", "passport", "unseen_text"):
         assert rule in out
     # wang2023: every LE-MER step is planned (quantizer codebook, K sweep, score fusion)
     for rule in ("label_keywords", "codebook_frames", "train_lemer_stage2", "lemer_score_fusion"):

@@ -28,6 +28,12 @@ try:
 except ConfigError as err:
     raise WorkflowError(str(err)) from None
 
+# SHA-256 of the resolved config (defaults filled in by the schema), stated in each
+# corpus's protocol passport; library code never reads the config itself.
+CONFIG_DIGEST = hashlib.sha256(
+    json.dumps(config, sort_keys=True, default=str).encode()
+).hexdigest()
+
 
 # Every rule runs one `python -m mlser <step>`; PYTHONPATH lets that work in any
 # environment that has the dependencies (e.g. a rule's conda env on a cluster).
@@ -338,6 +344,8 @@ def all_targets(wildcards=None):
             f"results/{corpus}/rejects.tsv",
             f"results/{corpus}/folds.tsv",
             f"results/{corpus}/tables/corpus_counts.csv",
+            f"results/{corpus}/passport.json",
+            f"results/{corpus}/unseen_text.tsv",
         ]
     for source in TARGET_SOURCES:
         targets += source()

@@ -83,3 +83,58 @@ rule corpus_counts:
     shell:
         "python -m mlser corpus-counts --manifest {input.manifest} --rejects {input.rejects}"
         " --folds {input.folds} --summary {input.summary} --out-csv {output.csv} --out-md {output.md} > {log} 2>&1"
+
+
+rule passport:
+    input:
+        manifest="results/{corpus}/manifest.tsv",
+        folds="results/{corpus}/folds.tsv",
+        rejects="results/{corpus}/rejects.tsv",
+        summary="results/{corpus}/prepare_summary.json",
+    output:
+        json=report(
+            "results/{corpus}/passport.json",
+            caption="../report/passport.rst",
+            category="Corpora",
+            subcategory="{corpus}",
+        ),
+        md=report(
+            "results/{corpus}/passport.md",
+            caption="../report/passport.rst",
+            category="Corpora",
+            subcategory="{corpus}",
+        ),
+    log:
+        "results/logs/passport/{corpus}.log",
+    conda:
+        "../../envs/mlser.yaml"
+    params:
+        validation=config["folds"]["validation"],
+        valid_share=config["folds"]["valid_share"],
+        select_metric=lambda w: config["corpora"][w.corpus]["select_metric"],
+        config_digest=CONFIG_DIGEST,
+    shell:
+        "python -m mlser passport --corpus {wildcards.corpus} --manifest {input.manifest}"
+        " --folds {input.folds} --rejects {input.rejects} --summary {input.summary}"
+        " --validation {params.validation} --valid-share {params.valid_share}"
+        " --select-metric {params.select_metric} --config-digest {params.config_digest}"
+        " --unseen-text results/{wildcards.corpus}/unseen_text.tsv"
+        " --out-json {output.json} --out-md {output.md} > {log} 2>&1"
+
+
+# The test utterances of each fold whose transcript the fold's training data lacks, in a
+# rule of its own: it depends on the folds alone, not on the config digest the passport
+# states, so that what scores on it later is not rerun by an unrelated config change.
+rule unseen_text:
+    input:
+        manifest="results/{corpus}/manifest.tsv",
+        folds="results/{corpus}/folds.tsv",
+    output:
+        "results/{corpus}/unseen_text.tsv",
+    log:
+        "results/logs/unseen_text/{corpus}.log",
+    conda:
+        "../../envs/mlser.yaml"
+    shell:
+        "python -m mlser unseen-text --manifest {input.manifest} --folds {input.folds}"
+        " --out {output} > {log} 2>&1"
