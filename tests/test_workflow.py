@@ -134,7 +134,8 @@ def test_paper_config_plans_full_graph_on_real_format_fixtures(tmp_path: Path) -
     assert b4 and all('"text":{"bert_base":' in j["shell"] for j in b4)
     # each corpus selects its epochs on the metric its paper headlines (MELD: WF1)
     for job in planned_jobs(out):
-        if job["rule"] in ("train_stage1", "train_stage2", "train_hierarchical"):
+        trains = ("train_stage1", "train_stage2", "train_hierarchical", "train_lemer_stage1")
+        if job["rule"] in (*trains, "train_lemer_stage2", "lemer_sweep_point"):
             corpus = re.search(r"--corpus (\w+)", job["shell"]).group(1)
             metric = {"iemocap": "ua", "meld": "wf1"}[corpus]
             assert f'"select_metric":"{metric}"' in job["shell"], job["shell"][:300]
