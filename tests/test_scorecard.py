@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 from pathlib import Path
 
@@ -134,15 +135,25 @@ def test_within_std_uses_fold_std_or_the_bootstrap_std() -> None:
         ("p", 2, "r5", "e", SCORED, "WA", 5, 0.5, 0.1, math.nan, math.nan),
     ]
     tables = pd.DataFrame([dict(zip(keys.split(), r, strict=True)) for r in rows])
-    cells = scorecard.cell_table(tables, {("c", "WA"): 0.06})
+    cells = scorecard.cell_table(tables, {("c", "WA"): 0.06}, margin=0.01)
     assert cells["experiment"].tolist() == ["a", "b", "c"]
     assert cells["within_std"].tolist() == [True, False, True]
     assert cells["std_from"].tolist() == ["folds", "folds", "bootstrap"]
+    # a: t = -0.02 / (0.03 / sqrt 5) = -1.49, two-sided p 0.21, and 0.70 is not shown above
+    # 0.71: cannot tell; b: t = -3.73, p 0.02: differs; c: one fold and no distribution
+    assert cells["equiv_test"].tolist() == ["t over folds", "t over folds", "none"]
+    assert cells["equivalence"].tolist() == [
+        scorecard.CANNOT_TELL,
+        scorecard.DIFFERS,
+        scorecard.NOT_TESTED,
+    ]
     summary = scorecard.summary(cells, tables)
     columns = ["rows", "rows_scored", "rows_within_std", "cells_compared", "cells_within_std"]
     assert summary[columns].values.tolist() == [[2, 2, 1, 2, 1], [3, 2, 1, 1, 1]]
-    md = scorecard.to_markdown(summary, cells, pd.DataFrame(columns=["comparison"]))
+    assert summary["cells_differ"].tolist() == [1, 0]
+    md = scorecard.to_markdown(summary, cells, pd.DataFrame(columns=["comparison"]), margin=0.01)
     assert "**2 of 3** rows" in md and "**2 of 3** cells" in md
+    assert "**0** cells *reproduced within ±1*, **1** *differs*" in md
     # the largest gap first
     gaps = md.split("### Largest gaps")[1].splitlines()
     assert [line.split(" | ")[3] for line in gaps if line.startswith("| p ")] == ["b", "c", "a"]
@@ -187,6 +198,216 @@ def test_bad_comparisons_are_named(tmp_path: Path, matrix: dict) -> None:
 def test_effects_table_marks_comparisons_not_run(matrix: dict) -> None:
     comparisons = scorecard.load_comparisons(MATRIX_DIR / "comparisons.yaml", matrix)[:1]
     empty = pd.DataFrame(columns=["experiment", "fold", "metric", "value"])
-    effects = scorecard.effects_table(comparisons, empty, {}, {})
+    effects = scorecard.effects_table(comparisons, empty, {}, {}, margin=0.01)
     assert effects["verdict"].tolist() == ["not run"]
     assert "not scored" in effects["note"].iloc[0]
+    assert effects["equivalence"].tolist() == [scorecard.NOT_TESTED]
+
+
+# ---------------------------------------------------------------- equivalence and Holm
+# t-tests over 5 folds: df = 4, one-sided critical value t(0.95, 4) = 2.132, two-sided
+# t(0.975, 4) = 2.776. Paper number p = 0.70, margin m = 0.01: bounds 0.69 and 0.71.
+
+
+def test_tost_over_folds_within() -> None:
+    # mean 0.700; deviations -2, +2, 0, -1, +1 (x 1e-3): sum of squares 10e-6,
+    # s^2 = 10e-6 / 4 = 2.5e-6, s = 1.5811e-3, se = s / sqrt(5) = 7.0711e-4
+    # t_lower = (0.700 - 0.69) / se = +14.142 > 2.132: mu <= 0.69 rejected
+    # t_upper = (0.700 - 0.71) / se = -14.142 < -2.132: mu >= 0.71 rejected
+    r = scorecard.tost_folds([0.698, 0.702, 0.700, 0.699, 0.701], 0.70, 0.01)
+    assert r["t_lower"] == pytest.approx(14.142, abs=1e-3)
+    assert r["t_upper"] == pytest.approx(-14.142, abs=1e-3)
+    assert r["t"] == pytest.approx(0.0, abs=1e-9) and r["p_vs_target"] == pytest.approx(1.0)
+    assert r["p_equiv"] < 0.001
+    verdict = scorecard.equivalence_verdict(r["p_equiv"], r["p_vs_target"], 0.01)
+    assert verdict == "reproduced within ±1"
+
+
+def test_tost_over_folds_differs() -> None:
+    # mean 0.750; deviations -10, -5, 0, +5, +10 (x 1e-3): sum of squares 250e-6,
+    # s^2 = 62.5e-6, s = 7.9057e-3, se = 3.5355e-3
+    # t = (0.750 - 0.70) / se = 14.142 > 2.776: differs from 0.70 (two-sided p < 0.001)
+    # t_upper = (0.750 - 0.71) / se = +11.314, not < -2.132: mu >= 0.71 kept, not within
+    r = scorecard.tost_folds([0.740, 0.745, 0.750, 0.755, 0.760], 0.70, 0.01)
+    assert r["t"] == pytest.approx(14.142, abs=1e-3)
+    assert r["t_upper"] == pytest.approx(11.314, abs=1e-3)
+    assert r["p_vs_target"] < 0.001 and r["p_equiv"] > 0.99
+    assert scorecard.equivalence_verdict(r["p_equiv"], r["p_vs_target"], 0.01) == "differs"
+
+
+def test_tost_over_folds_cannot_tell() -> None:
+    # mean 0.700; deviations -40, +20, 0, -20, +40 (x 1e-3): sum of squares 4000e-6,
+    # s^2 = 1e-3, s = 0.031623, se = 0.014142
+    # t = 0: no difference shown; t_lower = 0.01 / se = 0.707 < 2.132: not within either
+    r = scorecard.tost_folds([0.66, 0.72, 0.70, 0.68, 0.74], 0.70, 0.01)
+    assert r["t_lower"] == pytest.approx(0.7071, abs=1e-4)
+    assert r["t_upper"] == pytest.approx(-0.7071, abs=1e-4)
+    assert r["p_vs_target"] == pytest.approx(1.0)
+    verdict = scorecard.equivalence_verdict(r["p_equiv"], r["p_vs_target"], 0.01)
+    assert verdict == "cannot tell at this n"
+    # the same folds at a margin of 5 points: t_lower = 0.05 / se = 3.536 > 2.132, within
+    wide = scorecard.tost_folds([0.66, 0.72, 0.70, 0.68, 0.74], 0.70, 0.05)
+    assert wide["t_lower"] == pytest.approx(3.5355, abs=1e-4)
+    verdict = scorecard.equivalence_verdict(wide["p_equiv"], wide["p_vs_target"], 0.05)
+    assert verdict == "reproduced within ±5"
+    # no spread: the t statistic is undefined, nothing is decided
+    flat = scorecard.tost_folds([0.7] * 5, 0.70, 0.01)
+    assert math.isnan(flat["p_equiv"])
+    verdict = scorecard.equivalence_verdict(flat["p_equiv"], flat["p_vs_target"], 0.01)
+    assert verdict == "cannot tell at this n"
+
+
+def test_tost_bootstrap_shares() -> None:
+    # 100 resamples 0.69505, 0.69515, ..., 0.70495: none at or below 0.69 or at or above
+    # 0.71, so both one-sided p are 0: within ±1
+    dist = 0.695 + (np.arange(100) + 0.5) / 10_000
+    r = scorecard.tost_bootstrap(dist, 0.70, 0.01)
+    assert r["p_equiv"] == 0.0 and r["p_vs_target"] == pytest.approx(1.0)
+    # shifted by +0.01 (0.70505 ... 0.71495): half at or above 0.71 (p_equiv 0.5), none
+    # at or below 0.70 (two-sided p 0): differs
+    r = scorecard.tost_bootstrap(dist + 0.01, 0.70, 0.01)
+    assert r["p_equiv"] == pytest.approx(0.5) and r["p_vs_target"] == 0.0
+    assert scorecard.equivalence_verdict(r["p_equiv"], r["p_vs_target"], 0.01) == "differs"
+    # spread x10 around 0.70 (0.6505 ... 0.7495): 40 at or below 0.69, 40 at or above
+    # 0.71 (p_equiv 0.4), 50 each side of 0.70 (two-sided p 1): cannot tell
+    r = scorecard.tost_bootstrap(0.70 + (dist - 0.70) * 10, 0.70, 0.01)
+    assert r["p_equiv"] == pytest.approx(0.4) and r["p_vs_target"] == pytest.approx(1.0)
+    verdict = scorecard.equivalence_verdict(r["p_equiv"], r["p_vs_target"], 0.01)
+    assert verdict == "cannot tell at this n"
+
+
+def test_holm_hand_computed() -> None:
+    # sorted 0.01, 0.03, 0.04 (k = 3): 3 x 0.01 = 0.03 < 0.05 rejected; 2 x 0.03 = 0.06
+    # >= 0.05 stops: 0.03 and 0.04 kept (0.04 x 1 = 0.04, raised to the running max 0.06)
+    adjusted = scorecard.holm([0.01, 0.04, 0.03])
+    np.testing.assert_allclose(adjusted, [0.03, 0.06, 0.06])
+    assert (adjusted < scorecard.ALPHA).tolist() == [True, False, False]
+    # a claim not tested stays in k as p = 1: 0.02 x 2 = 0.04 survives, not 0.02 alone
+    np.testing.assert_allclose(scorecard.holm([0.02, math.nan]), [0.04, 1.0])
+    np.testing.assert_allclose(scorecard.holm([0.6, 0.5]), [1.0, 1.0])  # capped at 1
+
+
+def test_effects_table_tests_equivalence_and_holm_per_paper() -> None:
+    gold = ["neu", "hap", "ang", "sad"] * 5
+    wrong = ["hap", "ang", "sad", "neu"] * 5
+    folds = ["s1", "s2", "s3", "s4", "s5"]
+    # x: every prediction wrong, y: every one right (UA +1.0), z = x (no difference)
+    predictions = {
+        "x": {f: fold(gold, wrong, f) for f in folds},
+        "y": {f: fold(gold, gold, f) for f in folds},
+        "z": {f: fold(gold, wrong, f) for f in folds},
+    }
+    scores = [("x", f, 0.0) for f in folds] + [("z", f, 0.0) for f in folds]
+    # fold differences y - x: 0.995, 1.005, 1.0, 0.99, 1.01 (mean 1.0, s = 7.9057e-3,
+    # se = 3.5355e-3): against the paper's +1.0 at ±1, t_lower = 0.01 / se = 2.83 > 2.132
+    scores += [("y", f, v) for f, v in zip(folds, (0.995, 1.005, 1.0, 0.99, 1.01), strict=True)]
+    fold_scores = pd.DataFrame(
+        [{"experiment": e, "fold": f, "metric": "UA", "value": v} for e, f, v in scores]
+    )
+
+    def comparison(cid: str, base: str, treat: str, paper_diff: float | None, headline: bool):
+        return {
+            "id": cid,
+            "paper": "p",
+            "claim": cid,
+            "baseline": base,
+            "treatment": treat,
+            "metric": "UA",
+            "paper_diff": paper_diff,
+            "direction": 1,
+            "headline": headline,
+        }
+
+    comparisons = [
+        comparison("big", "x", "y", 1.0, True),
+        comparison("none", "x", "z", 0.05, True),
+        comparison("side", "x", "y", None, False),
+        comparison("absent", "x", "missing", 0.02, True),
+    ]
+    classes = dict.fromkeys("xyz", CLASSES)
+    effects = scorecard.effects_table(
+        comparisons, fold_scores, predictions, classes, n_boot=200, margin=0.01
+    ).set_index("comparison")
+    assert effects.loc["big", "equiv_test"] == "t over folds"
+    assert effects.loc["big", "equivalence"] == "reproduced within ±1"
+    # z - x is 0 on every fold: no spread, cannot tell; no paper number: not tested
+    assert effects.loc["none", "equivalence"] == "cannot tell at this n"
+    assert effects.loc["side", "equivalence"] == "not tested"
+    # Holm over the three headline claims of p: big p_bootstrap 0 -> 3 x 0 survives;
+    # none p 1 -> 1; absent not run, counted in k as p = 1
+    assert effects.loc["big", "p_bootstrap"] == 0.0
+    assert effects.loc["big", "holm"] == "survives" and effects.loc["big", "p_holm"] == 0.0
+    assert effects.loc["none", "holm"] == "does not survive"
+    assert effects.loc["absent", "holm"] == "not run"
+    assert effects.loc["side", "holm"] == "not headline"
+    md = scorecard.to_markdown(
+        scorecard.summary(scorecard.cell_table(_empty_tables(), {}, margin=0.01), _empty_tables()),
+        scorecard.cell_table(_empty_tables(), {}, margin=0.01),
+        effects.reset_index(),
+        margin=0.01,
+    )
+    big = next(line for line in md.splitlines() if line.startswith("| big (*)"))
+    assert big.endswith("| reproduced within ±1 | 0.000 | survives |")
+
+
+def _empty_tables() -> pd.DataFrame:
+    keys = "paper table row experiment status metric folds ours_mean ours_std paper_value diff"
+    return pd.DataFrame(columns=keys.split())
+
+
+def test_one_split_cells_use_the_bootstrap_distribution() -> None:
+    keys = "paper table row experiment status metric folds ours_mean ours_std paper_value diff"
+    row = ("gao2025", 7, "r", "m", SCORED, "WF1", 1, 0.70, math.nan, 0.70, 0.0)
+    tables = pd.DataFrame([dict(zip(keys.split(), row, strict=True))])
+    dist = 0.695 + (np.arange(100) + 0.5) / 10_000  # as in test_tost_bootstrap_shares
+    cells = scorecard.cell_table(tables, {}, margin=0.01, boot_dist={("m", "WF1"): dist})
+    assert cells["equiv_test"].tolist() == ["bootstrap"]
+    assert cells["equivalence"].tolist() == ["reproduced within ±1"]
+
+
+def test_the_margin_comes_from_the_config_through_the_rule_and_the_cli(tmp_path: Path) -> None:
+    import yaml
+    from snakemake.utils import validate
+
+    from mlser.cli import build_parser, main
+
+    # config: the schema's default and the shipped configs' value
+    cfg = {"corpora": {"iemocap": {"synthesize": {}}}}
+    validate(cfg, str(REPO / "config" / "schema.yaml"))
+    assert cfg["scorecard"]["equivalence_margin"] == 0.01
+    for name in ("config.yaml", "paper.yaml"):
+        shipped = yaml.safe_load((REPO / "config" / name).read_text())
+        assert shipped["scorecard"]["equivalence_margin"] == 0.01, name
+    # the rule passes it as a param to the CLI
+    smk = (REPO / "workflow" / "rules" / "report.smk").read_text()
+    rule = smk.split("rule scorecard:")[1].split("\nrule ")[0]
+    assert 'equivalence_margin=config["scorecard"]["equivalence_margin"]' in rule
+    assert "--equivalence-margin {params.equivalence_margin}" in rule
+    # the CLI requires it; the library takes it as an argument with no default of its own
+    given = ["scorecard", "--matrix", "m", "--comparisons", "c", "--tables", "t"]
+    given += [f"--out-{k}=o" for k in ("cells", "effects", "md", "html")]
+    assert (
+        build_parser().parse_args([*given, "--equivalence-margin", "0.02"]).equivalence_margin
+        == 0.02
+    )
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(given)
+    for func in (scorecard.cell_table, scorecard.effects_table, scorecard.to_markdown):
+        assert inspect.signature(func).parameters["margin"].default is inspect.Parameter.empty
+    # and it decides: the fold values of test_tost_over_folds_within (mean 0.700, sd
+    # 1.5811e-3, se 7.0711e-4) are within ±1 point of 0.70; at ±0.1 point t_lower =
+    # 0.001 / se = 1.414 < 2.132 and t = 0: cannot tell
+    keys = "paper table row experiment status metric folds ours_mean ours_std paper_value diff"
+    row = ("gao2025", 1, "Exp-2", "gao2025-exp02", SCORED, "UA", 5, 0.70, 1.5811e-3, 0.70, 0.0)
+    pd.DataFrame([dict(zip(keys.split(), row, strict=True))]).to_csv(
+        tmp_path / "t.csv", index=False
+    )
+    (tmp_path / "c.yaml").write_text("comparisons: []\n")
+    for margin, expected in (("0.01", "reproduced within ±1"), ("0.001", "cannot tell at this n")):
+        out = tmp_path / margin
+        args = ["scorecard", "--matrix", str(MATRIX_DIR), "--comparisons", str(tmp_path / "c.yaml")]
+        args += ["--tables", str(tmp_path / "t.csv"), "--equivalence-margin", margin]
+        args += [f"--out-{k}={out}.{k}" for k in ("cells", "effects", "md", "html")]
+        assert main(args) == 0
+        assert pd.read_csv(f"{out}.cells")["equivalence"].tolist() == [expected]
+        assert f"TOST ±{float(margin) * 100:g}" in Path(f"{out}.md").read_text()

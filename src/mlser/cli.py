@@ -334,15 +334,17 @@ def cmd_scorecard(args: argparse.Namespace) -> int:
     tables = pd.concat([pd.read_csv(p) for p in args.tables], ignore_index=True)
     predictions = scorecard.group_predictions(args.predictions)
     classes_of = {i: classes_for(e["corpus"]) for i, e in matrix.items()}
-    boot_std = scorecard.bootstrap_stds(tables, predictions, classes_of, n_boot=args.n_boot)
-    cells = scorecard.cell_table(tables, boot_std)
+    boot_dist = scorecard.bootstrap_distributions(tables, predictions, classes_of, args.n_boot)
+    boot_std = scorecard.bootstrap_stds(tables, predictions, classes_of, dists=boot_dist)
+    margin = args.equivalence_margin
+    cells = scorecard.cell_table(tables, boot_std, margin=margin, boot_dist=boot_dist)
     compared = {c["metric"] for c in comparisons} - set(scorecard.BOOTSTRAP_METRICS)
     fold_scores = load_scores(args.metrics, [*scorecard.BOOTSTRAP_METRICS, *sorted(compared)])
     effects = scorecard.effects_table(
-        comparisons, fold_scores, predictions, classes_of, n_boot=args.n_boot
+        comparisons, fold_scores, predictions, classes_of, n_boot=args.n_boot, margin=margin
     )
     summary = scorecard.summary(cells, tables)
-    markdown = scorecard.to_markdown(summary, cells, effects)
+    markdown = scorecard.to_markdown(summary, cells, effects, margin=margin)
     write_text(args.out_cells, cells.to_csv(index=False))
     write_text(args.out_effects, effects.to_csv(index=False))
     write_text(args.out_md, markdown)
@@ -906,6 +908,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics", nargs="*", default=[], type=Path)
     p.add_argument("--predictions", nargs="*", default=[], type=Path)
     p.add_argument("--n-boot", type=int, default=2000)
+    p.add_argument(
+        "--equivalence-margin",
+        type=float,
+        required=True,
+        help="TOST margin around the paper's number, as a fraction (0.01 = ±1 point)",
+    )
     for name in ("cells", "effects", "md", "html"):
         p.add_argument(f"--out-{name}", required=True, type=Path)
     p.set_defaults(func=cmd_scorecard)

@@ -8,6 +8,21 @@
   difference treatment - baseline go the paper's way? Tested by a paired t-test over folds
   (where there are >= 2) and a paired bootstrap over test utterances, resampled within
   each fold, of the mean-over-folds metric difference.
+
+Equivalence with the paper (TOST) and Holm. For a paper number p, a margin m
+(``--equivalence-margin``, from the config's ``scorecard.equivalence_margin``) and our
+mean mu, two one-sided tests at level 0.05 test H0: mu <= p - m and H0: mu >= p + m; the
+cell reads "reproduced within ±m" when both reject, "differs" when instead the ordinary
+two-sided test of mu = p rejects, else "cannot tell at this n". With >= 3 folds these are
+one-sample t-tests over the per-fold values (df = folds - 1); with fewer (MELD's official
+split) the bootstrap over test utterances decides: a one-sided p is the share of
+resamples at or beyond its bound, the two-sided p twice the smaller share on either side
+of p, as in the paired bootstrap. Cells test our number against the paper's; comparisons
+test our difference treatment - baseline against the paper's (the per-fold differences,
+or the paired bootstrap). The comparisons marked ``headline`` (what a paper's abstract or
+conclusion claims) are Holm-corrected per paper on the verdict's bootstrap p: the i-th
+smallest of k p-values times k - i + 1, a running maximum; a claim survives when that is
+< 0.05, and a claim not tested stays in k with p = 1.
 """
 
 from __future__ import annotations
@@ -26,9 +41,27 @@ from mlser.paper_tables import CLASS_CODES, SCORED, per_class_metric
 #: per-class ``precision_<class>`` / ``recall_<class>`` of the papers' tables (class as
 #: in ``CLASS_CODES``: neutral, happy, angry, sad) can be used too (``is_bootstrap_metric``).
 BOOTSTRAP_METRICS: tuple[str, ...] = ("UA", "WA", "WF1")
-COMPARISON_KEYS = {"id", "paper", "claim", "baseline", "treatment", "metric", "expected"}
-#: Two-sided significance level of the headline tests.
+COMPARISON_KEYS = {
+    "id",
+    "paper",
+    "claim",
+    "baseline",
+    "treatment",
+    "metric",
+    "expected",
+    "headline",
+}
+#: Two-sided significance level of the headline tests, the level of each one-sided test of
+#: the equivalence test and of Holm's correction.
 ALPHA = 0.05
+#: Fewest folds for the equivalence test's t-test over folds; below, the bootstrap.
+MIN_T_FOLDS = 3
+#: The equivalence verdicts other than "reproduced within ±m" (``within_label``).
+DIFFERS = "differs"
+CANNOT_TELL = "cannot tell at this n"
+#: No paper number to test against, or no fold values / predictions to test with.
+NOT_TESTED = "not tested"
+WITHIN = "reproduced within"
 
 
 class ComparisonError(ValueError):
@@ -85,7 +118,16 @@ def load_comparisons(
         direction = (1 if expected == "higher" else -1) if expected else int(np.sign(paper_diff))
         if paper_diff is not None and direction != int(np.sign(paper_diff)):
             raise ComparisonError(f"{where}: expected {expected!r} contradicts the paper's numbers")
-        out.append({**c, "paper_diff": paper_diff, "direction": direction})
+        if not isinstance(c.get("headline", False), bool):
+            raise ComparisonError(f"{where}: headline must be true or false")
+        out.append(
+            {
+                **c,
+                "headline": c.get("headline", False),
+                "paper_diff": paper_diff,
+                "direction": direction,
+            }
+        )
     return out
 
 
@@ -170,6 +212,17 @@ def paired_bootstrap(
     """Paired bootstrap of treatment - baseline (mean over common folds): the same
     resampled utterances score both systems. Returns the observed difference, the 95%
     interval and the two-sided p-value (twice the smaller tail share at 0)."""
+    return _paired_bootstrap(baseline, treatment, metric, classes, n_boot, seed)[0]
+
+
+def _paired_bootstrap(
+    baseline: dict[str, pd.DataFrame],
+    treatment: dict[str, pd.DataFrame],
+    metric: str,
+    classes: Sequence[str],
+    n_boot: int,
+    seed: int,
+) -> tuple[dict[str, float], np.ndarray]:
     rng = np.random.default_rng(seed)
     folds = sorted(set(baseline) & set(treatment))
     if not folds:
@@ -198,7 +251,8 @@ def paired_bootstrap(
     d = np.mean(diffs, axis=0)
     p = min(1.0, 2 * min(np.mean(d <= 0), np.mean(d >= 0)))
     low, high = np.quantile(d, [0.025, 0.975])
-    return {"diff": float(np.mean(observed)), "ci_low": float(low), "ci_high": float(high), "p": p}
+    summary = {"diff": float(np.mean(observed)), "ci_low": float(low), "ci_high": float(high)}
+    return {**summary, "p": p}, d
 
 
 def group_predictions(
@@ -216,26 +270,44 @@ def group_predictions(
     return out
 
 
+def bootstrap_distributions(
+    tables: pd.DataFrame,
+    predictions: dict[str, dict[str, pd.DataFrame]],
+    classes_of: dict[str, Sequence[str]],
+    n_boot: int = 1000,
+) -> dict[tuple[str, str], np.ndarray]:
+    """Bootstrap distributions over test utterances of the cells (experiment, metric)
+    with fewer than ``MIN_T_FOLDS`` folds that have a paper number, for the metrics
+    computable from predictions: their std and equivalence test."""
+    cells = tables[
+        (tables["status"] == SCORED)
+        & (tables["folds"] < MIN_T_FOLDS)
+        & tables["paper_value"].notna()
+        & tables["metric"].map(is_bootstrap_metric)
+    ]
+    out = {}
+    for exp_id, metric in sorted(set(zip(cells["experiment"], cells["metric"], strict=True))):
+        if exp_id in predictions:
+            dist = bootstrap_metric(predictions[exp_id], metric, classes_of[exp_id], n_boot)
+            out[(exp_id, metric)] = dist
+    return out
+
+
 def bootstrap_stds(
     tables: pd.DataFrame,
     predictions: dict[str, dict[str, pd.DataFrame]],
     classes_of: dict[str, Sequence[str]],
     n_boot: int = 1000,
+    dists: dict[tuple[str, str], np.ndarray] | None = None,
 ) -> dict[tuple[str, str], float]:
     """Bootstrap std over test utterances of the one-fold cells (experiment, metric)
-    that have a paper number, for the metrics computable from predictions."""
-    cells = tables[
-        (tables["status"] == SCORED)
-        & (tables["folds"] == 1)
-        & tables["paper_value"].notna()
-        & tables["metric"].map(is_bootstrap_metric)
-    ]
-    out = {}
-    for exp_id, metric in set(zip(cells["experiment"], cells["metric"], strict=True)):
-        if exp_id in predictions:
-            dist = bootstrap_metric(predictions[exp_id], metric, classes_of[exp_id], n_boot)
-            out[(exp_id, metric)] = float(np.std(dist, ddof=1))
-    return out
+    that have a paper number, for the metrics computable from predictions (from
+    ``dists`` of ``bootstrap_distributions`` where given)."""
+    if dists is None:
+        dists = bootstrap_distributions(tables, predictions, classes_of, n_boot)
+    one_fold = tables[tables["folds"] == 1]
+    keys = set(zip(one_fold["experiment"], one_fold["metric"], strict=True))
+    return {k: float(np.std(d, ddof=1)) for k, d in dists.items() if k in keys}
 
 
 def paired_fold_test(baseline: dict[str, float], treatment: dict[str, float]) -> float:
@@ -251,6 +323,71 @@ def paired_fold_test(baseline: dict[str, float], treatment: dict[str, float]) ->
     if np.allclose(t - b, (t - b)[0]):
         return 1.0 if (t - b)[0] == 0 else math.nan
     return float(stats.ttest_rel(t, b).pvalue)
+
+
+def tost_t(mean: float, sd: float, n: int, target: float, margin: float) -> dict[str, float]:
+    """Equivalence test of a mean over ``n`` folds (std ``sd``, ddof=1) with ``target``:
+    the t statistics against target - margin (``t_lower``), target + margin (``t_upper``)
+    and target (``t``), df = n - 1; ``p_equiv`` the larger of the two one-sided p-values
+    (H0: mean <= target - margin, H0: mean >= target + margin), ``p_vs_target`` the
+    two-sided p of mean = target. All NaN with under 2 folds or no spread (t undefined)."""
+    from scipy import stats
+
+    keys = ("t_lower", "t_upper", "t", "p_equiv", "p_vs_target")
+    if n < 2 or not sd > 0:
+        return dict.fromkeys(keys, math.nan)
+    se, df = sd / math.sqrt(n), n - 1
+    t_lower = (mean - (target - margin)) / se
+    t_upper = (mean - (target + margin)) / se
+    t = (mean - target) / se
+    p_equiv = max(stats.t.sf(t_lower, df), stats.t.cdf(t_upper, df))
+    p_vs_target = 2 * stats.t.sf(abs(t), df)
+    return dict(zip(keys, map(float, (t_lower, t_upper, t, p_equiv, p_vs_target)), strict=True))
+
+
+def tost_folds(values: Sequence[float], target: float, margin: float) -> dict[str, float]:
+    """``tost_t`` on per-fold values."""
+    v = np.asarray(values, dtype=float)
+    sd = float(v.std(ddof=1)) if len(v) > 1 else math.nan
+    return tost_t(float(v.mean()), sd, len(v), target, margin)
+
+
+def tost_bootstrap(dist: np.ndarray, target: float, margin: float) -> dict[str, float]:
+    """Equivalence test from a bootstrap distribution: ``p_equiv`` the larger of the
+    shares of resamples at or below target - margin and at or above target + margin,
+    ``p_vs_target`` twice the smaller share on either side of target (as
+    ``paired_bootstrap``'s p at 0)."""
+    d = np.asarray(dist, dtype=float)
+    p_equiv = max(np.mean(d <= target - margin), np.mean(d >= target + margin))
+    p_vs_target = min(1.0, 2 * min(np.mean(d <= target), np.mean(d >= target)))
+    return {"p_equiv": float(p_equiv), "p_vs_target": float(p_vs_target)}
+
+
+def within_label(margin: float) -> str:
+    """The equivalence verdict "reproduced within ±m", m in percentage points."""
+    return f"{WITHIN} ±{100 * margin:g}"
+
+
+def equivalence_verdict(p_equiv: float, p_vs_target: float, margin: float) -> str:
+    """The equivalence verdict: "reproduced within ±m" when both one-sided tests reject
+    (p_equiv < ALPHA), "differs" when instead the two-sided test rejects, else "cannot
+    tell at this n" (a NaN p rejects nothing)."""
+    if p_equiv < ALPHA:
+        return within_label(margin)
+    return DIFFERS if p_vs_target < ALPHA else CANNOT_TELL
+
+
+def holm(pvalues: Sequence[float]) -> np.ndarray:
+    """Holm's step-down adjusted p-values, in the input order: the i-th smallest of the
+    k p-values times k - i + 1, a running maximum over i, capped at 1; a hypothesis
+    survives at ALPHA when its adjusted p is below it. A NaN (not tested) counts as
+    p = 1: it stays in k, so an untested claim never eases the others' bar."""
+    p = np.nan_to_num(np.asarray(pvalues, dtype=float), nan=1.0)
+    order = np.argsort(p, kind="stable")
+    steps = (len(p) - np.arange(len(p))) * p[order]
+    out = np.empty(len(p))
+    out[order] = np.minimum(1.0, np.maximum.accumulate(steps))
+    return out
 
 
 def verdict(direction: int, diff: float, p: float) -> str:
@@ -269,22 +406,58 @@ def verdict(direction: int, diff: float, p: float) -> str:
 # ---------------------------------------------------------------- the scorecard
 
 
-def cell_table(tables: pd.DataFrame, boot_std: dict[tuple[str, str], float]) -> pd.DataFrame:
+def _equivalence_columns(tests: list[tuple[str, dict[str, float]]], margin: float) -> dict:
+    """Columns of the equivalence tests (test name, p-values) of a table's lines."""
+    return {
+        "equiv_margin": [margin] * len(tests),
+        "equiv_test": [name for name, _ in tests],
+        "p_equiv": [r.get("p_equiv", math.nan) for _, r in tests],
+        "p_vs_paper": [r.get("p_vs_target", math.nan) for _, r in tests],
+        "equivalence": [
+            NOT_TESTED
+            if name == "none"
+            else equivalence_verdict(r["p_equiv"], r["p_vs_target"], margin)
+            for name, r in tests
+        ],
+    }
+
+
+def cell_table(
+    tables: pd.DataFrame,
+    boot_std: dict[tuple[str, str], float],
+    *,
+    margin: float,
+    boot_dist: dict[tuple[str, str], np.ndarray] | None = None,
+) -> pd.DataFrame:
     """Every (row, metric) cell scored by us with a paper number, with the std used and
-    whether the paper's number lies within it. ``boot_std`` fills the std of one-fold
-    rows, keyed (experiment, metric)."""
+    whether the paper's number lies within it, and the equivalence test with the paper's
+    number at ``margin`` (t over folds with >= ``MIN_T_FOLDS`` folds, else the bootstrap
+    distribution in ``boot_dist``). ``boot_std`` fills the std of one-fold rows; both
+    are keyed (experiment, metric)."""
+    boot_dist = boot_dist or {}
     cells = tables[(tables["status"] == SCORED) & tables["paper_value"].notna()].copy()
     cells = cells[cells["ours_mean"].notna()]
-    std = []
+    std, tests = [], []
     for r in cells.itertuples(index=False):
         if r.folds > 1:
             std.append((r.ours_std, "folds"))
         else:
             value = boot_std.get((r.experiment, r.metric), math.nan)
             std.append((value, "bootstrap" if not math.isnan(value) else "none"))
+        if r.folds >= MIN_T_FOLDS:
+            tests.append(
+                ("t over folds", tost_t(r.ours_mean, r.ours_std, r.folds, r.paper_value, margin))
+            )
+        elif (r.experiment, r.metric) in boot_dist:
+            dist = boot_dist[(r.experiment, r.metric)]
+            tests.append(("bootstrap", tost_bootstrap(dist, r.paper_value, margin)))
+        else:
+            tests.append(("none", {}))
     cells["std"] = [s for s, _ in std]
     cells["std_from"] = [k for _, k in std]
     cells["within_std"] = (cells["diff"].abs() <= cells["std"]) & cells["std"].notna()
+    for key, values in _equivalence_columns(tests, margin).items():
+        cells[key] = values
     return cells.reset_index(drop=True)
 
 
@@ -302,6 +475,9 @@ def summary(cells: pd.DataFrame, tables: pd.DataFrame) -> pd.DataFrame:
                 "rows_scored": int((status == SCORED).sum()),
                 "cells_compared": len(mine),
                 "cells_within_std": int(mine["within_std"].sum()),
+                # the equivalence tests' verdicts (TOST at the margin)
+                "cells_equivalent": int(mine["equivalence"].str.startswith(WITHIN).sum()),
+                "cells_differ": int((mine["equivalence"] == DIFFERS).sum()),
                 # rows whose every compared metric is within std
                 "rows_within_std": int(mine.groupby("experiment")["within_std"].all().sum()),
             }
@@ -315,11 +491,16 @@ def effects_table(
     predictions: dict[str, dict[str, pd.DataFrame]],
     classes_of: dict[str, Sequence[str]],
     n_boot: int = 2000,
+    *,
+    margin: float,
 ) -> pd.DataFrame:
-    """One line per headline comparison: paper's and our difference, fold-paired p,
-    bootstrap interval and p, and the verdict. ``predictions[exp][fold]``;
-    ``classes_of[exp]`` the label set of the experiment's corpus."""
-    rows = []
+    """One line per comparison: paper's and our difference, fold-paired p, bootstrap
+    interval and p, the verdict, the equivalence test of our difference with the paper's
+    at ``margin`` (t over the fold differences with >= ``MIN_T_FOLDS`` folds, else the
+    paired bootstrap), and for the headline ones the Holm-adjusted p and whether the
+    claim survives it. ``predictions[exp][fold]``; ``classes_of[exp]`` the label set of
+    the experiment's corpus."""
+    rows, tests = [], []
     for c in comparisons:
         line = {
             "comparison": c["id"],
@@ -330,6 +511,7 @@ def effects_table(
             "metric": c["metric"],
             "paper_diff": math.nan if c["paper_diff"] is None else c["paper_diff"],
             "expected": "higher" if c["direction"] > 0 else "lower",
+            "headline": c.get("headline", False),
         }
         base, treat = predictions.get(c["baseline"]), predictions.get(c["treatment"])
         if not base or not treat:
@@ -347,6 +529,7 @@ def effects_table(
                     "note": f"{' and '.join(missing)} not scored in this run",
                 }
             )
+            tests.append(("none", {}))
             continue
         per_fold = {}
         for key in ("baseline", "treatment"):
@@ -354,8 +537,18 @@ def effects_table(
                 (fold_scores["experiment"] == c[key]) & (fold_scores["metric"] == c["metric"])
             ]
             per_fold[key] = dict(zip(s["fold"], s["value"], strict=True))
-        boot = paired_bootstrap(base, treat, c["metric"], classes_of[c["baseline"]], n_boot=n_boot)
+        boot, dist = _paired_bootstrap(
+            base, treat, c["metric"], classes_of[c["baseline"]], n_boot=n_boot, seed=0
+        )
         p_folds = paired_fold_test(per_fold["baseline"], per_fold["treatment"])
+        common = sorted(set(per_fold["baseline"]) & set(per_fold["treatment"]))
+        if c["paper_diff"] is None:  # the paper prints no numbers: nothing to be within
+            tests.append(("none", {}))
+        elif len(common) >= MIN_T_FOLDS:
+            fold_diffs = [per_fold["treatment"][f] - per_fold["baseline"][f] for f in common]
+            tests.append(("t over folds", tost_folds(fold_diffs, c["paper_diff"], margin)))
+        else:
+            tests.append(("bootstrap", tost_bootstrap(dist, c["paper_diff"], margin)))
         rows.append(
             {
                 **line,
@@ -369,7 +562,29 @@ def effects_table(
                 "note": "",
             }
         )
-    return pd.DataFrame(rows)
+    effects = pd.DataFrame(rows)
+    for key, values in _equivalence_columns(tests, margin).items():
+        effects[key] = values
+    return _with_holm(effects)
+
+
+def _with_holm(effects: pd.DataFrame) -> pd.DataFrame:
+    """``p_holm`` and ``holm`` ("survives" / "does not survive" at ALPHA, "not run",
+    "not headline"): Holm over each paper's headline comparisons, on the verdict's p."""
+    effects = effects.copy()
+    effects["p_holm"] = math.nan
+    effects["holm"] = "not headline"
+    if effects.empty:
+        return effects
+    for _, group in effects[effects["headline"].astype(bool)].groupby("paper", sort=False):
+        adjusted = holm(group["p_bootstrap"].to_numpy(dtype=float))
+        tested = group["p_bootstrap"].notna().to_numpy()
+        effects.loc[group.index, "p_holm"] = np.where(tested, adjusted, math.nan)
+        effects.loc[group.index, "holm"] = [
+            ("survives" if a < ALPHA else "does not survive") if t else "not run"
+            for a, t in zip(adjusted, tested, strict=True)
+        ]
+    return effects
 
 
 def _pct(x: float, sign: bool = False) -> str:
@@ -383,11 +598,20 @@ def _p(x: float) -> str:
 
 
 def to_markdown(
-    summ: pd.DataFrame, cells: pd.DataFrame, effects: pd.DataFrame, top: int = 10
+    summ: pd.DataFrame,
+    cells: pd.DataFrame,
+    effects: pd.DataFrame,
+    top: int = 10,
+    *,
+    margin: float,
 ) -> str:
-    """The scorecard as Markdown: totals, per table, largest gaps, headline effects."""
+    """The scorecard as Markdown: totals, per table, largest gaps, headline effects, with
+    the equivalence tests at ``margin`` and Holm's correction."""
     n, k = len(cells), int(cells["within_std"].sum()) if len(cells) else 0
     rows = cells.groupby(["paper", "table", "experiment"])["within_std"].all() if n else []
+    pm = f"±{100 * margin:g}"
+    verdicts = cells["equivalence"].value_counts() if n else pd.Series(dtype=int)
+    n_within = int(verdicts[verdicts.index.str.startswith(WITHIN)].sum()) if n else 0
     out = [
         "## Reproduction scorecard",
         "",
@@ -395,25 +619,36 @@ def to_markdown(
         f"numbers on every metric, **{k} of {n}** cells (row × metric) (std over folds; "
         "bootstrap std over test utterances for one test split).",
         "",
+        f"Equivalence with the paper's number (TOST, margin {pm} percentage points, each one-sided "
+        f"test at {ALPHA}): **{n_within}** cells *{within_label(margin)}*, "
+        f"**{int(verdicts.get(DIFFERS, 0))}** *{DIFFERS}* (our number differs significantly "
+        f"and is not shown within {pm}), **{int(verdicts.get(CANNOT_TELL, 0))}** "
+        f"*{CANNOT_TELL}*, **{int(verdicts.get(NOT_TESTED, 0))}** {NOT_TESTED} (one split "
+        f"without predictions, or a metric not computable from them). t-test over folds with "
+        f">= {MIN_T_FOLDS} folds, else the bootstrap over test utterances.",
+        "",
         "| paper | table | rows | rows scored | rows within std | cells compared "
-        "| cells within std |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        f"| cells within std | cells within {pm} | cells differ |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in summ.itertuples(index=False):
         out.append(
             f"| {r.paper} | {r.table} | {r.rows} | {r.rows_scored} | {r.rows_within_std} "
-            f"| {r.cells_compared} | {r.cells_within_std} |"
+            f"| {r.cells_compared} | {r.cells_within_std} | {r.cells_equivalent} "
+            f"| {r.cells_differ} |"
         )
     out += ["", f"### Largest gaps (top {top}, percentage points)", ""]
-    out += ["| paper | table | row | experiment | metric | ours | paper | diff | std |"]
-    out += ["|---|---:|---|---|---|---:|---:|---:|---:|"]
+    out += [
+        f"| paper | table | row | experiment | metric | ours | paper | diff | std | TOST {pm} |"
+    ]
+    out += ["|---|---:|---|---|---|---:|---:|---:|---:|---|"]
     if len(cells):
         gaps = cells.reindex(cells["diff"].abs().sort_values(ascending=False).index).head(top)
         for r in gaps.itertuples(index=False):
             out.append(
                 f"| {r.paper} | {r.table} | {r.row} | {r.experiment} | {r.metric} "
                 f"| {_pct(r.ours_mean)} | {_pct(r.paper_value)} | {_pct(r.diff, True)} "
-                f"| {_pct(r.std)} |"
+                f"| {_pct(r.std)} | {r.equivalence} |"
             )
     out += [
         "",
@@ -421,18 +656,23 @@ def to_markdown(
         "",
         f"Verdict: *reproduced* = our difference has the paper's sign and the paired "
         f"bootstrap over test utterances gives p < {ALPHA}; p (folds) is a paired t-test "
-        "over folds.",
+        f"over folds. TOST {pm}: is our difference within {pm} percentage points of the paper's "
+        "(t-test over the fold differences, or the paired bootstrap for one split)? "
+        "Holm: the bootstrap p adjusted over the paper's headline claims (*); "
+        f"*survives* = adjusted p < {ALPHA}.",
         "",
         "| comparison | claim | metric | paper diff | our diff | 95% CI | p (folds) "
-        "| p (bootstrap) | verdict |",
-        "|---|---|---|---:|---:|---|---:|---:|---|",
+        f"| p (bootstrap) | verdict | TOST {pm} | p (Holm) | Holm |",
+        "|---|---|---|---:|---:|---|---:|---:|---|---|---:|---|",
     ]
     for r in effects.itertuples(index=False):
         ci = "–" if math.isnan(r.ci_low) else f"[{_pct(r.ci_low, True)}, {_pct(r.ci_high, True)}]"
         paper_diff = _pct(r.paper_diff, True) if not math.isnan(r.paper_diff) else r.expected
+        headline = " (*)" if r.headline else ""
         out.append(
-            f"| {r.comparison} | {r.claim} | {r.metric} | {paper_diff} | "
+            f"| {r.comparison}{headline} | {r.claim} | {r.metric} | {paper_diff} | "
             f"{_pct(r.ours_diff, True)} | {ci} | {_p(r.p_folds)} | {_p(r.p_bootstrap)} "
-            f"| {r.verdict}{' (' + r.note + ')' if r.note else ''} |"
+            f"| {r.verdict}{' (' + r.note + ')' if r.note else ''} | {r.equivalence} "
+            f"| {_p(r.p_holm)} | {'–' if r.holm == 'not headline' else r.holm} |"
         )
     return "\n".join(out) + "\n"

@@ -94,9 +94,11 @@ rule scorecard:
     params:
         matrix=MATRIX_DIR,
         made_on=MADE_ON,
+        equivalence_margin=config["scorecard"]["equivalence_margin"],
     shell:
         "python -m mlser scorecard --matrix {params.matrix} --comparisons {input.comparisons}"
         " --tables {input.tables} --metrics {input.metrics} --predictions {input.predictions}"
+        " --equivalence-margin {params.equivalence_margin}"
         " --out-md {output.md} --out-cells {output.cells} --out-effects {output.effects}"
         " --out-html {output.html} > {log} 2>&1"
 
