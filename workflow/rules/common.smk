@@ -35,6 +35,11 @@ CONFIG_DIGEST = hashlib.sha256(
 ).hexdigest()
 
 
+# The rules' conda env (envs/mlser.yaml) installs this checkout, editable, from
+# ${MLSER_ROOT}: conda creates it in a subprocess of this one, which inherits this.
+# (A setting, not a variable the user must define: hence no `envvars:`.)
+os.environ.update(MLSER_ROOT=workflow.basedir)
+
 # Every rule runs one `python -m mlser <step>`; PYTHONPATH lets that work in any
 # environment that has the dependencies (e.g. a rule's conda env on a cluster).
 MLSER = (
