@@ -68,6 +68,15 @@ def test_tiny_config_runs_every_rule(tiny_run: Path) -> None:
     table = pd.read_csv(tiny_run / "results" / "tables" / "experiments.csv")
     exp17 = table[(table["experiment"] == "gao2025-exp17") & (table["metric"] == "UA")]
     assert exp17["paper_value"].tolist() == [0.8117]
+    # rows that read text are scored on the unseen-text test utterances too (#24)
+    assert exp17["unseen_text_n_mean"].notna().all()
+    exp02 = table[(table["experiment"] == "gao2025-exp02") & (table["metric"] == "UA")]
+    assert exp02["unseen_text_n_mean"].isna().all()
+    text_rows = {"wang2023-a5": True, "wang2023-b5": False, "wang2023-t2-score-fusion": True}
+    text_rows.update({"alqurashi2024-t2-lstm-st-d": True, "alqurashi2024-t2-w2v-s-d": False})
+    for row, text in text_rows.items():
+        found = list(tiny_run.glob(f"results/iemocap/experiments/{row}/*/metrics.json"))
+        assert found and all(("unseen_text" in json.loads(p.read_text())) == text for p in found)
     # alqurashi2024: every cached feature set, and Figs 2 and 3
     features = sorted(p.stem for p in tiny_run.glob("results/iemocap/features/*.pt"))
     assert features == [

@@ -222,7 +222,8 @@ def cmd_experiment_predictions(args: argparse.Namespace) -> int:
     if not table.is_file():
         raise SystemExit(f"{args.scores}: no scoring {args.scored_as!r} (the fold's scores)")
     text = table.read_text(encoding="utf-8")
-    scores = metrics_from_predictions(pd.read_csv(table, sep="\t", keep_default_na=False))
+    pred = pd.read_csv(table, sep="\t", keep_default_na=False)
+    scores = metrics_from_predictions(pred, _unseen(args))
     source = json.loads(table.with_name(f"{args.scored_as}.json").read_text(encoding="utf-8"))
     scores.update(experiment=args.experiment_id, fold=args.fold)
     if args.experiment_id != args.scored_as:
@@ -233,6 +234,16 @@ def cmd_experiment_predictions(args: argparse.Namespace) -> int:
     write_text(args.out_metrics, json.dumps(scores, indent=2, sort_keys=True, default=str) + "\n")
     print(json.dumps({k: v for k, v in scores.items() if k != "recall"}, default=str))
     return 0
+
+
+def _unseen(args: argparse.Namespace):
+    """The fold's unseen-text flags where ``--unseen-text`` names the list (a row that
+    reads text, #24), else None."""
+    if getattr(args, "unseen_text", None) is None:
+        return None
+    from mlser.evaluation import read_unseen_text
+
+    return read_unseen_text(args.unseen_text, args.fold)
 
 
 def cmd_pretrain_acoustic(args: argparse.Namespace) -> int:
@@ -560,7 +571,7 @@ def cmd_evaluate_hierarchical(args: argparse.Namespace) -> int:
     pt = read_probs(args.text) if args.text else None
     pred, skipped = decide(gold, p1, p2, pt, threshold, classes)
     write_text(args.predictions, pred.to_csv(sep="\t", index=False, float_format="%.6g"))
-    scores = row_scores(pred)
+    scores = row_scores(pred, _unseen(args))
     if pt is not None and threshold is None and args.sweep:
         scores["threshold_sweep"] = threshold_sweep(gold, p1, p2, pt, args.sweep, classes)
     scores.update(experiment=args.experiment_id, fold=args.fold, threshold=threshold)
@@ -664,14 +675,21 @@ def cmd_train_lemer(args: argparse.Namespace) -> int:
 
 
 def _write_scores(
-    predictions: Path, metrics: Path, experiment_id: str, fold: str, pred, extra: dict
+    predictions: Path,
+    metrics: Path,
+    experiment_id: str,
+    fold: str,
+    pred,
+    extra: dict,
+    unseen_text: Path | None = None,
 ) -> None:
     from mlser.atomic import write_json, write_text
-    from mlser.evaluation import metrics_from_predictions
+    from mlser.evaluation import metrics_from_predictions, read_unseen_text
     from mlser.provenance import provenance
 
     write_text(predictions, pred.to_csv(sep="\t", index=False))
-    scores = metrics_from_predictions(pred)
+    unseen = None if unseen_text is None else read_unseen_text(unseen_text, fold)
+    scores = metrics_from_predictions(pred, unseen)
     scores.update(experiment=experiment_id, fold=fold, **extra)
     scores.update(provenance=provenance())
     write_json(metrics, scores)
@@ -682,6 +700,10 @@ def _write_scores(
 #: history its texts carry, and where its three outputs go.
 LEMER_SCORING_KEYS = ("id", "model", "text_history", "predictions", "metrics", "attention")
 
+#: What an entry may name besides: for a row that reads text, the corpus's unseen-text
+#: list (its metrics then score the unseen- and seen-text subsets too, #24).
+LEMER_SCORING_OPTIONAL = ("unseen_text",)
+
 
 def cmd_evaluate_lemer(args: argparse.Namespace) -> int:
     """Score LE-MER models on one test fold in one process (torch and transformers
@@ -691,8 +713,15 @@ def cmd_evaluate_lemer(args: argparse.Namespace) -> int:
     if not isinstance(scorings, list) or not scorings:
         raise SystemExit("--scorings: a non-empty JSON list of scorings")
     for s in scorings:
-        if not isinstance(s, dict) or sorted(s) != sorted(LEMER_SCORING_KEYS):
-            raise SystemExit(f"--scorings: {s!r} needs exactly the keys {LEMER_SCORING_KEYS}")
+        if (
+            not isinstance(s, dict)
+            or not set(LEMER_SCORING_KEYS) <= set(s)
+            or not set(s) <= {*LEMER_SCORING_KEYS, *LEMER_SCORING_OPTIONAL}
+        ):
+            raise SystemExit(
+                f"--scorings: {s!r} needs exactly the keys {LEMER_SCORING_KEYS}"
+                f" (and may name {LEMER_SCORING_OPTIONAL})"
+            )
     import gc
 
     from mlser.atomic import write_text
@@ -713,7 +742,10 @@ def cmd_evaluate_lemer(args: argparse.Namespace) -> int:
         maps_json = json.dumps({"classes": list(classes), "utterances": maps}) + "\n"
         write_text(Path(s["attention"]), maps_json)
         extra = {"model": str(s["model"]), "text_history": history}
-        _write_scores(Path(s["predictions"]), Path(s["metrics"]), s["id"], args.fold, pred, extra)
+        unseen = Path(s["unseen_text"]) if s.get("unseen_text") else None
+        _write_scores(
+            Path(s["predictions"]), Path(s["metrics"]), s["id"], args.fold, pred, extra, unseen
+        )
         del system, pred, maps
         gc.collect()  # one model in memory at a time
     return 0
@@ -728,7 +760,15 @@ def cmd_lemer_score_fusion(args: argparse.Namespace) -> int:
     preds = [pd.read_csv(p, sep="\t") for p in args.inputs]
     pred = score_fusion(preds, classes_for(args.corpus))
     extra = {"combines": [str(p) for p in args.inputs]}
-    _write_scores(args.predictions, args.metrics, args.experiment_id, args.fold, pred, extra)
+    _write_scores(
+        args.predictions,
+        args.metrics,
+        args.experiment_id,
+        args.fold,
+        pred,
+        extra,
+        args.unseen_text,
+    )
     return 0
 
 
@@ -765,6 +805,16 @@ def _compute_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=1, help="torch threads")
     p.add_argument(
         "--device", default="auto", choices=["auto", "cpu", "cuda"], help="auto: CUDA if any"
+    )
+
+
+def _unseen_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--unseen-text",
+        type=Path,
+        default=None,
+        help="a row that reads text: the corpus's unseen_text.tsv, to score the unseen- and "
+        "seen-text test subsets too",
     )
 
 
@@ -862,6 +912,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fold", required=True)
     p.add_argument("--out-predictions", required=True, type=Path)
     p.add_argument("--out-metrics", required=True, type=Path)
+    _unseen_arg(p)
     p.set_defaults(func=cmd_experiment_predictions)
 
     p = sub.add_parser("pretrain-acoustic", help="pretrain the demo's acoustic encoder (CTC)")
@@ -1013,6 +1064,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--predictions", required=True, type=Path)
     p.add_argument("--metrics", required=True, type=Path)
+    _unseen_arg(p)
     p.set_defaults(func=cmd_evaluate_hierarchical)
 
     p = sub.add_parser("figures-alqurashi2024", help="alqurashi2024 Fig. 2 and Fig. 3")
@@ -1051,7 +1103,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _fold_args(p)
     p.add_argument(
-        "--scorings", required=True, help=f"JSON list of {{{', '.join(LEMER_SCORING_KEYS)}}}"
+        "--scorings",
+        required=True,
+        help=f"JSON list of {{{', '.join(LEMER_SCORING_KEYS)}}}, optionally "
+        f"{', '.join(LEMER_SCORING_OPTIONAL)}",
     )
     p.add_argument("--max-batch-seconds", type=float, default=60.0)
     p.add_argument("--keep-maps", type=int, default=4, help="utterances whose maps to save")
@@ -1064,6 +1119,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fold", required=True)
     p.add_argument("--predictions", required=True, type=Path)
     p.add_argument("--metrics", required=True, type=Path)
+    _unseen_arg(p)
     p.set_defaults(func=cmd_lemer_score_fusion)
 
     p = sub.add_parser("keyword-tables", help="LE-MER: keyword tables of folds (CSV + Markdown)")

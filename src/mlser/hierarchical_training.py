@@ -364,14 +364,15 @@ def text_correction(pred: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def row_scores(pred: pd.DataFrame) -> dict[str, Any]:
+def row_scores(pred: pd.DataFrame, unseen: pd.Series | None = None) -> dict[str, Any]:
     """Table II scores of a row's predictions: UA, WA, WF1, per-class recall
-    (:func:`mlser.evaluation.metrics_from_predictions`), per-class precision, and for
-    speech+text rows the Fig. 2 counts."""
+    (:func:`mlser.evaluation.metrics_from_predictions`, with ``unseen`` also on the
+    unseen- and seen-text subsets), per-class precision, and for speech+text rows the
+    Fig. 2 counts."""
     from mlser.evaluation import metrics_from_predictions
     from mlser.metrics import per_class_precision
 
-    scores = metrics_from_predictions(pred)
+    scores = metrics_from_predictions(pred, unseen)
     scores["precision"] = per_class_precision(pred["gold"], pred["pred"])
     if "pt_" + NEUTRAL in pred:
         scores.update(text_correction(pred))

@@ -327,6 +327,36 @@ def ids_regex(family):
     return "|".join(re.escape(i) for i in family_ids(family)) or "^$"
 
 
+def reads_text(exp_id):
+    """Whether a row's model reads text: its inputs include text, it is scored with a
+    test-time text, or a stage has a text encoder (the hierarchy's text model). Its
+    metrics then also score the test utterances whose transcript is unseen in training
+    (#24)."""
+    m = MATRIX[exp_id]["model"]
+    stages = [m.get(k) or {} for k in ("stage1", "stage2")]
+    return (
+        "text" in (m.get("inputs") or [])
+        or (m.get("text_source_test") or "none") != "none"
+        or any(s.get("text_encoder") for s in stages)
+    )
+
+
+def unseen_text_list(corpus):
+    """The corpus's test utterances whose transcript is unseen (rule `unseen_text`)."""
+    return f"results/{corpus}/unseen_text.tsv"
+
+
+def unseen_text_input(wildcards):
+    """A scoring job's unseen-text list where its row reads text, else nothing."""
+    return (
+        unseen_text_list(wildcards.corpus) if reads_text(wildcards.experiment) else []
+    )
+
+
+def unseen_text_flag(wildcards, input):
+    return f"--unseen-text {input.unseen_text}" if input.unseen_text else ""
+
+
 def experiment_targets(family=None):
     targets = []
     for exp_id in EXPERIMENTS if family is None else family_ids(family, EXPERIMENTS):

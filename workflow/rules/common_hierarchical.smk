@@ -46,6 +46,8 @@ def hier_evaluate_inputs(wildcards):
     }
     if hier_text_inputs(exp):
         inputs["text"] = hier_probs(c, f, hier_text_inputs(exp), "text")
+    if reads_text(exp):
+        inputs["unseen_text"] = unseen_text_list(c)
     return inputs
 
 

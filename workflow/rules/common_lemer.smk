@@ -103,6 +103,9 @@ def _lemer_fold_scorings(fold):
                 "model": _lemer_final(owner, fold),
                 "text_history": _history(owner),
                 **_lemer_scoring_outputs(i, fold),
+                "unseen_text": (
+                    unseen_text_list(LEMER_CORPUS) if reads_text(i) else None
+                ),
             }
         )
     return scorings

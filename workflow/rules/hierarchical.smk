@@ -165,12 +165,18 @@ rule evaluate_hierarchical:
             if "text" in input.keys()
             else ""
         ),
+        unseen=lambda w, input: (
+            f"--unseen-text {input.unseen_text}"
+            if "unseen_text" in input.keys()
+            else ""
+        ),
     shell:
         "python -m mlser evaluate-hierarchical --corpus {wildcards.corpus}"
         " --manifest {input.manifest} --folds {input.folds} --fold {wildcards.fold}"
         " --experiment-id {wildcards.experiment} --threshold {params.threshold}"
         " --level1 {input.level1} --level2 {input.level2} {params.text}"
-        " --predictions {output.predictions} --metrics {output.metrics} > {log} 2>&1"
+        " --predictions {output.predictions} --metrics {output.metrics} {params.unseen}"
+        " > {log} 2>&1"
 
 
 rule figures_alqurashi2024:

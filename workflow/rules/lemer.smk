@@ -217,6 +217,9 @@ if LEMER_SCORED:
             ),
             manifest=f"results/{LEMER_CORPUS}/manifest.tsv",
             folds=f"results/{LEMER_CORPUS}/folds.tsv",
+            unseen_text=[
+                unseen_text_list(LEMER_CORPUS) for i in LEMER_SCORED if reads_text(i)
+            ][:1],
         output:
             [
                 path
@@ -253,10 +256,11 @@ if LEMER_SCORED:
 
 rule lemer_score_fusion:
     input:
-        lambda w: [
+        inputs=lambda w: [
             f"results/{w.corpus}/experiments/{i}/{w.fold}/predictions.tsv"
             for i in MATRIX[w.experiment]["combines"]
         ],
+        unseen_text=unseen_text_input,
     output:
         predictions="results/{corpus}/experiments/{experiment}/{fold}/predictions.tsv",
         metrics="results/{corpus}/experiments/{experiment}/{fold}/metrics.json",
@@ -266,10 +270,13 @@ rule lemer_score_fusion:
         experiment=_regex(LEMER_FUSED),
     conda:
         "../../envs/mlser.yaml"
+    params:
+        unseen=unseen_text_flag,
     shell:
-        "python -m mlser lemer-score-fusion --corpus {wildcards.corpus} --inputs {input}"
-        " --experiment-id {wildcards.experiment} --fold {wildcards.fold}"
-        " --predictions {output.predictions} --metrics {output.metrics} > {log} 2>&1"
+        "python -m mlser lemer-score-fusion --corpus {wildcards.corpus}"
+        " --inputs {input.inputs} --experiment-id {wildcards.experiment}"
+        " --fold {wildcards.fold} --predictions {output.predictions}"
+        " --metrics {output.metrics} {params.unseen} > {log} 2>&1"
 
 
 rule lemer_sweep_point:

@@ -122,6 +122,7 @@ rule evaluate_multilevel:
 rule experiment_predictions:
     input:
         scores="results/{corpus}/multilevel_scores/{fold}",
+        unseen_text=unseen_text_input,
     output:
         predictions="results/{corpus}/experiments/{experiment}/{fold}/predictions.tsv",
         metrics="results/{corpus}/experiments/{experiment}/{fold}/metrics.json",
@@ -133,11 +134,12 @@ rule experiment_predictions:
         "../../envs/mlser.yaml"
     params:
         scored_as=lambda w: PREDICTIONS_OF[w.experiment],
+        unseen=unseen_text_flag,
     shell:
         "python -m mlser experiment-predictions --scores {input.scores}"
         " --scored-as {params.scored_as} --experiment-id {wildcards.experiment}"
         " --fold {wildcards.fold} --out-predictions {output.predictions}"
-        " --out-metrics {output.metrics} > {log} 2>&1"
+        " --out-metrics {output.metrics} {params.unseen} > {log} 2>&1"
 
 
 rule experiments_table:
