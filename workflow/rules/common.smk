@@ -180,6 +180,91 @@ for _i in TRAINED:
     STAGE1.setdefault(stage1_key(MATRIX[_i]), _i)
 
 
+# ---------------------------------------------------------------- pretrained weights
+# Every pretrained model the config names is fetched once, by the local rule
+# `fetch_pretrained` (pretrained.smk), into resources/pretrained/<folder>/ at the pinned
+# revision (mlser.pretrained); the jobs get that folder in their `models` JSON, list it
+# as an input and load it offline.
+from mlser.pretrained import PretrainedError, pretrained_sources
+
+PRETRAINED_DIR = "resources/pretrained"
+try:
+    PRETRAINED = pretrained_sources(config)
+except PretrainedError as err:
+    raise WorkflowError(str(err)) from None
+PRETRAINED_FOLDERS = {
+    p["source"]: f"{PRETRAINED_DIR}/{name}" for name, p in PRETRAINED.items()
+}
+
+
+def fetch_flags(wildcards):
+    """`mlser fetch-pretrained` flags of one folder: its revision and config keys."""
+    p = PRETRAINED[wildcards.pretrained]
+    flags = [f"--revision {shlex.quote(p['revision'])}"] if p["revision"] else []
+    flags += [
+        f"--key {k} --revision-key {r}" for k, r in zip(p["keys"], p["revision_keys"])
+    ]
+    return " ".join(flags)
+
+
+def local_pretrained(source):
+    """The fetched folder of a `pretrained` (or `quantizer`) value."""
+    return PRETRAINED_FOLDERS.get(source, source)
+
+
+def local_spec(spec):
+    """A `models.<kind>.<name>` entry as a job gets it: `pretrained` the fetched folder,
+    no `revision` (the folder's .mlser_fetch.json records it)."""
+    out = {k: v for k, v in spec.items() if k != "revision"}
+    if out.get("pretrained"):
+        out["pretrained"] = local_pretrained(out["pretrained"])
+    return out
+
+
+def local_models(models):
+    """A `models` section with every encoder spec made local (`local_spec`)."""
+    out = dict(models)
+    for kind in ("acoustic", "text"):
+        if kind in out:
+            out[kind] = {name: local_spec(spec) for name, spec in out[kind].items()}
+    return out
+
+
+def get_pretrained_inputs(models):
+    """The fetched folders the encoder specs of a `models` section load."""
+    folders = set(PRETRAINED_FOLDERS.values())
+    found = {
+        local_pretrained(spec["pretrained"])
+        for kind in ("acoustic", "text")
+        for spec in (models.get(kind) or {}).values()
+        if spec.get("pretrained")
+    }
+    return sorted(found & folders)
+
+
+def pretrained_for(*exp_ids):
+    """The fetched folders a job that builds (or loads) the models of rows ``exp_ids``
+    needs: their encoders' and those of the models they start from."""
+    rows, queue = [], list(exp_ids)
+    while queue:
+        i = queue.pop()
+        if i not in rows:
+            rows.append(i)
+            queue.append(model_owner(MATRIX[i], MATRIX))
+            if MATRIX[i].get("init_from"):
+                queue.append(model_owner(MATRIX[MATRIX[i]["init_from"]], MATRIX))
+    return get_pretrained_inputs(models_for(*rows)) if rows else []
+
+
+def quantizer_input(wildcards=None):
+    """The fetched quantizer checkpoint `codebook_frames` reads (method
+    wav2vec2_quantizer), or nothing."""
+    speech = (config.get("label_embeddings") or {}).get("speech") or {}
+    if speech.get("method") == "wav2vec2_quantizer" and speech.get("quantizer"):
+        return [local_pretrained(speech["quantizer"])]
+    return []
+
+
 # The parts of `models` every network of a family shares (sizes of the fusion, adapters,
 # AEC decoder, contrastive loss); encoders are passed only where a row names them.
 SHARED_MODEL_PARTS = ("fusion", "adapter", "error_correction", "contrastive")
@@ -207,7 +292,7 @@ def models_for(*exp_ids):
         table = models.get(kind, {})
         if names:
             out[kind] = {n: table[n] for n in sorted(names) if n in table}
-    return out
+    return local_models(out)
 
 
 def _scoring(exp_id, fold="{fold}"):

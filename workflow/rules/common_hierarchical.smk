@@ -29,7 +29,13 @@ def hier_model_spec(kind, name):
             f"models.{kind}.{name}: alqurashi2024 rows use the {kind} encoder {name!r}, "
             f"which the config does not define (it has {sorted(specs)})"
         )
-    return _json(specs[name])
+    return _json(local_spec(specs[name]))
+
+
+def hier_pretrained(kind, name):
+    """The fetched folder an encoder's feature extraction loads (pretrained.smk)."""
+    spec = config["models"].get(kind, {}).get(name) or {}
+    return get_pretrained_inputs({kind: {name: spec}})
 
 
 def hier_probs(corpus, fold, inputs, level):

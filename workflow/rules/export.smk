@@ -35,6 +35,7 @@ rule export_model:
         bases=lambda w: model_bases(
             final_model(model_owner(MATRIX[w.experiment], MATRIX), w.fold)
         ),
+        pretrained=lambda w: pretrained_for(w.experiment),
     output:
         directory("results/export/{experiment}/{fold}"),
     log:

@@ -38,6 +38,7 @@ rule extract_acoustic_features:
 rule extract_word_embeddings:
     input:
         manifest="results/{corpus}/manifest.tsv",
+        pretrained=lambda w: hier_pretrained("text", w.encoder),
     output:
         table="results/{corpus}/features/text-{encoder}.pt",
         summary="results/{corpus}/features/text-{encoder}.json",
@@ -70,6 +71,7 @@ rule extract_word_embeddings:
 rule extract_ssl_features:
     input:
         manifest="results/{corpus}/manifest.tsv",
+        pretrained=lambda w: hier_pretrained("acoustic", w.encoder),
     output:
         table="results/{corpus}/features/ssl-{encoder}.pt",
         summary="results/{corpus}/features/ssl-{encoder}.json",

@@ -55,6 +55,7 @@ rule label_keywords:
 
 rule codebook_frames:
     input:
+        pretrained=quantizer_input,
         manifest="results/{corpus}/manifest.tsv",
         folds="results/{corpus}/folds.tsv",
     output:
@@ -87,6 +88,11 @@ rule codebook_frames:
                 )
                 if k in LE_SPEECH
             }
+            | (
+                {"quantizer": local_pretrained(LE_SPEECH["quantizer"])}
+                if LE_SPEECH.get("quantizer")
+                else {}
+            )
         ),
         table_k=LE_SPEECH.get("table_k", 250),
     shell:
@@ -103,6 +109,7 @@ rule train_lemer_stage1:
                 w.corpus, w.fold, _lemer_stage(_stage1_row(w.key), 1)
             )
         ),
+        pretrained=lambda w: pretrained_for(_stage1_row(w.key)),
         manifest="results/{corpus}/manifest.tsv",
         folds="results/{corpus}/folds.tsv",
     output:
@@ -155,6 +162,7 @@ rule train_lemer_stage2:
     input:
         unpack(lambda w: _lemer_inputs(w.corpus, w.fold, _lemer_stage(w.experiment, 2))),
         init=_stage2_init,
+        pretrained=lambda w: pretrained_for(w.experiment),
         manifest="results/{corpus}/manifest.tsv",
         folds="results/{corpus}/folds.tsv",
     output:
@@ -214,6 +222,9 @@ if LEMER_SCORED:
             models=lambda w: [s["model"] for s in _lemer_fold_scorings(w.fold)],
             bases=lambda w: model_bases(
                 *(s["model"] for s in _lemer_fold_scorings(w.fold))
+            ),
+            pretrained=lambda w: pretrained_for(
+                *(s["id"] for s in _lemer_fold_scorings(w.fold))
             ),
             manifest=f"results/{LEMER_CORPUS}/manifest.tsv",
             folds=f"results/{LEMER_CORPUS}/folds.tsv",
@@ -297,6 +308,7 @@ rule lemer_sweep_point:
             )
         ),
         init=lambda w: _sweep_init(w.sweep, w.fold),
+        pretrained=lambda w: pretrained_for(*LEMER_SWEEPS[w.sweep]["bases"]),
         manifest="results/{corpus}/manifest.tsv",
         folds="results/{corpus}/folds.tsv",
     output:

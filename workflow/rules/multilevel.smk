@@ -7,6 +7,7 @@ TARGET_SOURCES.append(multilevel_targets)
 rule train_stage1:
     input:
         unpack(acoustic_init),
+        pretrained=lambda w: pretrained_for(STAGE1[w.key]),
         manifest="results/{corpus}/manifest.tsv",
         folds="results/{corpus}/folds.tsv",
     output:
@@ -48,6 +49,7 @@ rule train_stage2:
     input:
         init=stage2_init,
         bases=lambda w: model_bases(stage2_init(w)),
+        pretrained=lambda w: pretrained_for(w.experiment),
         manifest="results/{corpus}/manifest.tsv",
         folds="results/{corpus}/folds.tsv",
     output:
@@ -92,6 +94,9 @@ rule evaluate_multilevel:
         models=lambda w: [s["model"] for s in fold_scorings(w.corpus, w.fold)],
         bases=lambda w: model_bases(
             *(s["model"] for s in fold_scorings(w.corpus, w.fold))
+        ),
+        pretrained=lambda w: pretrained_for(
+            *(s["id"] for s in fold_scorings(w.corpus, w.fold))
         ),
         manifest="results/{corpus}/manifest.tsv",
         folds="results/{corpus}/folds.tsv",

@@ -22,7 +22,10 @@ rule synthesize_read_speech:
 
 rule pretrain_acoustic:
     input:
-        f"{DEMO_CORPORA}/read_speech/{{name}}",
+        corpus=f"{DEMO_CORPORA}/read_speech/{{name}}",
+        pretrained=lambda w: get_pretrained_inputs(
+            {"acoustic": {w.name: config["models"]["acoustic"][w.name]}}
+        ),
     output:
         "results/pretrained/{name}/model.pt",
     log:
@@ -40,7 +43,7 @@ rule pretrain_acoustic:
     params:
         device=NEURAL_DEVICE,
         models=lambda w: _json(
-            {"acoustic": {w.name: config["models"]["acoustic"][w.name]}}
+            local_models({"acoustic": {w.name: config["models"]["acoustic"][w.name]}})
         ),
         training=lambda w: _json(
             {k: v for k, v in pretraining(w.name).items() if k != "corpus"}
@@ -50,7 +53,7 @@ rule pretrain_acoustic:
             + run_hash(config["models"]["acoustic"][w.name], pretraining(w.name))
         ),
     shell:
-        "python -m mlser pretrain-acoustic --corpus {input} --acoustic-encoder {wildcards.name}"
+        "python -m mlser pretrain-acoustic --corpus {input.corpus} --acoustic-encoder {wildcards.name}"
         " --models {params.models:q} --training {params.training:q}"
         " --checkpoints {params.checkpoints} --threads {threads}"
         " --device {params.device} --out {output} > {log} 2>&1"

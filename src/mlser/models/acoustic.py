@@ -25,6 +25,8 @@ import torch
 from torch import nn
 from transformers import HubertModel
 
+from mlser.pretrained import load_kwargs
+
 __all__ = [
     "AcousticEncoder",
     "AcousticEncoderConfig",
@@ -237,7 +239,11 @@ class AcousticEncoder(nn.Module):
         if hubert is None:
             config_cls, model_cls = _model_classes(config.architecture)
             if config.pretrained_name is not None:
-                hubert = model_cls.from_pretrained(config.pretrained_name, **config.hubert)
+                hubert = model_cls.from_pretrained(
+                    config.pretrained_name,
+                    **load_kwargs(config.pretrained_name),
+                    **config.hubert,
+                )
             else:
                 hubert = model_cls(config_cls(**config.hubert))
         self.hubert = hubert

@@ -172,7 +172,11 @@ class ErrorCorrectionModel(nn.Module):
         """Build with ``AutoModel.from_pretrained(config.encoder_name)`` (local cache)."""
         from transformers import AutoModel
 
-        encoder = AutoModel.from_pretrained(config.encoder_name, add_pooling_layer=False)
+        from mlser.pretrained import load_kwargs
+
+        encoder = AutoModel.from_pretrained(
+            config.encoder_name, add_pooling_layer=False, **load_kwargs(config.encoder_name)
+        )
         return cls(config, encoder)
 
     def _word_embedding(self) -> nn.Embedding:

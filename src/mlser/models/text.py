@@ -18,6 +18,7 @@ from torch import nn
 from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedModel
 
 from mlser.models.adapters import ADAPTER_ATTR
+from mlser.pretrained import load_kwargs
 from mlser.transcripts import join_word_pieces
 
 __all__ = ["TextEncoder", "TextEncoderConfig", "bert_base_config"]
@@ -79,7 +80,9 @@ class TextEncoder(nn.Module):
         self.config = config
         if model is None:
             if config.pretrained_name is not None:
-                model = AutoModel.from_pretrained(config.pretrained_name)
+                model = AutoModel.from_pretrained(
+                    config.pretrained_name, **load_kwargs(config.pretrained_name)
+                )
             elif config.model_config is not None:
                 kwargs = dict(config.model_config)
                 model = AutoModel.from_config(
@@ -129,7 +132,7 @@ class TextEncoder(nn.Module):
             name = self.config.tokenizer_name or self.config.pretrained_name
             if name is None:
                 raise ValueError("no tokenizer: set TextEncoderConfig.tokenizer_name")
-            self._tokenizer = AutoTokenizer.from_pretrained(name)
+            self._tokenizer = AutoTokenizer.from_pretrained(name, **load_kwargs(name))
         return self._tokenizer
 
     def tokenize(
