@@ -286,9 +286,8 @@ def _toy_fit(tmp: Path, config: TrainConfig, stop_at_epoch: int | None = None) -
     )
 
 
-def test_warm_up_is_linear_per_optimiser_step_and_resumes_where_it_stopped(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _record_rates(monkeypatch: pytest.MonkeyPatch) -> list[list[float]]:
+    """Every optimiser step's rates (sorted), recorded into the returned list."""
     seen: list[list[float]] = []
     real_step = mlser.training._optimiser_step
 
@@ -297,6 +296,13 @@ def test_warm_up_is_linear_per_optimiser_step_and_resumes_where_it_stopped(
         real_step(optimiser, params, config)
 
     monkeypatch.setattr(mlser.training, "_optimiser_step", recording_step)
+    return seen
+
+
+def test_warm_up_is_linear_per_optimiser_step_and_resumes_where_it_stopped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen = _record_rates(monkeypatch)
     # 3 batches an epoch, 2 per step: a full step and the epoch's remainder, 2 steps an epoch
     config = TrainConfig(epochs=4, lr=0.1, grad_accum=2, warmup_steps=5)
     _toy_fit(tmp_path / "a", config)
@@ -315,14 +321,7 @@ def test_warm_up_is_linear_per_optimiser_step_and_resumes_where_it_stopped(
 def test_no_warm_up_leaves_every_rate_as_it_was(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    seen: list[list[float]] = []
-    real_step = mlser.training._optimiser_step
-
-    def recording_step(optimiser, params, config):
-        seen.append(sorted(g["lr"] for g in optimiser.param_groups))
-        real_step(optimiser, params, config)
-
-    monkeypatch.setattr(mlser.training, "_optimiser_step", recording_step)
+    seen = _record_rates(monkeypatch)
     _toy_fit(tmp_path, TrainConfig(epochs=2, lr=0.1, warmup_steps=0))
     assert seen == [[0.05, 0.1]] * 6
     with pytest.raises(ValueError, match="warmup_steps"):

@@ -136,19 +136,25 @@ def test_two_stages_then_scoring_never_touch_the_test_fold(tmp_path) -> None:
     assert pred.equals(again)
 
 
-def test_stage_two_adds_text_and_fusion_to_a_speech_model_of_another_width(tmp_path) -> None:
-    """gao2024 §3.2: HuBERT fine-tuned for SER + ASR, then HuBERT and BERT together. The
-    stage-1 heads read pooled HuBERT (width 32 here, 1024 on the paper's model), the
-    stage-2 heads read the fused vector (16 here, 256): stage 2 carries the encoder and its
-    CTC head over and starts the heads fresh."""
+def _one_epoch_stage_args() -> dict:
+    """``run_stage`` arguments of a one-epoch stage of the aligned models (test poisoned)."""
     data = {"train": examples(8, 0), "valid": examples(4, 1), "test": examples(4, 2, poison=True)}
-    common = {
+    return {
         "data": data,
         "classes": CLASSES,
         "models": ALIGN_MODELS,
         "training": {**TRAINING, "epochs": 1},
         "device": torch.device("cpu"),
     }
+
+
+def test_stage_two_adds_text_and_fusion_to_a_speech_model_of_another_width(tmp_path) -> None:
+    """gao2024 §3.2: HuBERT fine-tuned for SER + ASR, then HuBERT and BERT together. The
+    stage-1 heads read pooled HuBERT (width 32 here, 1024 on the paper's model), the
+    stage-2 heads read the fused vector (16 here, 256): stage 2 carries the encoder and its
+    CTC head over and starts the heads fresh."""
+    common = _one_epoch_stage_args()
+    data = common["data"]
     run_stage(
         stage_number=1,
         experiment=experiment(),
@@ -196,15 +202,7 @@ def test_stage_two_keeps_the_heads_that_read_the_same_fused_vector(tmp_path, mon
     Exp-21, which keeps its stage block, was the only two-stage row with its head.)"""
     import mlser.multilevel_training as ml
 
-    data = {"train": examples(8, 0), "valid": examples(4, 1), "test": examples(4, 2, poison=True)}
-    common = {
-        "data": data,
-        "classes": CLASSES,
-        "models": ALIGN_MODELS,
-        "training": {**TRAINING, "epochs": 1},
-        "device": torch.device("cpu"),
-        "log": lambda s: None,
-    }
+    common = {**_one_epoch_stage_args(), "log": lambda s: None}
     stage1 = {**ALIGNED_STAGE, "strategy": "full_finetune", "tasks": ["ser", "asr"]}
     exp = {"id": "test-two-stage", "fold": "s1", "model": {"stage1": stage1, "stage2": None}}
     run_stage(
