@@ -1,7 +1,7 @@
 """The demo's acoustic pretraining: transcription quality for its CPU time (issue #10, target 5).
 
 The demo's tiny HuBERT starts from a CTC pretraining on synthetic read speech
-(``mlser.acoustic_pretraining``); how well it transcribes decides whether BERT on the ASR
+(``mlser.training.pretraining``); how well it transcribes decides whether BERT on the ASR
 transcript can help at all (gao2025: "with a high-quality ASR system (WER of around 13%),
 the ASR transcriptions can serve as a reliable substitute for ground-truth text"). This
 script trains variants of that pretraining in one run, each on its own read-speech corpus
@@ -31,8 +31,11 @@ from typing import Any
 import torch
 from workload import demo_acoustic_spec, machine, parser, save_json
 
-from mlser import metrics
-from mlser.acoustic_pretraining import (
+from mlser.data.batching import Example
+from mlser.demo.corpora import ReadSpeechSpec, generate_read_speech
+from mlser.evaluation import metrics
+from mlser.training.multilevel import build_model
+from mlser.training.pretraining import (
     load_pretrained,
     pretraining_stage,
     read_speech_examples,
@@ -40,9 +43,6 @@ from mlser.acoustic_pretraining import (
     scoring_order,
     transcribe,
 )
-from mlser.data import Example
-from mlser.demo_corpus import ReadSpeechSpec, generate_read_speech
-from mlser.multilevel_training import build_model
 
 DEFAULT_VARIANTS = ("800x12@0.001", "800x12@0.003cos", "4800x3@0.003cos")
 

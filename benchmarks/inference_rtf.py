@@ -1,7 +1,7 @@
 """Inference real-time factor: batched by length vs one utterance at a time (issue #10, target 3).
 
 Scores synthetic utterances with IEMOCAP-like durations through the pipeline's own scoring
-path, ``mlser.multilevel_training.predict`` (greedy CTC decoding, the text encoder on the
+path, ``mlser.training.multilevel.predict`` (greedy CTC decoding, the text encoder on the
 model's own transcript, fusion, emotion / gender / style heads), twice in one run:
 
 * ``batched``: length-bucketed batches of at most ``--max-batch-seconds`` padded audio
@@ -45,11 +45,11 @@ from workload import (
     save_json,
 )
 
-from mlser.data import Example
+from mlser.data.batching import Example
+from mlser.data.labels import classes_for
 from mlser.experiments import load_matrix
-from mlser.labels import classes_for
 from mlser.models.multilevel import MultiLevelSER, minilm_path, paper_config
-from mlser.multilevel_training import build_model, load_model, predict
+from mlser.training.multilevel import build_model, load_model, predict
 
 WORDS = [
     "the",

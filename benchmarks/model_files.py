@@ -1,7 +1,7 @@
 """Model-file size: complete files vs files that leave out their base (issue #10, disk).
 
 A trained model's file used to hold every weight, frozen pretrained encoders included.
-``mlser.model_files`` leaves out the tensors equal to the model's base (the weights
+``mlser.training.model_files`` leaves out the tensors equal to the model's base (the weights
 ``from_pretrained`` gives, and for stage 2 the stage-1 model it started from) and
 restores them on load. This script saves the same two trained stages both ways, in one
 run, and reports bytes on disk and save / load seconds for each, with the ratios:
@@ -34,9 +34,9 @@ import torch
 from torch import nn
 from workload import machine, parser, save_json
 
-from mlser.model_files import load_model_file, pretrained_state, save_model_file
 from mlser.models.adapters import AdapterConfig
 from mlser.models.multilevel import MultiLevelSER, demo_config, paper_config
+from mlser.training.model_files import load_model_file, pretrained_state, save_model_file
 
 
 def _config(size: str) -> Any:
@@ -73,7 +73,7 @@ def _variants(
     for variant in ("complete", "compact"):
         path = folder / f"{name}-{variant}.pt"
         started = time.perf_counter()
-        if variant == "complete":  # what every model file was before mlser.model_files
+        if variant == "complete":  # what every model file was before mlser.training.model_files
             torch.save({"spec": {}, "state_dict": model.state_dict()}, path)
         else:
             save_model_file(path, {}, model, pretrained, init, init_state)

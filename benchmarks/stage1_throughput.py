@@ -7,8 +7,8 @@ one epoch of a synthetic workload whose utterance durations follow IEMOCAP's (me
 (a) ``plain``, the papers' setting done plainly: batch 2 in random order, padding to the
     longest in the batch, fp32, eager attention, 8 accumulation steps (gao2025 §4.2);
 (b) ``ours``: length-bucketed batches capped in padded audio seconds (the dynamic batching
-    of SpeechBrain and fairseq, ``mlser.data.length_bucketed_batches``), bf16 autocast where
-    the device supports it, PyTorch's fused scaled-dot-product attention, gradient
+    of SpeechBrain and fairseq, ``mlser.data.batching.length_bucketed_batches``), bf16
+    autocast where the device supports it, PyTorch's fused scaled-dot-product attention, gradient
     checkpointing with ``--checkpointing``; accumulation steps chosen so that an optimiser
     step sees the same audio seconds as (a)'s 2 x 8 utterances.
 
@@ -53,7 +53,7 @@ from workload import (
     synthetic_batch,
 )
 
-from mlser.data import fixed_size_batches, length_bucketed_batches, padded_share
+from mlser.data.batching import fixed_size_batches, length_bucketed_batches, padded_share
 from mlser.models.acoustic import AcousticEncoder, AcousticEncoderConfig, hubert_large_config
 from mlser.models.heads import ClassificationHead, CTCHead
 

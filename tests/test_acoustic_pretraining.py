@@ -7,14 +7,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from mlser.acoustic_pretraining import (
+from mlser.demo.corpora import ReadSpeechSpec, generate_read_speech, vocabulary
+from mlser.training.multilevel import build_model
+from mlser.training.pretraining import (
     load_pretrained,
     read_speech_examples,
     run_pretraining,
     scoring_order,
 )
-from mlser.demo_corpus import ReadSpeechSpec, generate_read_speech, vocabulary
-from mlser.multilevel_training import build_model
 
 ACOUSTIC = {
     "frontend": "logmel",

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from mlser.metrics import word_error_rate
+from mlser.data.transcripts import join_word_pieces, normalize_transcript
+from mlser.evaluation.metrics import word_error_rate
 from mlser.models.multilevel import minilm_path
 from mlser.models.text import TextEncoder, TextEncoderConfig
-from mlser.transcripts import join_word_pieces, normalize_transcript
 
 #: Contractions, possessives (singular and plural), clipped and elided words, hyphens,
 #: numbers: as released, before normalisation.
@@ -151,8 +151,8 @@ def test_predict_reads_the_corrected_transcript_and_export_keeps_the_text_settin
     """`mlser predict` scores an AEC model as the pipeline does (on its corrected
     transcript, with the run's beam settings), and an export rebuilds the text encoder
     with its trainable top layer."""
-    from mlser.export import LoadedModel, export_config, model_from_config
-    from mlser.predict import _text_source
+    from mlser.inference.export import LoadedModel, export_config, model_from_config
+    from mlser.inference.predict import _text_source
 
     model = _tiny_aec_model()
     model.text.config.train_top_layers = 1

@@ -1,4 +1,5 @@
-"""mlser.audio: loading any corpus file as 16 kHz mono, writing wavs, errors that name the file."""
+"""mlser.data.audio: loading any corpus file as 16 kHz mono, writing wavs, errors that
+name the file."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from mlser.audio import AudioError, audio_info, load_audio, write_wav
+from mlser.data.audio import AudioError, audio_info, load_audio, write_wav
 
 FIXTURES = Path(__file__).parent / "fixtures"
 MELD_CLIP = FIXTURES / "MELD.Raw" / "train_splits" / "dia0_utt0.mp4"

@@ -95,8 +95,8 @@ def test_step_imports_follow_cli_helpers() -> None:
     funcs = dag.step_functions()
     train = dag.step_imports(funcs["train-multilevel"])
     # its own import, and those of _set_threads (torch) and _load_fold (manifest, folds)
-    assert "mlser.multilevel_training" in train
-    assert {"torch", "mlser.manifest", "mlser.folds"} <= set(train)
+    assert "mlser.training.multilevel" in train
+    assert {"torch", "mlser.data.manifest", "mlser.data.folds"} <= set(train)
     # a light step imports no torch
     assert "torch" not in dag.step_imports(funcs["folds"])
 

@@ -7,7 +7,7 @@ import json
 import pandas as pd
 
 from mlser import cli
-from mlser.corpus_counts import count_table
+from mlser.data.corpus_counts import count_table
 
 
 def _tables() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:

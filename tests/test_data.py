@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from mlser.data import (
+from mlser.data.batching import (
     IGNORE,
     Example,
     collate,

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from mlser import demo_corpus
-from mlser.demo_corpus import DemoIemocapSpec, DemoMeldSpec, generate_iemocap, generate_meld
-from mlser.labels import IEMOCAP_MAP, IEMOCAP_RAW, MELD_7CLASS
-from mlser.tts import EspeakSynthesizer, Prosody, TTSError
+from mlser.data.labels import IEMOCAP_MAP, IEMOCAP_RAW, MELD_7CLASS
+from mlser.demo import corpora as demo_corpus
+from mlser.demo.corpora import DemoIemocapSpec, DemoMeldSpec, generate_iemocap, generate_meld
+from mlser.demo.tts import EspeakSynthesizer, Prosody, TTSError
 
 SMALL_IEMOCAP = {"utterances_per_speaker": 8, "faults": 1}
 SMALL_MELD = {"dialogues": 3, "utterances_per_dialogue": (2, 4), "faults": 1}

@@ -90,7 +90,7 @@ def test_rule_env_installs_this_checkout_editable() -> None:
 def runtime_imports() -> dict[str, Path]:
     """Top-level modules src/mlser imports (absolute imports, stdlib left out), each with a
     file importing it; plus the `package:<module>` models the configs name, which
-    mlser.multilevel_training imports by name."""
+    mlser.training.multilevel imports by name."""
     found: dict[str, Path] = {}
     for path in sorted((REPO / "src" / "mlser").rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(), str(path))):

@@ -14,8 +14,8 @@ import torch
 from test_multilevel_training import CLASSES, MODELS, TRAINING, examples, experiment
 
 from mlser.cli import main
-from mlser.evaluation import metrics_from_predictions
-from mlser.multilevel_training import evaluate, run_stage
+from mlser.evaluation.scoring import metrics_from_predictions
+from mlser.training.multilevel import evaluate, run_stage
 
 PRED = pd.DataFrame(
     {

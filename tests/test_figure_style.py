@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from mlser.figures import style
+from mlser.report.figures import style
 
 
 def test_save_figure_writes_pdf_and_png(tmp_path: Path) -> None:

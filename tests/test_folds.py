@@ -7,7 +7,7 @@ import itertools
 import pandas as pd
 import pytest
 
-from mlser import folds
+from mlser.data import folds
 
 
 def make_manifest(n_per_speaker: int = 12) -> pd.DataFrame:

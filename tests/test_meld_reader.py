@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from mlser import audio
-from mlser.corpora import CorpusFormatError, CorpusLayoutError, PrepareSummary
-from mlser.corpora.meld import prepare_meld, read_meld_csv, repair_mojibake
-from mlser.labels import MELD_7CLASS
-from mlser.manifest import MANIFEST_COLUMNS, read_manifest, read_rejects
-from mlser.transcripts import normalize_transcript
+from mlser.data import audio
+from mlser.data.corpora import CorpusFormatError, CorpusLayoutError, PrepareSummary
+from mlser.data.corpora.meld import prepare_meld, read_meld_csv, repair_mojibake
+from mlser.data.labels import MELD_7CLASS
+from mlser.data.manifest import MANIFEST_COLUMNS, read_manifest, read_rejects
+from mlser.data.transcripts import normalize_transcript
 
 FIXTURES = Path(__file__).absolute().parent / "fixtures"
 FULL = FIXTURES / "MELD.Raw"

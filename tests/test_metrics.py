@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mlser import metrics
-from mlser.transcripts import normalize_transcript
+from mlser.data.transcripts import normalize_transcript
+from mlser.evaluation import metrics
 
 GOLD = ["ang", "ang", "ang", "ang", "sad", "sad", "neu", "hap"]
 PRED = ["ang", "ang", "ang", "sad", "sad", "neu", "neu", "ang"]
@@ -68,7 +68,7 @@ def test_normalize_transcript() -> None:
 def test_metrics_from_predictions_report_only_what_was_predicted() -> None:
     import pandas as pd
 
-    from mlser.evaluation import metrics_from_predictions
+    from mlser.evaluation.scoring import metrics_from_predictions
 
     pred = pd.DataFrame(
         {

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from mlser.model_files import (
+from mlser.training.model_files import (
     ModelFileError,
     load_model_file,
     pretrained_state,

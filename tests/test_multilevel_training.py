@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from mlser.data import Example
-from mlser.metrics import unweighted_accuracy
-from mlser.multilevel_training import (
+from mlser.data.batching import Example
+from mlser.evaluation.metrics import unweighted_accuracy
+from mlser.training.multilevel import (
     StageError,
     alignment_weights,
     evaluate,
@@ -200,7 +200,7 @@ def test_stage_two_keeps_the_heads_that_read_the_same_fused_vector(tmp_path, mon
     head is where stage 2 (adapters for emotion, gender, style) starts; the gender and
     style heads, untrained in stage 1, start fresh. (Before, every head started fresh, so
     Exp-21, which keeps its stage block, was the only two-stage row with its head.)"""
-    import mlser.multilevel_training as ml
+    import mlser.training.multilevel as ml
 
     common = {**_one_epoch_stage_args(), "log": lambda s: None}
     stage1 = {**ALIGNED_STAGE, "strategy": "full_finetune", "tasks": ["ser", "asr"]}
@@ -244,8 +244,8 @@ def test_bert_and_the_aec_read_the_ground_truth_normalised_as_the_asr_output() -
     """The release text keeps case, punctuation and [LAUGHTER] tags; the ASR output BERT
     reads at test time has none. Training on the same words written either way gives the
     same loss, and scoring on ground truth the same prediction."""
-    from mlser.data import collate
-    from mlser.multilevel_training import _forward, build_model, loss_weights, make_step
+    from mlser.data.batching import collate
+    from mlser.training.multilevel import _forward, build_model, loss_weights, make_step
 
     stage = ALIGNED_STAGE
     torch.manual_seed(0)
@@ -369,9 +369,9 @@ def test_aec_and_cl_train_then_score_on_corrected_transcripts(tmp_path) -> None:
 def test_alignment_losses_train_the_decoder_and_the_text_encoder(text: dict) -> None:
     """The contrastive loss acts only through the text encoder: on the demo's frozen
     MiniLM it had no gradient (Exp-36 = Exp-34); its trainable top layer gets one."""
-    from mlser.data import collate
+    from mlser.data.batching import collate
     from mlser.models.contrastive import ContrastiveLoss
-    from mlser.multilevel_training import alignment_loss, build_model
+    from mlser.training.multilevel import alignment_loss, build_model
 
     models = {
         **ALIGN_MODELS,

@@ -10,10 +10,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mlser import paper_tables
 from mlser.cli import main
-from mlser.evaluation import metrics_from_predictions
+from mlser.evaluation.scoring import metrics_from_predictions
 from mlser.experiments import load_matrix
+from mlser.report import paper_tables
 
 REPO = Path(__file__).resolve().parents[1]
 MATRIX_DIR = REPO / "config" / "experiments"

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from mlser import cli
-from mlser.folds import loso_folds, speaker_dependent_fold, write_folds
-from mlser.manifest import MANIFEST_COLUMNS, Reject, write_manifest, write_rejects
-from mlser.passport import (
+from mlser.data.folds import loso_folds, speaker_dependent_fold, write_folds
+from mlser.data.manifest import MANIFEST_COLUMNS, Reject, write_manifest, write_rejects
+from mlser.evaluation.passport import (
     SAMPLE_RATE,
     PassportError,
     build_passport,
@@ -147,7 +147,7 @@ def test_passport_states_labels_rejects_and_provenance() -> None:
 
 
 def test_sample_rate_is_the_models_rate() -> None:
-    from mlser import data
+    from mlser.data import batching as data
 
     assert data.SAMPLE_RATE == SAMPLE_RATE
 

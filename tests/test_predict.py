@@ -15,7 +15,7 @@ import soundfile as sf
 import torch
 
 from mlser import cli
-from mlser.export import (
+from mlser.inference.export import (
     ExportError,
     LoadedModel,
     export_loaded,
@@ -23,14 +23,14 @@ from mlser.export import (
     load_any,
     load_exported,
 )
-from mlser.model_files import save_model_file
+from mlser.inference.predict import PredictOptions, _combine, chunks, expand_inputs, predict_files
 from mlser.models.acoustic import AcousticEncoderConfig
 from mlser.models.adapters import AdapterConfig
 from mlser.models.fusion import FusionConfig
 from mlser.models.multilevel import MultiLevelSER, MultiLevelSERConfig, minilm_path
 from mlser.models.text import TextEncoderConfig
-from mlser.multilevel_training import build_model
-from mlser.predict import PredictOptions, _combine, chunks, expand_inputs, predict_files
+from mlser.training.model_files import save_model_file
+from mlser.training.multilevel import build_model
 
 CLASSES = ("neu", "hap", "ang", "sad")
 TASKS = ("asr", "gender", "ser", "style")
@@ -333,12 +333,12 @@ def test_cli_exit_status_and_jsonl(checkpoint, inputs, tmp_path, capsys) -> None
 
 
 def test_a_failed_export_leaves_no_folder_behind(checkpoint, tmp_path, monkeypatch) -> None:
-    import mlser.export
+    import mlser.inference.export
 
     def mismatch(a, b, where):
         raise ExportError(f"{where}: emotion differs from the source model by 0.5")
 
-    monkeypatch.setattr(mlser.export, "check_same_outputs", mismatch)
+    monkeypatch.setattr(mlser.inference.export, "check_same_outputs", mismatch)
     out = tmp_path / "sub" / "exported"
     assert cli.main(["export", str(checkpoint), str(out)]) == 2
     assert not out.exists() and list(out.parent.iterdir()) == []  # no partial, no temporary

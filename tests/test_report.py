@@ -18,8 +18,8 @@ import pytest
 import yaml
 
 from mlser.experiments import load_matrix
-from mlser.figures.predictions import confusion_figure, gate_figure, read_predictions
-from mlser.paper_tables import load_tables, paper_table_specs
+from mlser.report.figures.predictions import confusion_figure, gate_figure, read_predictions
+from mlser.report.paper_tables import load_tables, paper_table_specs
 
 REPO = Path(__file__).resolve().parents[1]
 MATRIX_DIR = REPO / "config" / "experiments"

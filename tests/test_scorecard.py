@@ -10,9 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlser import metrics, scorecard
+from mlser.evaluation import metrics
 from mlser.experiments import load_matrix
-from mlser.paper_tables import SCORED
+from mlser.report import scorecard
+from mlser.report.paper_tables import SCORED
 
 REPO = Path(__file__).resolve().parents[1]
 MATRIX_DIR = REPO / "config" / "experiments"
@@ -70,7 +71,7 @@ def test_neutral_precision_hand_computed() -> None:
         2 / 3
     )
     assert scorecard.weighted_metric(g, p, ones, "recall_neutral", CLASSES)[0] == pytest.approx(0.5)
-    # nothing predicted angry: precision 0, as mlser.metrics has it
+    # nothing predicted angry: precision 0, as mlser.evaluation.metrics has it
     assert scorecard.weighted_metric(g, p, ones, "precision_angry", CLASSES)[0] == 0.0
     with pytest.raises(ValueError, match="'ang' is not one of the classes"):
         scorecard.weighted_metric(g, p, ones, "precision_angry", ("neu", "hap", "joy", "sad"))

@@ -15,23 +15,23 @@ import numpy as np
 import pytest
 import torch
 
-import mlser.training
-from mlser.checkpoint import (
+import mlser.training.loop
+from mlser.training.checkpoint import (
     CheckpointError,
     epoch_checkpoint,
     latest_checkpoint,
     load_checkpoint,
     save_checkpoint,
 )
-from mlser.training import NonFiniteLossError, TrainConfig, fit
+from mlser.training.loop import NonFiniteLossError, TrainConfig, fit
 
 # A toy stage: dropout (so the RNG matters), shuffled batches, model selection.
 TOY = textwrap.dedent(
     """
     import os, signal, sys, torch
     from torch import nn
-    import mlser.atomic, mlser.checkpoint
-    from mlser.training import TrainConfig, fit
+    import mlser.atomic, mlser.training.checkpoint
+    from mlser.training.loop import TrainConfig, fit
 
     ckpt, out, kill_at = sys.argv[1], sys.argv[2], int(sys.argv[3])
     # optional: die inside the kill_save-th checkpoint write, half-way through the file
@@ -53,8 +53,9 @@ TOY = textwrap.dedent(
             os.kill(os.getpid(), signal.SIGKILL)
         real_write_text(path, text)
 
-    mlser.checkpoint.torch = type("T", (), {"save": staticmethod(dying_save), "load": torch.load})
-    mlser.checkpoint.write_text = dying_write_text
+    fake_torch = type("T", (), {"save": staticmethod(dying_save), "load": torch.load})
+    mlser.training.checkpoint.torch = fake_torch
+    mlser.training.checkpoint.write_text = dying_write_text
     g = torch.Generator().manual_seed(0)
     x, y = torch.randn(64, 8, generator=g), torch.randint(0, 3, (64,), generator=g)
     torch.manual_seed(0)
@@ -195,8 +196,8 @@ def test_nonfinite_loss_stops_with_where_and_how_to_skip(tmp_path: Path) -> None
 
 
 def test_nonfinite_loss_in_a_real_stage_names_experiment_fold_epoch_and_step(tmp_path) -> None:
-    from mlser.data import Example
-    from mlser.multilevel_training import run_stage
+    from mlser.data.batching import Example
+    from mlser.training.multilevel import run_stage
 
     hubert = {"hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2}
     hubert |= {"intermediate_size": 32, "num_conv_pos_embeddings": 8}
@@ -240,13 +241,13 @@ def test_lr_schedule_sets_every_groups_rate_per_epoch(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, schedule: str, factors: list[float]
 ) -> None:
     seen: list[list[float]] = []
-    real_step = mlser.training._optimiser_step
+    real_step = mlser.training.loop._optimiser_step
 
     def recording_step(optimiser, params, config):
         seen.append([g["lr"] for g in optimiser.param_groups])
         real_step(optimiser, params, config)
 
-    monkeypatch.setattr(mlser.training, "_optimiser_step", recording_step)
+    monkeypatch.setattr(mlser.training.loop, "_optimiser_step", recording_step)
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Linear(4, 2))
     x, y = torch.randn(16, 4), torch.arange(16) % 2
@@ -290,7 +291,7 @@ def test_selection_metric_ties_break_by_the_stated_rule_also_after_resume(
 ) -> None:
     """MELD selects on WF1, IEMOCAP on UA; a tie goes to TIE_BREAK's metrics, then the
     earlier epoch, and a run resumed mid-way chooses as an uninterrupted one."""
-    from mlser.training import selection_record
+    from mlser.training.loop import selection_record
 
     model = torch.nn.Linear(2, 2)
     x = torch.randn(4, 2)
@@ -327,7 +328,7 @@ def test_a_checkpoint_chosen_otherwise_is_not_resumed_from(
     """A checkpoint without tie-breakers (an older version's) resumes when its best epoch is
     the one the selection picks from its history; one whose best epoch another metric
     chose is not resumed from: the run starts again and selects as an uninterrupted one."""
-    from mlser.checkpoint import epoch_checkpoint, load_checkpoint, save_checkpoint
+    from mlser.training.checkpoint import epoch_checkpoint, load_checkpoint, save_checkpoint
 
     calls = {"n": 0}
 

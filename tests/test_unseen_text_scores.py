@@ -15,8 +15,8 @@ import pytest
 from test_workflow import REPO, planned_jobs, snakemake
 
 from mlser.cli import main
-from mlser.evaluation import metrics_from_predictions, read_unseen_text
-from mlser.results_table import UNSEEN_COLUMNS, collect, summarize, to_markdown
+from mlser.evaluation.scoring import metrics_from_predictions, read_unseen_text
+from mlser.report.results_table import UNSEEN_COLUMNS, collect, summarize, to_markdown
 
 PRED = pd.DataFrame(
     {
@@ -78,7 +78,7 @@ def test_an_utterance_missing_from_the_list_is_named(unseen_tsv: Path) -> None:
 
 
 def test_hierarchical_row_scores_carry_the_subsets(unseen_tsv: Path) -> None:
-    from mlser.hierarchical_training import row_scores
+    from mlser.training.hierarchical import row_scores
 
     scores = row_scores(PRED, read_unseen_text(unseen_tsv, "s1"))
     assert scores["unseen_text"]["UA"] == pytest.approx(0.75) and "precision" in scores
@@ -132,11 +132,11 @@ def test_evaluate_lemer_scores_the_subsets_of_the_scorings_that_name_the_list(
     tmp_path: Path, unseen_tsv: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import mlser.cli
-    import mlser.lemer_training
+    import mlser.training.lemer
 
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)  # --device cpu sets it: restored
-    monkeypatch.setattr(mlser.lemer_training, "load_system", lambda path: (object(), {}))
-    monkeypatch.setattr(mlser.lemer_training, "predict", lambda *a, **k: (PRED.copy(), []))
+    monkeypatch.setattr(mlser.training.lemer, "load_system", lambda path: (object(), {}))
+    monkeypatch.setattr(mlser.training.lemer, "predict", lambda *a, **k: (PRED.copy(), []))
     monkeypatch.setattr(mlser.cli, "_lemer_fold", lambda *a, **k: ({"test": []}, ("neu",)))
     scorings = [
         {"id": i, "model": "m.pt", "text_history": 0, "predictions": str(tmp_path / f"{i}.tsv"),

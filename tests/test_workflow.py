@@ -226,7 +226,7 @@ def test_demo_full_scores_lemer_per_fold_and_sweeps_on_the_chosen_folds(tmp_path
 
 def test_jobs_that_load_a_stage_2_model_declare_the_model_it_started_from(tmp_path) -> None:
     """A stage-2 model file names the model it started from instead of copying its frozen
-    weights (mlser.model_files), so every job that loads it lists that file as an input."""
+    weights (mlser.training.model_files), so every job that loads it lists that file as an input."""
     configs = [str(REPO / "config" / name) for name in ("config.yaml", "demo-full.yaml")]
     run = snakemake(tmp_path, "-n", "-p", "--cores", "2", "--configfile", *configs)
     assert run.returncode == 0, run.stderr[-3000:]

@@ -21,7 +21,7 @@ def _print_json(obj: object) -> None:
 
 
 def cmd_synthesize(args: argparse.Namespace) -> int:
-    from mlser import demo_corpus
+    from mlser.demo import corpora as demo_corpus
 
     spec = json.loads(args.spec) if args.spec else {}
     if args.corpus == "iemocap":
@@ -43,11 +43,11 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     if args.corpus == "iemocap":
-        from mlser.corpora.iemocap import prepare_iemocap
+        from mlser.data.corpora.iemocap import prepare_iemocap
 
         summary = prepare_iemocap(args.root, args.out, workers=args.workers)
     else:
-        from mlser.corpora.meld import prepare_meld
+        from mlser.data.corpora.meld import prepare_meld
 
         overrides = {
             k: getattr(args, k)
@@ -63,8 +63,8 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
 
 def cmd_folds(args: argparse.Namespace) -> int:
-    from mlser import folds
-    from mlser.manifest import read_manifest
+    from mlser.data import folds
+    from mlser.data.manifest import read_manifest
 
     manifest = read_manifest(args.manifest)
     table = folds.build_folds(
@@ -81,9 +81,9 @@ def cmd_folds(args: argparse.Namespace) -> int:
 
 def cmd_corpus_counts(args: argparse.Namespace) -> int:
     from mlser.atomic import write_text
-    from mlser.corpus_counts import count_table, to_markdown
-    from mlser.folds import read_folds
-    from mlser.manifest import read_manifest, read_rejects
+    from mlser.data.corpus_counts import count_table, to_markdown
+    from mlser.data.folds import read_folds
+    from mlser.data.manifest import read_manifest, read_rejects
 
     repaired = {}
     if args.summary is not None:  # what the reader repaired in the rows it kept
@@ -104,9 +104,9 @@ def cmd_corpus_counts(args: argparse.Namespace) -> int:
 
 def cmd_passport(args: argparse.Namespace) -> int:
     from mlser.atomic import write_json, write_text
-    from mlser.folds import read_folds
-    from mlser.manifest import read_manifest, read_rejects
-    from mlser.passport import PassportError, build_passport, to_markdown
+    from mlser.data.folds import read_folds
+    from mlser.data.manifest import read_manifest, read_rejects
+    from mlser.evaluation.passport import PassportError, build_passport, to_markdown
     from mlser.provenance import provenance
 
     summary = json.loads(args.summary.read_text()) if args.summary is not None else None
@@ -135,9 +135,9 @@ def cmd_passport(args: argparse.Namespace) -> int:
 
 def cmd_unseen_text(args: argparse.Namespace) -> int:
     from mlser.atomic import write_text
-    from mlser.folds import read_folds
-    from mlser.manifest import read_manifest
-    from mlser.passport import PassportError, check_folds, unseen_text
+    from mlser.data.folds import read_folds
+    from mlser.data.manifest import read_manifest
+    from mlser.evaluation.passport import PassportError, check_folds, unseen_text
 
     manifest, folds = read_manifest(args.manifest), read_folds(args.folds)
     try:
@@ -152,10 +152,10 @@ def cmd_unseen_text(args: argparse.Namespace) -> int:
 
 
 def _load_fold(args: argparse.Namespace) -> tuple[dict, tuple[str, ...]]:
-    from mlser.data import fold_examples
-    from mlser.folds import read_folds
-    from mlser.labels import classes_for
-    from mlser.manifest import read_manifest
+    from mlser.data.batching import fold_examples
+    from mlser.data.folds import read_folds
+    from mlser.data.labels import classes_for
+    from mlser.data.manifest import read_manifest
 
     classes = classes_for(args.corpus)
     data = fold_examples(read_manifest(args.manifest), read_folds(args.folds), args.fold, classes)
@@ -192,7 +192,7 @@ def _stage_kwargs(args: argparse.Namespace) -> dict[str, object]:
 
 
 def cmd_train_multilevel(args: argparse.Namespace) -> int:
-    from mlser.multilevel_training import run_stage
+    from mlser.training.multilevel import run_stage
 
     _use_compute(args)
     data, classes = _load_fold(args)
@@ -215,7 +215,7 @@ def cmd_experiment_predictions(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from mlser.atomic import write_text
-    from mlser.evaluation import metrics_from_predictions
+    from mlser.evaluation.scoring import metrics_from_predictions
     from mlser.provenance import provenance
 
     table = Path(args.scores) / f"{args.scored_as}.tsv"
@@ -241,14 +241,14 @@ def _unseen(args: argparse.Namespace):
     reads text, #24), else None."""
     if getattr(args, "unseen_text", None) is None:
         return None
-    from mlser.evaluation import read_unseen_text
+    from mlser.evaluation.scoring import read_unseen_text
 
     return read_unseen_text(args.unseen_text, args.fold)
 
 
 def cmd_pretrain_acoustic(args: argparse.Namespace) -> int:
-    from mlser.acoustic_pretraining import run_pretraining
     from mlser.atomic import write_json
+    from mlser.training.pretraining import run_pretraining
 
     _use_compute(args)
     record = run_pretraining(
@@ -271,7 +271,7 @@ def cmd_evaluate_multilevel(args: argparse.Namespace) -> int:
     import gc
 
     from mlser.atomic import atomic_path, write_json, write_text
-    from mlser.multilevel_training import TEXT_SOURCES, evaluate
+    from mlser.training.multilevel import TEXT_SOURCES, evaluate
 
     scorings = json.loads(args.scorings)
     for s in scorings:
@@ -301,7 +301,7 @@ def cmd_evaluate_multilevel(args: argparse.Namespace) -> int:
 def cmd_experiments_table(args: argparse.Namespace) -> int:
     from mlser.atomic import write_text
     from mlser.experiments import load_matrix
-    from mlser.results_table import collect, summarize, to_markdown
+    from mlser.report.results_table import collect, summarize, to_markdown
 
     table = summarize(collect(args.metrics), load_matrix(args.matrix))
     write_text(args.out_csv, table.to_csv(index=False))
@@ -311,9 +311,9 @@ def cmd_experiments_table(args: argparse.Namespace) -> int:
 
 
 def cmd_paper_table(args: argparse.Namespace) -> int:
-    from mlser import paper_tables
     from mlser.atomic import write_text
     from mlser.experiments import load_matrix
+    from mlser.report import paper_tables
 
     matrix = load_matrix(args.matrix)
     specs = paper_tables.paper_table_specs(matrix, paper_tables.load_tables(args.matrix))
@@ -333,12 +333,12 @@ def cmd_paper_table(args: argparse.Namespace) -> int:
 def cmd_scorecard(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from mlser import scorecard
     from mlser.atomic import write_text
+    from mlser.data.labels import classes_for
     from mlser.experiments import load_matrix
-    from mlser.html_page import markdown_page
-    from mlser.labels import classes_for
-    from mlser.paper_tables import load_scores
+    from mlser.report import scorecard
+    from mlser.report.html_page import markdown_page
+    from mlser.report.paper_tables import load_scores
 
     matrix = load_matrix(args.matrix)
     comparisons = scorecard.load_comparisons(args.comparisons, matrix)
@@ -365,7 +365,7 @@ def cmd_scorecard(args: argparse.Namespace) -> int:
 
 
 def _panels(spec: dict) -> list[dict]:
-    from mlser.figures.predictions import read_predictions
+    from mlser.report.figures.predictions import read_predictions
 
     return [
         {**p, "predictions": read_predictions(p["predictions"]) if p["predictions"] else None}
@@ -374,8 +374,8 @@ def _panels(spec: dict) -> list[dict]:
 
 
 def cmd_confusion_figure(args: argparse.Namespace) -> int:
-    from mlser.figures.predictions import confusion_figure
-    from mlser.labels import classes_for
+    from mlser.data.labels import classes_for
+    from mlser.report.figures.predictions import confusion_figure
 
     counts = confusion_figure(_panels(json.loads(args.spec)), classes_for(args.corpus), args.out)
     _print_json({label: cm.tolist() for label, cm in counts.items()})
@@ -383,8 +383,8 @@ def cmd_confusion_figure(args: argparse.Namespace) -> int:
 
 
 def cmd_gate_figure(args: argparse.Namespace) -> int:
-    from mlser.figures.predictions import gate_figure
-    from mlser.labels import classes_for
+    from mlser.data.labels import classes_for
+    from mlser.report.figures.predictions import gate_figure
 
     spec = json.loads(args.spec)
     (panel,) = _panels(spec)
@@ -395,10 +395,10 @@ def cmd_gate_figure(args: argparse.Namespace) -> int:
 
 def cmd_fold_breakdown(args: argparse.Namespace) -> int:
     from mlser.atomic import write_text
-    from mlser.breakdowns import fold_table, to_markdown
-    from mlser.figures.predictions import per_fold_figure
-    from mlser.html_page import markdown_page
-    from mlser.paper_tables import load_scores
+    from mlser.report.breakdowns import fold_table, to_markdown
+    from mlser.report.figures.predictions import per_fold_figure
+    from mlser.report.html_page import markdown_page
+    from mlser.report.paper_tables import load_scores
 
     table = fold_table(args.metrics)
     markdown = to_markdown(table, args.corpus)
@@ -424,9 +424,15 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from transformers.utils import logging as hf_logging
 
     from mlser.atomic import write_text
-    from mlser.export import ExportError, load_any
-    from mlser.multilevel_training import StageError
-    from mlser.predict import PredictOptions, expand_inputs, predict_files, to_jsonl, to_tsv
+    from mlser.inference.export import ExportError, load_any
+    from mlser.inference.predict import (
+        PredictOptions,
+        expand_inputs,
+        predict_files,
+        to_jsonl,
+        to_tsv,
+    )
+    from mlser.training.multilevel import StageError
 
     _use_compute(args)
     hf_logging.disable_progress_bar()
@@ -476,7 +482,7 @@ def cmd_fetch_pretrained(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from transformers.utils import logging as hf_logging
 
-    from mlser.export import ExportError, export_model
+    from mlser.inference.export import ExportError, export_model
 
     _use_compute(args)
     hf_logging.disable_progress_bar()
@@ -491,8 +497,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def _save_features(args: argparse.Namespace, table: object) -> None:
-    from mlser.acoustic_features import save_feature_table
     from mlser.atomic import write_json
+    from mlser.features.acoustic import save_feature_table
     from mlser.provenance import provenance
 
     save_feature_table(args.out, table)
@@ -510,8 +516,8 @@ def _save_features(args: argparse.Namespace, table: object) -> None:
 
 
 def cmd_extract_features(args: argparse.Namespace) -> int:
-    from mlser.acoustic_features import extract_acoustic
-    from mlser.manifest import read_manifest
+    from mlser.data.manifest import read_manifest
+    from mlser.features.acoustic import extract_acoustic
 
     _use_compute(args)
     _save_features(args, extract_acoustic(read_manifest(args.manifest), args.feature_set))
@@ -519,8 +525,8 @@ def cmd_extract_features(args: argparse.Namespace) -> int:
 
 
 def cmd_extract_word_embeddings(args: argparse.Namespace) -> int:
-    from mlser.manifest import read_manifest
-    from mlser.word_embeddings import extract_word_embeddings, text_encoder_from_spec
+    from mlser.data.manifest import read_manifest
+    from mlser.features.word_embeddings import extract_word_embeddings, text_encoder_from_spec
 
     _use_compute(args)
     encoder = text_encoder_from_spec(json.loads(args.text_spec))
@@ -530,8 +536,8 @@ def cmd_extract_word_embeddings(args: argparse.Namespace) -> int:
 
 
 def cmd_extract_ssl_features(args: argparse.Namespace) -> int:
-    from mlser.manifest import read_manifest
-    from mlser.ssl_features import extract_ssl, ssl_encoder_from_spec
+    from mlser.data.manifest import read_manifest
+    from mlser.features.ssl import extract_ssl, ssl_encoder_from_spec
 
     _use_compute(args)
     model = ssl_encoder_from_spec(json.loads(args.spec))
@@ -541,13 +547,13 @@ def cmd_extract_ssl_features(args: argparse.Namespace) -> int:
 
 
 def cmd_train_hierarchical(args: argparse.Namespace) -> int:
-    from mlser.acoustic_features import load_feature_table
     from mlser.atomic import write_json
-    from mlser.folds import read_folds
-    from mlser.hierarchical_training import merge_tables, train_level
-    from mlser.labels import classes_for
-    from mlser.manifest import read_manifest
+    from mlser.data.folds import read_folds
+    from mlser.data.labels import classes_for
+    from mlser.data.manifest import read_manifest
+    from mlser.features.acoustic import load_feature_table
     from mlser.provenance import provenance
+    from mlser.training.hierarchical import merge_tables, train_level
 
     _use_compute(args)
     training = json.loads(args.training)
@@ -575,11 +581,11 @@ def cmd_train_hierarchical(args: argparse.Namespace) -> int:
 
 def cmd_evaluate_hierarchical(args: argparse.Namespace) -> int:
     from mlser.atomic import write_json, write_text
-    from mlser.folds import partition, read_folds
-    from mlser.hierarchical_training import decide, read_probs, row_scores, threshold_sweep
-    from mlser.labels import classes_for
-    from mlser.manifest import read_manifest
+    from mlser.data.folds import partition, read_folds
+    from mlser.data.labels import classes_for
+    from mlser.data.manifest import read_manifest
     from mlser.provenance import provenance
+    from mlser.training.hierarchical import decide, read_probs, row_scores, threshold_sweep
 
     test = partition(read_manifest(args.manifest), read_folds(args.folds), args.fold, "test")
     gold, classes = test.set_index("utt_id")["emotion"], classes_for(args.corpus)
@@ -599,7 +605,7 @@ def cmd_evaluate_hierarchical(args: argparse.Namespace) -> int:
 
 
 def cmd_figures_alqurashi2024(args: argparse.Namespace) -> int:
-    from mlser.figures.alqurashi2024 import correction_figure, precision_recall_figure
+    from mlser.report.figures.alqurashi2024 import correction_figure, precision_recall_figure
 
     correction_figure(args.metrics, args.labels, args.fig2)
     precision_recall_figure(args.predictions, args.labels, args.thresholds, args.fig3)
@@ -610,15 +616,15 @@ def cmd_figures_alqurashi2024(args: argparse.Namespace) -> int:
 
 
 def _fold_train_rows(args: argparse.Namespace):
-    from mlser.folds import partition, read_folds
-    from mlser.manifest import read_manifest
+    from mlser.data.folds import partition, read_folds
+    from mlser.data.manifest import read_manifest
 
     return partition(read_manifest(args.manifest), read_folds(args.folds), args.fold, "train")
 
 
 def cmd_label_keywords(args: argparse.Namespace) -> int:
-    from mlser.label_keywords import KeywordSettings, label_keywords, write_keywords
-    from mlser.labels import classes_for
+    from mlser.data.labels import classes_for
+    from mlser.features.label_keywords import KeywordSettings, label_keywords, write_keywords
 
     start = time.perf_counter()
     rows = _fold_train_rows(args)
@@ -631,10 +637,10 @@ def cmd_label_keywords(args: argparse.Namespace) -> int:
 
 
 def cmd_codebook(args: argparse.Namespace) -> int:
-    from mlser.audio import load_audio
-    from mlser.codebook import CodebookSettings, build_codebook, save_codebook, top_codes
-    from mlser.label_keywords import write_keywords
-    from mlser.labels import classes_for
+    from mlser.data.audio import load_audio
+    from mlser.data.labels import classes_for
+    from mlser.features.codebook import CodebookSettings, build_codebook, save_codebook, top_codes
+    from mlser.features.label_keywords import write_keywords
 
     _use_compute(args)
     start = time.perf_counter()
@@ -658,11 +664,11 @@ def _lemer_fold(
 ) -> tuple[dict, tuple[str, ...]]:
     """The fold's examples (of ``partitions``, default all), each text with ``history``
     previous turns (0: none)."""
-    from mlser.data import load_examples
-    from mlser.dialogue_context import with_history
-    from mlser.folds import PARTITIONS, partition, read_folds
-    from mlser.labels import classes_for
-    from mlser.manifest import read_manifest
+    from mlser.data.batching import load_examples
+    from mlser.data.dialogue_context import with_history
+    from mlser.data.folds import PARTITIONS, partition, read_folds
+    from mlser.data.labels import classes_for
+    from mlser.data.manifest import read_manifest
 
     classes = classes_for(args.corpus)
     manifest, folds = read_manifest(args.manifest), read_folds(args.folds)
@@ -675,7 +681,7 @@ def _lemer_fold(
 
 
 def cmd_train_lemer(args: argparse.Namespace) -> int:
-    from mlser.lemer_training import run_lemer_stage
+    from mlser.training.lemer import run_lemer_stage
 
     _use_compute(args)
     data, classes = _lemer_fold(args, args.text_history)
@@ -701,7 +707,7 @@ def _write_scores(
     unseen_text: Path | None = None,
 ) -> None:
     from mlser.atomic import write_json, write_text
-    from mlser.evaluation import metrics_from_predictions, read_unseen_text
+    from mlser.evaluation.scoring import metrics_from_predictions, read_unseen_text
     from mlser.provenance import provenance
 
     write_text(predictions, pred.to_csv(sep="\t", index=False))
@@ -742,7 +748,7 @@ def cmd_evaluate_lemer(args: argparse.Namespace) -> int:
     import gc
 
     from mlser.atomic import write_text
-    from mlser.lemer_training import load_system, predict
+    from mlser.training.lemer import load_system, predict
 
     _use_compute(args)
     device = _device(args.device)  # as the trainers: CUDA where this process sees one
@@ -771,8 +777,8 @@ def cmd_evaluate_lemer(args: argparse.Namespace) -> int:
 def cmd_lemer_score_fusion(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from mlser.labels import classes_for
-    from mlser.score_fusion import score_fusion
+    from mlser.data.labels import classes_for
+    from mlser.evaluation.score_fusion import score_fusion
 
     preds = [pd.read_csv(p, sep="\t") for p in args.inputs]
     pred = score_fusion(preds, classes_for(args.corpus))
@@ -793,8 +799,8 @@ def cmd_keyword_tables(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from mlser.atomic import write_text
-    from mlser.label_keywords import keywords_markdown, read_keywords
-    from mlser.labels import classes_for
+    from mlser.data.labels import classes_for
+    from mlser.features.label_keywords import keywords_markdown, read_keywords
 
     tables = {f: read_keywords(p) for f, p in zip(args.fold_names, args.tables, strict=True)}
     k = args.show
@@ -807,7 +813,7 @@ def cmd_keyword_tables(args: argparse.Namespace) -> int:
 
 
 def cmd_figure_wang2023(args: argparse.Namespace) -> int:
-    from mlser.figures import wang2023
+    from mlser.report.figures import wang2023
 
     if args.figure == "k-sweep":
         wang2023.k_sweep_figure(args.inputs, args.out)

@@ -84,7 +84,7 @@ def check_corpora(corpora: dict[str, Any], base: str | Path = ".") -> None:
 def check_folds(wanted: list[str] | None, schemes: set[str]) -> None:
     """Raise :class:`ConfigError` if ``experiments.folds`` names a fold that none of the
     selected experiments' split ``schemes`` has (it would silently select nothing)."""
-    from mlser.folds import scheme_fold_names
+    from mlser.data.folds import scheme_fold_names
 
     if wanted is None:
         return
@@ -112,7 +112,7 @@ def check_export(
         runnable: why an experiment cannot be trained yet, or None
             (:func:`mlser.experiments.unsupported_reason`).
     """
-    from mlser.folds import scheme_fold_names
+    from mlser.data.folds import scheme_fold_names
 
     if not export:
         return

@@ -19,7 +19,7 @@ from mlser.experiments import (
     stage1_key,
     unsupported_reason,
 )
-from mlser.folds import scheme_fold_names
+from mlser.data.folds import scheme_fold_names
 
 validate(config, schema="../../config/schema.yaml")
 
@@ -369,7 +369,7 @@ _STAGE2_MODEL = re.compile(
 
 def model_bases(*paths):
     """The model files that models ``paths`` take their frozen weights from
-    (`mlser.model_files`): a stage-2 model's starting model, and that one's own. Jobs that
+    (`mlser.training.model_files`): a stage-2 model's starting model, and that one's own. Jobs that
     load a model list them as inputs, so the weights are there wherever the job runs."""
     bases = []
     for path in paths:

@@ -1,4 +1,4 @@
-# The demo's stand-in for a pretrained acoustic checkpoint (mlser.acoustic_pretraining):
+# The demo's stand-in for a pretrained acoustic checkpoint (mlser.training.pretraining):
 # synthetic read speech, then one CTC pretraining per acoustic encoder, shared by every
 # fold and experiment. The paper config has no `pretraining` and never runs these rules.
 

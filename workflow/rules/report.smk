@@ -4,7 +4,7 @@
 
 import yaml
 
-from mlser.paper_tables import load_tables, paper_table_specs
+from mlser.report.paper_tables import load_tables, paper_table_specs
 
 # the papers' results tables on the enabled corpora that hold a row of a family this
 # config runs (rows not run are listed in them, with the reason)

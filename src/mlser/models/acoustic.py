@@ -271,7 +271,7 @@ class AcousticEncoder(nn.Module):
         return int(self.hubert.config.hidden_size)
 
     def pretrained_parts(self) -> list[str]:
-        """Children whose weights ``from_pretrained`` gives (:mod:`mlser.model_files`)."""
+        """Children whose weights ``from_pretrained`` gives (:mod:`mlser.training.model_files`)."""
         return ["hubert"] if self.config.pretrained_name is not None else []
 
     def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:

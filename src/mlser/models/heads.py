@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 import torch
 from torch import nn
 
-from mlser.transcripts import normalize_transcript
+from mlser.data.transcripts import normalize_transcript
 
 __all__ = [
     "CTCHead",
@@ -67,7 +67,7 @@ class CharTokenizer:
         return len(self.vocab)
 
     def normalize(self, text: str) -> str:
-        """The pipeline's one transcript normalisation (:mod:`mlser.transcripts`)."""
+        """The pipeline's one transcript normalisation (:mod:`mlser.data.transcripts`)."""
         return normalize_transcript(text)
 
     def encode(self, text: str) -> list[int]:

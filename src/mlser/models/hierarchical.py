@@ -143,7 +143,7 @@ class HierarchicalConfig:
     text: LSTMClassifierConfig = field(
         default_factory=lambda: LSTMClassifierConfig(input_dim=768, num_classes=4)
     )
-    # mlser.labels.IEMOCAP_4CLASS = ("neu", "hap", "ang", "sad")
+    # mlser.data.labels.IEMOCAP_4CLASS = ("neu", "hap", "ang", "sad")
     neutral_index: int = 0
     emotion_indices: tuple[int, ...] = (1, 2, 3)
 

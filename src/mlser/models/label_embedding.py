@@ -42,7 +42,7 @@ codebook does not (wav2vec2-conformer-rel-pos-large: 768-d codevectors, 1024-d
 features). Its pretraining did align the two in one space: the contrastive loss compares
 ``project_hid(H_s)`` with ``project_q(codevector)`` (both ``proj_codevector_dim``, 768).
 So a codebook-initialised ``L_s`` is the mean of the key frames' ``project_q`` codevectors
-(:mod:`mlser.codebook`), and Eq. (4) becomes ``G_s = cos(project_hid(H_s), L_s)``, with
+(:mod:`mlser.features.codebook`), and Eq. (4) becomes ``G_s = cos(project_hid(H_s), L_s)``, with
 ``project_hid`` (weight and bias) taken from the same checkpoint
 (``speech_feature_projection``; it trains on as part of the wav2vec 2.0 model). Eqs.
 (7)-(8) still use ``H_s`` itself. Mapping ``L_s`` back into the ``d_s`` space instead has

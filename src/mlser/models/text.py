@@ -17,9 +17,9 @@ import torch
 from torch import nn
 from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedModel
 
+from mlser.data.transcripts import join_word_pieces
 from mlser.models.adapters import ADAPTER_ATTR
 from mlser.pretrained import load_kwargs
-from mlser.transcripts import join_word_pieces
 
 __all__ = ["TextEncoder", "TextEncoderConfig", "bert_base_config"]
 
@@ -123,7 +123,7 @@ class TextEncoder(nn.Module):
         return int(self.model.config.hidden_size)
 
     def pretrained_parts(self) -> list[str]:
-        """Children whose weights ``from_pretrained`` gives (:mod:`mlser.model_files`)."""
+        """Children whose weights ``from_pretrained`` gives (:mod:`mlser.training.model_files`)."""
         return ["model"] if self.config.pretrained_name is not None else []
 
     @property
@@ -150,7 +150,7 @@ class TextEncoder(nn.Module):
 
     def decode(self, sequences: torch.Tensor | Sequence[Sequence[int]]) -> list[str]:
         """Token ids (B, L) -> B transcripts written as the ASR writes them (a-z, ', space;
-        words whole: :func:`mlser.transcripts.join_word_pieces`), whatever the tokenizer."""
+        words whole: :func:`mlser.data.transcripts.join_word_pieces`), whatever the tokenizer."""
         texts = self.tokenizer.batch_decode(
             sequences, skip_special_tokens=True, clean_up_tokenization_spaces=False
         )

@@ -1,0 +1,1 @@
+"""The embedded demo: synthetic IEMOCAP/MELD-shaped corpora in the release layouts."""

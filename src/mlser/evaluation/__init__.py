@@ -1,0 +1,1 @@
+"""Scoring predictions: metrics, per-fold scoring, score fusion, the protocol passport."""

@@ -1,0 +1,1 @@
+"""Trained models outside the DAG: predict and export."""

@@ -1,0 +1,1 @@
+"""Tables, scorecard, figures and the HTML report."""
