@@ -3,6 +3,7 @@ per session because it takes minutes (tests/test_workflow.py, tests/test_report.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,10 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+
+# Rules run `python -m mlser`: make that the interpreter running the tests, so that
+# `.venv/bin/python -m pytest` works without activating the environment.
+os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])
 
 
 @pytest.fixture(scope="session")
