@@ -11,7 +11,13 @@ import transformers
 import yaml
 
 from mlser import architectures
-from mlser.pretrained import pretrained_sources
+from mlser.pretrained import (
+    PretrainedError,
+    fetch_pretrained,
+    folder_name,
+    pretrained_sources,
+    verify_folder,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 FACTS = REPO / "config" / "architectures"
@@ -61,3 +67,44 @@ def test_bert_base_is_built_at_full_size_and_loads_offline(tmp_path: Path) -> No
     tok = transformers.AutoTokenizer.from_pretrained(str(dest), local_files_only=True)
     assert tok("the")["input_ids"] == [101, 1996, 102]
     assert tok.vocab_size == model.config.vocab_size == 30522
+
+
+def _tiny_facts(root: Path, layers: int) -> Path:
+    folder = root / "owner--tiny-bert"
+    folder.mkdir(parents=True, exist_ok=True)
+    config = {"architectures": ["BertModel"], "model_type": "bert", "hidden_size": 32}
+    config |= {"num_hidden_layers": layers, "num_attention_heads": 2, "intermediate_size": 64}
+    (folder / "config.json").write_text(json.dumps({**config, "vocab_size": 100}))
+    return root
+
+
+def test_fetch_builds_once_and_again_when_the_facts_change(tmp_path: Path) -> None:
+    facts = _tiny_facts(tmp_path / "facts", layers=1)
+    out = tmp_path / "pretrained" / folder_name("architecture:owner/tiny-bert")
+    assert out.name == "architecture--owner--tiny-bert"  # never a downloaded model's folder
+    said: list[str] = []
+    first = fetch_pretrained(
+        "architecture:owner/tiny-bert", out, log=said.append, architectures=facts
+    )
+    assert first["weights"] == "random" and first["kind"] == "architecture"
+    assert "RANDOM weights" in said[0]
+    assert verify_folder(out)["files"]["model.safetensors"]["size"] > 0
+    fetch_pretrained("architecture:owner/tiny-bert", out, log=said.append, architectures=facts)
+    assert "already fetched" in said[-1]
+    _tiny_facts(facts, layers=2)  # the facts changed: the folder is rebuilt from them
+    said.clear()
+    fetch_pretrained("architecture:owner/tiny-bert", out, log=said.append, architectures=facts)
+    assert any("RANDOM weights" in line for line in said), said
+    assert transformers.AutoConfig.from_pretrained(str(out)).num_hidden_layers == 2
+
+
+def test_fetch_of_an_architecture_without_facts_names_the_key(tmp_path: Path) -> None:
+    with pytest.raises(
+        PretrainedError, match=r"models\.text\.bert_base\.pretrained.*no architecture facts"
+    ):
+        fetch_pretrained(
+            "architecture:owner/none",
+            tmp_path / "out",
+            keys=["models.text.bert_base.pretrained"],
+            architectures=tmp_path,
+        )

@@ -20,7 +20,15 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-__all__ = ["PREFIX", "ArchitectureError", "facts_folder", "hub_id_of", "materialise"]
+__all__ = [
+    "PREFIX",
+    "ArchitectureError",
+    "facts_digests",
+    "facts_folder",
+    "hub_id_of",
+    "materialise",
+    "sha256_of",
+]
 
 PREFIX = "architecture:"
 SIDECAR = "mlser.json"
@@ -48,12 +56,18 @@ def facts_folder(facts_root: str | Path, source: str) -> Path:
     return folder
 
 
-def _sha256(path: Path) -> str:
+def sha256_of(path: Path) -> str:
+    """SHA-256 of a file, hex."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def facts_digests(folder: Path) -> dict[str, str]:
+    """SHA-256 of each file of an architecture-facts folder (a change rebuilds the model)."""
+    return {p.name: sha256_of(p) for p in sorted(folder.iterdir()) if p.is_file()}
 
 
 def _tokenizer_files(spec: dict[str, Any], dest: Path, source: str) -> list[str]:
@@ -99,7 +113,9 @@ def materialise(source: str, facts_root: str | Path, dest: str | Path, seed: int
     tokenizer = _tokenizer_files(side["tokenizer"], dest, source) if "tokenizer" in side else []
     return {
         "weights": "random",
-        "architecture_facts": {p.name: _sha256(p) for p in sorted(folder.iterdir()) if p.is_file()},
+        "architecture_facts": {
+            p.name: sha256_of(p) for p in sorted(folder.iterdir()) if p.is_file()
+        },
         "model_class": model_cls.__name__,
         "seed": seed,
         "parameters": sum(p.numel() for p in model.parameters()),

@@ -15,7 +15,10 @@ folder with ``local_files_only=True``, so no training job touches the network. A
   copied from ``<module>.get_model_path()``;
 * a local folder (absolute, or starting with ``./``, ``../`` or ``~``): weights a user
   already has (a cluster cache), copied, so that the record's digests stay true of the
-  files the jobs load even if the original changes.
+  files the jobs load even if the original changes;
+* ``architecture:<hub id>``: no weights at all: the model built at its published size
+  from ``config/architectures/`` with random weights (:mod:`mlser.architectures`), for
+  the rehearsal (``config/rehearsal.yaml``); its record says ``"weights": "random"``.
 
 Each fetched folder holds ``.mlser_fetch.json``: the source, the revision asked for and
 the commit it resolved to, the config keys that name it, and each file's size and
@@ -73,16 +76,18 @@ class PretrainedError(RuntimeError):
 
 
 def source_kind(source: str) -> str:
-    """``package``, ``local`` or ``hub``; anything else is an error."""
+    """``package``, ``architecture``, ``local`` or ``hub``; anything else is an error."""
     if source.startswith("package:"):
         return "package"
+    if source.startswith("architecture:"):
+        return "architecture"
     if os.path.isabs(source) or source.startswith(("./", "../", "~")):
         return "local"
     if _HUB_ID.fullmatch(source):
         return "hub"
     raise PretrainedError(
-        f"{source!r} is neither a Hub id (owner/name), `package:<module>` nor a local "
-        "folder (absolute, or starting with ./, ../ or ~)"
+        f"{source!r} is neither a Hub id (owner/name), `package:<module>`, "
+        "`architecture:<hub id>` nor a local folder (absolute, or starting with ./, ../ or ~)"
     )
 
 
@@ -91,6 +96,8 @@ def folder_name(source: str) -> str:
     kind = source_kind(source)
     if kind == "package":
         return source.split(":", 1)[1]
+    if kind == "architecture":
+        return "architecture--" + source.split(":", 1)[1].replace("/", "--")
     if kind == "hub":
         return source.replace("/", "--")
     path = os.path.abspath(os.path.expanduser(source))
@@ -157,12 +164,15 @@ def fetch_pretrained(
     keys: Iterable[str] = (),
     revision_keys: Iterable[str] = (),
     log: Callable[[str], Any] = print,
+    architectures: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
     """Fetch ``source`` into ``out`` (once) and return its record.
 
     ``keys``/``revision_keys``: the config keys that name the source and its revision,
-    quoted by every error. A folder whose record matches ``source`` and ``revision`` and
-    whose files are all there is left as it is.
+    quoted by every error. ``architectures``: the folder of architecture facts an
+    ``architecture:`` source is built from. A folder whose record matches ``source`` and
+    ``revision`` (and the facts, for an ``architecture:`` source) and whose files are all
+    there is left as it is.
     """
     keys, revision_keys = list(keys), list(revision_keys)
     what = f"{source} ({', '.join(keys) or 'pretrained'})"
@@ -172,7 +182,10 @@ def fetch_pretrained(
     out = Path(out)
     if (out / RECORD).is_file():
         record = json.loads((out / RECORD).read_text())
-        if record.get("source") == source and record.get("revision") == revision:
+        same_facts = kind != "architecture" or record.get("architecture_facts") == (
+            _facts_digests(source, architectures, what)
+        )
+        if record.get("source") == source and record.get("revision") == revision and same_facts:
             verify_folder(out, what)
             log(f"{what}: already fetched in {out} (commit {record.get('commit')})")
             return record
@@ -189,7 +202,19 @@ def fetch_pretrained(
     try:
         expected: dict[str, dict[str, Any]] = {}
         extra: dict[str, Any] = {}
-        if kind == "hub":
+        if kind == "architecture":
+            from mlser import architectures as arch
+
+            commit = None
+            try:
+                extra = arch.materialise(source, _facts_root(architectures, what), tmp)
+            except arch.ArchitectureError as err:
+                raise PretrainedError(f"{what}: {err}") from None
+            log(
+                f"{what}: RANDOM weights at the published size ({extra['model_class']}, "
+                f"{extra['parameters'] / 1e6:.1f} M parameters): a rehearsal, not a result"
+            )
+        elif kind == "hub":
             expected, commit = _download_hub(source, str(revision), tmp, what)
             if commit != revision:
                 log(
@@ -223,6 +248,24 @@ def fetch_pretrained(
         raise
     log(f"{what}: fetched into {out} ({len(files)} files)")
     return record
+
+
+def _facts_root(architectures: str | os.PathLike[str] | None, what: str) -> Path:
+    if architectures is None:
+        raise PretrainedError(f"{what}: an architecture: source needs the facts folder")
+    return Path(architectures)
+
+
+def _facts_digests(
+    source: str, architectures: str | os.PathLike[str] | None, what: str
+) -> dict[str, str]:
+    """The digests of ``source``'s architecture facts (a change rebuilds the model)."""
+    from mlser import architectures as arch
+
+    try:
+        return arch.facts_digests(arch.facts_folder(_facts_root(architectures, what), source))
+    except arch.ArchitectureError as err:
+        raise PretrainedError(f"{what}: {err}") from None
 
 
 def verify_folder(folder: str | os.PathLike[str], what: str | None = None) -> dict[str, Any]:
