@@ -15,8 +15,10 @@ import pytest
 import soundfile as sf
 
 from mlser.data.labels import IEMOCAP_MAP, IEMOCAP_RAW, MELD_7CLASS
-from mlser.demo import corpora as demo_corpus
-from mlser.demo.corpora import DemoIemocapSpec, DemoMeldSpec, generate_iemocap, generate_meld
+from mlser.demo import iemocap as demo_iemocap
+from mlser.demo.iemocap import DemoIemocapSpec, generate_iemocap
+from mlser.demo.meld import MELD_SPLITS, DemoMeldSpec, generate_meld, plan_meld
+from mlser.demo.text import vocabulary
 from mlser.demo.tts import EspeakSynthesizer, Prosody, TTSError
 
 SMALL_IEMOCAP = {"utterances_per_speaker": 8, "faults": 1}
@@ -137,7 +139,7 @@ def test_iemocap_sessions_have_one_female_and_one_male(iemocap: dict) -> None:
 def test_iemocap_words_vocabulary_and_script_lines(iemocap: dict) -> None:
     root, summary = iemocap["a"]
     _, transcripts = _parse_iemocap(root)
-    vocab = demo_corpus.vocabulary()
+    vocab = vocabulary()
     assert 150 < len(vocab) < 500
     scripts: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     tokens = 0
@@ -236,7 +238,7 @@ def test_generation_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
             raise KeyboardInterrupt
         return np.zeros(1600, np.float32)
 
-    monkeypatch.setattr(demo_corpus, "_render", failing)
+    monkeypatch.setattr(demo_iemocap, "render", failing)
     root = tmp_path / "IEMOCAP_full_release"
     with pytest.raises(KeyboardInterrupt):
         generate_iemocap(root, DemoIemocapSpec(utterances_per_speaker=4))
@@ -278,7 +280,7 @@ def test_meld_layout_and_audio(meld: dict) -> None:
     )
     total = 0
     decoded = 0
-    for split, csv_name, folder in demo_corpus.MELD_SPLITS:
+    for split, csv_name, folder in MELD_SPLITS:
         raw = root.joinpath(csv_name).read_bytes()
         assert raw.split(b"\n")[0] == (
             b"Sr No.,Utterance,Speaker,Emotion,Sentiment,Dialogue_ID,Utterance_ID,"
@@ -331,7 +333,7 @@ def test_meld_faults(meld: dict) -> None:
         "mojibake_text": 1,
     }
     missing, unreadable, bad_bytes, mojibake = set(), set(), set(), set()
-    for split, csv_name, folder in demo_corpus.MELD_SPLITS:
+    for split, csv_name, folder in MELD_SPLITS:
         raw = root.joinpath(csv_name).read_bytes()
         for line in raw.split(b"\n")[1:]:
             if not line:
@@ -362,7 +364,7 @@ def test_meld_faults(meld: dict) -> None:
 
 
 def test_meld_label_distribution_is_skewed() -> None:
-    utts = demo_corpus._meld_plan(DemoMeldSpec())
+    utts = plan_meld(DemoMeldSpec())
     counts = {c: sum(u.label == c for u in utts) for c in MELD_7CLASS}
     assert counts["neutral"] == max(counts.values())
     assert 0 < counts["fear"] < counts["joy"] and 0 < counts["disgust"] < counts["joy"]
