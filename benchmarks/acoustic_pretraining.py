@@ -32,7 +32,7 @@ import torch
 from workload import demo_acoustic_spec, machine, parser, save_json
 
 from mlser.data.batching import Example
-from mlser.demo.corpora import ReadSpeechSpec, generate_read_speech
+from mlser.demo.read_speech import ReadSpeechSpec, generate_read_speech
 from mlser.evaluation import metrics
 from mlser.training.multilevel import build_model
 from mlser.training.pretraining import (

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from mlser.demo.corpora import ReadSpeechSpec, generate_read_speech, vocabulary
+from mlser.demo.read_speech import ReadSpeechSpec, generate_read_speech
+from mlser.demo.text import vocabulary
 from mlser.training.multilevel import build_model
 from mlser.training.pretraining import (
     load_pretrained,

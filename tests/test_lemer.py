@@ -12,7 +12,8 @@ import torch
 from mlser.data.dialogue_context import SEPARATOR, histories, with_history
 from mlser.data.folds import build_folds, partition
 from mlser.data.labels import IEMOCAP_4CLASS
-from mlser.demo.corpora import _WORDS, _WORDSET, DemoIemocapSpec, generate_iemocap
+from mlser.demo.iemocap import DemoIemocapSpec, generate_iemocap
+from mlser.demo.text import WORDS, WORDSET
 from mlser.evaluation.score_fusion import score_fusion
 from mlser.features.codebook import (
     CodebookSettings,
@@ -103,7 +104,7 @@ def test_demo_keywords_come_from_the_class_vocabulary(demo: dict) -> None:
     rows = _train(demo)
     table = label_keywords(rows["text"], rows["emotion"], CLASSES, KeywordSettings(k=5))
     for cls, words in zip(CLASSES, keywords_by_class(table, CLASSES), strict=True):
-        vocab = {w for group in _WORDS[_WORDSET[cls]].values() for w in group}
+        vocab = {w for group in WORDS[WORDSET[cls]].values() for w in group}
         own = [w for w in words if w in vocab]
         assert len(own) >= 3, f"{cls}: {words}"
 

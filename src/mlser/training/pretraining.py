@@ -4,7 +4,7 @@ The papers start every experiment from HuBERT-large, pretrained on 60,000 hours 
 Libri-Light before any emotion corpus is seen, and fine-tune it for 100 epochs. The demo's
 tiny random-init HuBERT has no such start: trained from scratch in every fold it needed 30
 epochs per job and still transcribed poorly (WER 0.65). This step gives it one: a CTC
-pretraining on the demo's read-speech corpus (:func:`mlser.demo.corpora.generate_read_speech`:
+pretraining on the demo's read-speech corpus (:func:`mlser.demo.read_speech.generate_read_speech`:
 no emotion labels, no utterance of any emotion corpus), run once and shared by every fold
 and experiment, so each stage-1 job fine-tunes from it as the papers' do from HuBERT-large.
 It differs from HuBERT's self-supervised objective (supervised CTC here, so the CTC head is
