@@ -3,7 +3,15 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# The embedded demo (config/config.yaml) is the base of a run given no config file, or
+# one whose config says `extends: demo` (config/tiny.yaml, config/demo-full.yaml). Any
+# other config file stands alone on the schema's defaults: the papers' settings
+# (config/paper.yaml) must not inherit the demo's tiny models, frozen MiniLM and
+# synthetic-speech pretraining.
+if not workflow.overwrite_configfiles or config.get("extends") == "demo":
+
+    configfile: "config/config.yaml"
+
 
 
 report: "workflow/report/workflow.rst"
