@@ -1,0 +1,95 @@
+"""The rehearsal's bill (mlser.report.rehearsal) on hand-made benchmark files and records."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from mlser.report import rehearsal
+
+HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+
+
+def _bench(root: Path, rel: str, *runs: tuple[float, float]) -> None:
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [f"{s}\t0:00:00\t{rss}\t0\t0\t0\t0\t0\t0\t{s / 2}\n" for s, rss in runs]
+    path.write_text(HEADER + "".join(lines))
+
+
+def _record(root: Path, rel: str, experiment: str, epochs: list[dict]) -> Path:
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = {"experiment": experiment, "history": epochs, "total_parameters": 425_000_000}
+    path.write_text(json.dumps({**record, "trainable_parameters": 420_000_000}))
+    return path
+
+
+def test_jobs_take_the_last_run_of_each_benchmark_and_memory_gets_its_margin(tmp_path):
+    _bench(tmp_path, "train_stage1/iemocap/abc/s1.tsv", (100.0, 9000.0), (40.0, 7000.0))
+    _bench(tmp_path, "train_stage1/meld/def/official.tsv", (60.0, 8000.0))
+    _bench(tmp_path, "prepare_corpus/iemocap.tsv", (3.0, 200.0))
+    jobs = rehearsal.benchmark_table(tmp_path)
+    assert sorted(jobs["job"]) == ["iemocap", "iemocap/abc/s1", "meld/def/official"]
+    stage1 = jobs[jobs["rule"] == "train_stage1"].set_index("job")
+    assert stage1.loc["iemocap/abc/s1", "wall_s"] == 40.0  # the rerun's, not the first
+    # 8000 MB x 1.5 = 12000 MB -> 12 GB (12288); 200 x 1.5 = 300 -> 1 GB
+    assert rehearsal.resource_suggestions(jobs) == {"train_stage1": 12288, "prepare_corpus": 1024}
+
+
+def test_full_run_estimate_by_hand(tmp_path):
+    loso = _record(
+        tmp_path,
+        "results/iemocap/stage1/abc/s1/model.pt.json",
+        "gao2025-exp13",
+        [{"epoch": 1, "seconds": 30.0, "peak_gpu_mb": 5000.0}],
+    )
+    meld = _record(
+        tmp_path,
+        "results/meld/stage2/def/official/model.pt.json",
+        "gao2025-exp37",
+        [{"epoch": 1, "seconds": 10.0}, {"epoch": 2, "seconds": 20.0}],
+    )
+    lemer = _record(
+        tmp_path, "results/iemocap/lemer/stage1/wang2023-b5/s1/model.pt.json", "wang2023-b5",
+        [{"epoch": 1, "seconds": 12.0}],
+    )  # fmt: skip
+    full_epochs = {"multilevel.stage1": 100, "multilevel.stage2": 50, "le_mer.pretrain": 20}
+    scale = {"iemocap": 420.0, "meld": 900.0}
+    t = rehearsal.training_table([loso, meld, lemer], full_epochs, scale).set_index("experiment")
+    # 30 s x 100 epochs x 420 x 5 folds = 6,300,000 s = 1750 h
+    assert t.loc["gao2025-exp13", "full_run_h"] == pytest.approx(1750.0)
+    assert t.loc["gao2025-exp13", "kind"] == "multilevel.stage1"
+    # mean epoch 15 s x 50 x 900 x 1 fold = 675,000 s = 187.5 h
+    assert t.loc["gao2025-exp37", "full_run_h"] == pytest.approx(187.5)
+    assert math.isnan(t.loc["gao2025-exp37", "peak_gpu_mb"])
+    # LE-MER's stage 1 is its continued pre-training, not a multi-level stage 1
+    assert t.loc["wang2023-b5", "kind"] == "le_mer.pretrain"
+    assert t.loc["wang2023-b5", "full_run_h"] == pytest.approx(12 * 20 * 420 * 5 / 3600)
+    md = rehearsal.to_markdown(
+        rehearsal.benchmark_table(tmp_path / "none"), t.reset_index(), _models(), "cuda",
+        {"gao2025-exp20": "reads an ASR transcript but trains no ASR"},
+    )  # fmt: skip
+    assert "| gao2025 | 2 | 5000 | 1937.5 |" in md
+    assert "| wang2023 | 1 | – | 140.0 |" in md
+    assert "- gao2025-exp20: reads an ASR transcript" in md
+    assert "| facebook/hubert-large-ll60k | random | HubertModel | 315.4 M | 317 M |" in md
+
+
+def _models():
+    import pandas as pd
+
+    return pd.DataFrame(
+        [
+            {
+                "source": "facebook/hubert-large-ll60k",
+                "weights": "random",
+                "model_class": "HubertModel",
+                "parameters": 315_440_000,
+                "published": 317_000_000,
+            }
+        ]
+    )
