@@ -122,8 +122,6 @@ def step_imports(func: Any) -> list[str]:
     """
     import importlib.util
 
-    from mlser import cli
-
     seen: set[str] = set()
     modules: list[str] = []
 
@@ -147,9 +145,9 @@ def step_imports(func: Any) -> list[str]:
             elif (
                 isinstance(node, ast.Call)
                 and isinstance(node.func, ast.Name)
-                and inspect.isfunction(getattr(cli, node.func.id, None))
+                and inspect.isfunction(f.__globals__.get(node.func.id))
             ):
-                visit(getattr(cli, node.func.id))
+                visit(f.__globals__[node.func.id])
             for name in names:
                 if name not in modules:
                     modules.append(name)

@@ -171,16 +171,16 @@ def test_device_flag_of_a_neural_step(monkeypatch) -> None:
 
     import torch
 
-    from mlser import cli
+    from mlser import cli_args
 
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
     threads = torch.get_num_threads()
     try:
-        cli._use_compute(argparse.Namespace(step="train-multilevel", device="cpu", threads=1))
+        cli_args.use_compute(argparse.Namespace(step="train-multilevel", device="cpu", threads=1))
         assert os.environ["CUDA_VISIBLE_DEVICES"] == "" and torch.get_num_threads() == 1
         if not torch.cuda.is_available():
             with pytest.raises(SystemExit, match=r"train-multilevel: --device cuda.*compute"):
-                cli._use_compute(
+                cli_args.use_compute(
                     argparse.Namespace(step="train-multilevel", device="cuda", threads=1)
                 )
     finally:

@@ -120,13 +120,14 @@ def test_one_process_scores_each_model_as_scoring_it_alone(tmp_path) -> None:
     assert sorted(p.name for p in (tmp_path / "scores").iterdir()) == [
         "a.json", "a.tsv", "b.json", "b.tsv"
     ]  # fmt: skip
-    from mlser.cli import _load_fold, build_parser
+    from mlser.cli import build_parser
+    from mlser.training.multilevel_commands import load_fold
 
     args = build_parser().parse_args(
         ["evaluate-multilevel", "--corpus", "iemocap", "--manifest", str(manifest),
          "--folds", str(folds), "--fold", "s1", "--scorings", "[]", "--out", "x"]
     )  # fmt: skip
-    test = _load_fold(args)[0]["test"]
+    test = load_fold(args)[0]["test"]
     assert len(test) == 4
     tables = {}
     for s, model in zip(scorings, models, strict=True):

@@ -337,6 +337,7 @@ def test_lemer_scoring_runs_on_the_runs_device(
 ) -> None:
     import mlser.cli
     import mlser.training.lemer
+    import mlser.training.lemer_commands
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
     devices: list[torch.device] = []
@@ -347,8 +348,10 @@ def test_lemer_scoring_runs_on_the_runs_device(
 
     monkeypatch.setattr(mlser.training.lemer, "load_system", lambda path: (object(), {}))
     monkeypatch.setattr(mlser.training.lemer, "predict", fake_predict)
-    monkeypatch.setattr(mlser.cli, "_lemer_fold", lambda *a, **k: ({"test": []}, CLASSES))
-    monkeypatch.setattr(mlser.cli, "_write_scores", lambda *a, **k: None)
+    monkeypatch.setattr(
+        mlser.training.lemer_commands, "lemer_fold", lambda *a, **k: ({"test": []}, CLASSES)
+    )
+    monkeypatch.setattr(mlser.training.lemer_commands, "write_scores", lambda *a, **k: None)
     scoring = {
         "id": "r",
         "model": str(tmp_path / "m.pt"),

@@ -131,13 +131,15 @@ def test_score_fusion_scores_the_subsets(tmp_path: Path, unseen_tsv: Path) -> No
 def test_evaluate_lemer_scores_the_subsets_of_the_scorings_that_name_the_list(
     tmp_path: Path, unseen_tsv: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import mlser.cli
     import mlser.training.lemer
+    import mlser.training.lemer_commands
 
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)  # --device cpu sets it: restored
     monkeypatch.setattr(mlser.training.lemer, "load_system", lambda path: (object(), {}))
     monkeypatch.setattr(mlser.training.lemer, "predict", lambda *a, **k: (PRED.copy(), []))
-    monkeypatch.setattr(mlser.cli, "_lemer_fold", lambda *a, **k: ({"test": []}, ("neu",)))
+    monkeypatch.setattr(
+        mlser.training.lemer_commands, "lemer_fold", lambda *a, **k: ({"test": []}, ("neu",))
+    )
     scorings = [
         {"id": i, "model": "m.pt", "text_history": 0, "predictions": str(tmp_path / f"{i}.tsv"),
          "metrics": str(tmp_path / f"{i}.json"), "attention": str(tmp_path / f"{i}.a.json"),

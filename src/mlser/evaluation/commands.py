@@ -1,0 +1,89 @@
+"""The protocol checks of ``workflow/rules/corpora.smk``: ``passport`` and ``unseen-text``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def cmd_passport(args: argparse.Namespace) -> int:
+    import json
+
+    from mlser.atomic import write_json, write_text
+    from mlser.data.folds import read_folds
+    from mlser.data.manifest import read_manifest, read_rejects
+    from mlser.evaluation.passport import PassportError, build_passport, to_markdown
+    from mlser.provenance import provenance
+
+    summary = json.loads(args.summary.read_text()) if args.summary is not None else None
+    try:
+        passport = build_passport(
+            args.corpus,
+            read_manifest(args.manifest),
+            read_folds(args.folds),
+            read_rejects(args.rejects),
+            summary=summary,
+            validation=args.validation,
+            valid_share=args.valid_share,
+            select_metric=args.select_metric,
+            config_digest=args.config_digest,
+            provenance=provenance(),
+            unseen_path=args.unseen_text,
+        )
+    except PassportError as exc:
+        print(f"mlser passport: {args.folds}: {exc}", file=sys.stderr)
+        return 2
+    write_json(args.out_json, passport)
+    write_text(args.out_md, to_markdown(passport))
+    print(to_markdown(passport))
+    return 0
+
+
+def _add_passport(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("passport", help="protocol passport of a corpus (checked folds)")
+    p.add_argument("--corpus", required=True, choices=["iemocap", "meld"])
+    p.add_argument("--manifest", required=True, type=Path)
+    p.add_argument("--folds", required=True, type=Path)
+    p.add_argument("--rejects", required=True, type=Path)
+    p.add_argument("--summary", type=Path, help="the reader's prepare_summary.json")
+    p.add_argument("--validation", default="stratified", choices=["stratified", "next_session"])
+    p.add_argument("--valid-share", type=float, default=0.1)
+    p.add_argument("--select-metric", default="ua", choices=["ua", "wa", "wf1"])
+    p.add_argument("--config-digest", default=None, help="SHA-256 of the resolved config")
+    p.add_argument("--unseen-text", default=None, help="the unseen-text list it names")
+    p.add_argument("--out-json", required=True, type=Path)
+    p.add_argument("--out-md", required=True, type=Path)
+    p.set_defaults(func=cmd_passport)
+
+
+def cmd_unseen_text(args: argparse.Namespace) -> int:
+    from mlser.atomic import write_text
+    from mlser.data.folds import read_folds
+    from mlser.data.manifest import read_manifest
+    from mlser.evaluation.passport import PassportError, check_folds, unseen_text
+
+    manifest, folds = read_manifest(args.manifest), read_folds(args.folds)
+    try:
+        check_folds(manifest, folds)
+    except PassportError as exc:
+        print(f"mlser unseen-text: {args.folds}: {exc}", file=sys.stderr)
+        return 2
+    table = unseen_text(manifest, folds)
+    write_text(args.out, table.to_csv(sep="\t", index=False))
+    print(table.groupby("fold", sort=False)["unseen_text"].agg(["size", "sum"]).to_string())
+    return 0
+
+
+def _add_unseen_text(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("unseen-text", help="per fold: test utterances whose text is unseen")
+    p.add_argument("--manifest", required=True, type=Path)
+    p.add_argument("--folds", required=True, type=Path)
+    p.add_argument("--out", required=True, type=Path)
+    p.set_defaults(func=cmd_unseen_text)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add this module's steps to ``mlser``'s subcommands."""
+    _add_passport(sub)
+    _add_unseen_text(sub)
