@@ -18,6 +18,7 @@ def cmd_fetch_pretrained(args: argparse.Namespace) -> int:
             revision=args.revision or None,
             keys=args.key,
             revision_keys=args.revision_key,
+            architectures=args.architectures,
         )
     except PretrainedError as exc:
         print(f"mlser fetch-pretrained: {exc}", file=sys.stderr)
@@ -32,6 +33,12 @@ def _add_fetch_pretrained(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--revision", default="", help="commit hash or branch (Hub ids)")
     p.add_argument("--key", action="append", default=[], help="config key naming it")
     p.add_argument("--revision-key", action="append", default=[], help="its revision key")
+    p.add_argument(
+        "--architectures",
+        type=Path,
+        default=None,
+        help="config/architectures: the facts an architecture:<hub id> source is built from",
+    )
     p.set_defaults(func=cmd_fetch_pretrained)
 
 
