@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
+import pandas as pd
 import pytest
 
 from mlser.data.transcripts import normalize_transcript
@@ -47,6 +50,47 @@ def test_length_mismatch_and_empty_are_errors() -> None:
         metrics.unweighted_accuracy([], [])
 
 
+def test_ua_leaves_out_classes_only_predicted() -> None:
+    # recall_score(average="macro") without labels would average a 0 for "c" too (1/3)
+    assert metrics.unweighted_accuracy(["a", "b"], ["a", "c"]) == 0.5
+    assert metrics.per_class_recall(["a", "b"], ["a", "c"]) == {"a": 1.0, "b": 0.0}
+
+
+def test_precision_of_a_class_never_predicted_is_zero_without_warning() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # scikit-learn's default zero_division warns
+        assert metrics.per_class_precision(["a", "b", "b"], ["a", "a", "c"]) == {
+            "a": 0.5,
+            "b": 0.0,
+        }
+        assert metrics.weighted_f1(["a", "b"], ["a", "a"]) == pytest.approx(1 / 3)
+
+
+def test_weighted_f1_keeps_its_rounding() -> None:
+    # one class, P = 1/1, R = 1/5: 2PR / (P + R) is 0.33333333333333337, whereas
+    # f1_score's 2TP / (2TP + FP + FN) is 0.3333333333333333; saved scores and epoch
+    # ties depend on the former, bit for bit
+    score = metrics.weighted_f1(["b"] * 5, ["a", "c", "c", "a", "b"])
+    assert score == 2 * 1.0 * 0.2 / (1.0 + 0.2) and score != 1 / 3
+
+
+def test_labels_need_not_be_strings() -> None:
+    gold = pd.Series([0, 1, 1, 2], dtype=object)  # scikit-learn rejects these as they are
+    pred = pd.Series([0, 2, 1, "x"], dtype=object)
+    assert metrics.per_class_recall(gold, pred) == {0: 1.0, 1: 0.5, 2: 0.0}
+    assert metrics.weighted_accuracy(gold, pred) == 0.5
+    np.testing.assert_array_equal(
+        metrics.confusion_matrix(gold, pred.replace("x", 2), [2, 1, 0]),
+        [[1, 0, 0], [1, 1, 0], [0, 0, 1]],
+    )
+
+
+def test_confusion_matrix_rejects_an_unknown_prediction() -> None:
+    # scikit-learn's confusion_matrix would leave the utterance out of the counts
+    with pytest.raises(ValueError, match="'fru'"):
+        metrics.confusion_matrix(["neu", "sad"], ["neu", "fru"], ["neu", "sad"])
+
+
 def test_wer_normalises_and_counts_words() -> None:
     refs = ["Excuse me. [LAUGHTER]", "I don\u2019t know", "[BREATHING]"]
     hyps = ["excuse me", "i dont know now", "anything"]
@@ -66,8 +110,6 @@ def test_normalize_transcript() -> None:
 
 
 def test_metrics_from_predictions_report_only_what_was_predicted() -> None:
-    import pandas as pd
-
     from mlser.evaluation.scoring import metrics_from_predictions
 
     pred = pd.DataFrame(
