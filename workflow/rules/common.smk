@@ -1,3 +1,8 @@
+# What every rules file uses: the validated config, the experiment matrix and what the
+# selected rows need, path helpers, and the input functions (get_*) of corpora.smk,
+# pretrained.smk and the rules several families share. The rules files hold rules only;
+# each family's functions and module-level settings are in common_<family>.smk.
+
 import hashlib
 import json
 import os
@@ -5,7 +10,6 @@ import re
 import shlex
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 from snakemake.utils import validate
 
@@ -70,7 +74,27 @@ wildcard_constraints:
     key=r"[0-9a-f]{12}",
 
 
-def corpus_root(wildcards):
+def alternatives(names):
+    """A wildcard constraint matching exactly ``names`` (nothing if there are none)."""
+    return "|".join(re.escape(n) for n in names) or "^$"
+
+
+def corpus_file(output, corpus):
+    """One corpus's file of an upstream rule's output pattern, e.g.
+    ``corpus_file(rules.make_folds.output.folds, "iemocap")``."""
+    return expand(output, corpus=corpus)[0]
+
+
+def unflagged(output):
+    """An upstream rule's output pattern as an input: the plain path, without the flags
+    (report, directory) that belong to the rule that writes it."""
+    return str(output)
+
+
+# ---------------------------------------------------------------- corpora.smk
+
+
+def get_corpus_root(wildcards):
     """The release tree a corpus is read from: generated, or the user's copy."""
     cfg = config["corpora"][wildcards.corpus]
     if cfg.get("synthesize") is not None:
@@ -78,11 +102,11 @@ def corpus_root(wildcards):
     return cfg["root"]
 
 
-def synthesize_spec(wildcards):
+def get_synthesize_spec(wildcards):
     return json.dumps(config["corpora"][wildcards.corpus]["synthesize"], sort_keys=True)
 
 
-def prepare_options(wildcards):
+def get_prepare_options(wildcards):
     """Extra `mlser prepare` flags: MELD's per-path overrides."""
     cfg = config["corpora"][wildcards.corpus]
     if wildcards.corpus != "meld" or cfg.get("synthesize") is not None:
@@ -93,8 +117,12 @@ def prepare_options(wildcards):
     )
 
 
-def fold_schemes(wildcards):
+def get_fold_schemes(wildcards):
     return " ".join(config["corpora"][wildcards.corpus]["folds"])
+
+
+def get_select_metric(wildcards):
+    return config["corpora"][wildcards.corpus]["select_metric"]
 
 
 # ---------------------------------------------------------------- experiment matrix
@@ -197,7 +225,11 @@ PRETRAINED_FOLDERS = {
 }
 
 
-def fetch_flags(wildcards):
+def get_pretrained_source(wildcards):
+    return PRETRAINED[wildcards.pretrained]["source"]
+
+
+def get_fetch_flags(wildcards):
     """`mlser fetch-pretrained` flags of one folder: its revision and config keys."""
     p = PRETRAINED[wildcards.pretrained]
     flags = [f"--revision {shlex.quote(p['revision'])}"] if p["revision"] else []
@@ -230,7 +262,7 @@ def local_models(models):
     return out
 
 
-def get_pretrained_inputs(models):
+def pretrained_folders(models):
     """The fetched folders the encoder specs of a `models` section load."""
     folders = set(PRETRAINED_FOLDERS.values())
     found = {
@@ -253,10 +285,10 @@ def pretrained_for(*exp_ids):
             queue.append(model_owner(MATRIX[i], MATRIX))
             if MATRIX[i].get("init_from"):
                 queue.append(model_owner(MATRIX[MATRIX[i]["init_from"]], MATRIX))
-    return get_pretrained_inputs(models_for(*rows)) if rows else []
+    return pretrained_folders(models_for(*rows)) if rows else []
 
 
-def quantizer_input(wildcards=None):
+def get_quantizer(wildcards=None):
     """The fetched quantizer checkpoint `codebook_frames` reads (method
     wav2vec2_quantizer), or nothing."""
     speech = (config.get("label_embeddings") or {}).get("speech") or {}
@@ -295,14 +327,6 @@ def models_for(*exp_ids):
     return local_models(out)
 
 
-def _scoring(exp_id, fold="{fold}"):
-    """The model file (of ``fold``; left open by default) and the test-time text a row
-    is scored with."""
-    e = MATRIX[exp_id]
-    model = final_model(model_owner(e, MATRIX), fold)
-    return model, e["model"].get("text_source_test") or "none"
-
-
 def experiment_folds(exp_id):
     names = scheme_fold_names(MATRIX[exp_id]["split"])
     wanted = config["experiments"]["folds"]
@@ -322,67 +346,54 @@ def _row(exp_id):
     return {"id": e["id"], "model": e["model"]}
 
 
+def stage1_model(exp_id, fold):
+    """The multi-level stage-1 model of a row (rule train_stage1), shared by every row
+    with the same stage-1 key."""
+    e = MATRIX[exp_id]
+    return f"results/{e['corpus']}/stage1/{stage1_key(e)}/{fold}/model.pt"
+
+
 def final_model(exp_id, fold):
     """The trained model an experiment's own training ends with."""
     e = MATRIX[exp_id]
     if e["model"].get("stage2"):
         return f"results/{e['corpus']}/stage2/{exp_id}/{fold}/model.pt"
-    return f"results/{e['corpus']}/stage1/{stage1_key(e)}/{fold}/model.pt"
+    return stage1_model(exp_id, fold)
 
 
-# Selected rows scored by the same model with the same test-time text have the same
-# predictions: the first such row (in id order) names the scoring, the others share it.
-PREDICTIONS_OF = {}
-for _i in sorted(EXPERIMENTS):
-    if MATRIX[_i]["model"]["family"] == "multilevel":
-        PREDICTIONS_OF.setdefault(_scoring(_i), _i)
-PREDICTIONS_OF = {
-    _i: PREDICTIONS_OF[_scoring(_i)]
-    for _i in EXPERIMENTS
-    if MATRIX[_i]["model"]["family"] == "multilevel"
-}
+def stage2_start(exp_id):
+    """The row whose trained model a multi-level stage 2 starts from (`init_from`), or
+    None: its own stage 1."""
+    e = MATRIX[exp_id]
+    return model_owner(MATRIX[e["init_from"]], MATRIX) if e.get("init_from") else None
 
 
-def fold_scorings(corpus, fold):
-    """What `evaluate_multilevel` scores on one test fold, in one process: each distinct
-    (model, test-time text) of the selected multi-level rows that have this fold."""
-    return [
-        dict(zip(("id", "model", "text_source"), (i, *_scoring(i, fold))))
-        for i in sorted(set(PREDICTIONS_OF.values()))
-        if MATRIX[i]["corpus"] == corpus and fold in experiment_folds(i)
-    ]
-
-
-def stage2_init(wildcards):
-    e = MATRIX[wildcards.experiment]
-    start = model_owner(MATRIX[e["init_from"]], MATRIX) if e.get("init_from") else None
+def stage2_init_model(exp_id, fold):
+    """The model file a multi-level stage 2 starts from."""
+    start = stage2_start(exp_id)
     if start is not None:
-        return final_model(start, wildcards.fold)
-    return f"results/{e['corpus']}/stage1/{stage1_key(e)}/{wildcards.fold}/model.pt"
+        return final_model(start, fold)
+    return stage1_model(exp_id, fold)
 
 
-_STAGE2_MODEL = re.compile(
-    r"results/(?P<corpus>[^/]+)/(?P<family>lemer/)?stage2/"
-    r"(?P<experiment>[^/]+)/(?P<fold>[^/]+)/model\.pt"
-)
+def model_bases(exp_id, fold):
+    """The model files the final multi-level model of row ``exp_id`` takes its frozen
+    weights from (`mlser.training.model_files`): a stage-2 model's starting model, and
+    that one's own. Jobs that load a model list them as inputs, so the weights are there
+    wherever the job runs."""
+    if not MATRIX[exp_id]["model"].get("stage2"):
+        return []
+    start = stage2_start(exp_id)
+    deeper = model_bases(start, fold) if start is not None else []
+    return list(dict.fromkeys([stage2_init_model(exp_id, fold), *deeper]))
 
 
-def model_bases(*paths):
-    """The model files that models ``paths`` take their frozen weights from
-    (`mlser.training.model_files`): a stage-2 model's starting model, and that one's own. Jobs that
-    load a model list them as inputs, so the weights are there wherever the job runs."""
-    bases = []
-    for path in paths:
-        m = _STAGE2_MODEL.fullmatch(str(path))
-        if m is None:
-            continue
-        w = SimpleNamespace(**m.groupdict())
-        init = _stage2_init(w) if m["family"] else stage2_init(w)
-        bases += [init, *model_bases(init)]
-    return list(dict.fromkeys(bases))
+def bases_of(owners, fold, bases=model_bases):
+    """The model files the final models of rows ``owners`` take weights from, once each."""
+    return list(dict.fromkeys(path for i in owners for path in bases(i, fold)))
 
 
-def get_training(corpus, *path):
+def training_settings(corpus, *path):
     """The training block ``training.<path...>`` with the corpus's selection metric
     (``corpora.<corpus>.select_metric``; a row's stage block may override it)."""
     block = config.get("training", {})
@@ -409,7 +420,7 @@ def family_ids(family, ids=None):
 def ids_regex(family):
     """A wildcard constraint matching exactly the experiment ids of one family, so that
     each family's rules claim only their own rows' outputs."""
-    return "|".join(re.escape(i) for i in family_ids(family)) or "^$"
+    return alternatives(family_ids(family))
 
 
 def reads_text(exp_id):
@@ -428,44 +439,91 @@ def reads_text(exp_id):
 
 def unseen_text_list(corpus):
     """The corpus's test utterances whose transcript is unseen (rule `unseen_text`)."""
-    return f"results/{corpus}/unseen_text.tsv"
+    return corpus_file(rules.unseen_text.output.unseen_text, corpus)
 
 
-def unseen_text_input(wildcards):
+def experiment_dir(exp_id, fold, corpus=None):
+    """Where the scoring of row ``exp_id`` on ``fold`` writes its predictions.tsv,
+    metrics.json (and attention.json): in its own corpus unless ``corpus`` is given."""
+    corpus = MATRIX[exp_id]["corpus"] if corpus is None else corpus
+    return f"results/{corpus}/experiments/{exp_id}/{fold}"
+
+
+# ---------------------------------------------------------------- shared by the families
+
+
+def get_unseen_text(wildcards):
     """A scoring job's unseen-text list where its row reads text, else nothing."""
     return (
         unseen_text_list(wildcards.corpus) if reads_text(wildcards.experiment) else []
     )
 
 
-def unseen_text_flag(wildcards, input):
-    return f"--unseen-text {input.unseen_text}" if input.unseen_text else ""
+def get_unseen_text_flag(wildcards, input):
+    if "unseen_text" in input.keys() and input.unseen_text:
+        return f"--unseen-text {input.unseen_text}"
+    return ""
+
+
+def get_stage1_pretrained(wildcards):
+    """The fetched folders a stage-1 job (key ``wildcards.key``) loads."""
+    return pretrained_for(STAGE1[wildcards.key])
+
+
+def get_stage1_row(wildcards):
+    """The matrix row a stage-1 job trains for (the first one with its key)."""
+    return _json(_row(STAGE1[wildcards.key]))
+
+
+def get_stage1_models(wildcards):
+    return _json(models_for(STAGE1[wildcards.key]))
+
+
+def get_experiment_pretrained(wildcards):
+    """The fetched folders a job that builds (or loads) row ``wildcards.experiment``'s
+    models needs."""
+    return pretrained_for(wildcards.experiment)
+
+
+def get_experiment_row(wildcards):
+    return _json(_row(wildcards.experiment))
+
+
+def get_experiment_models(wildcards):
+    return _json(models_for(wildcards.experiment))
+
+
+def checkpoints_beside(output, *parts):
+    """A job's checkpoint folder: beside its model file, named by ``run_hash(*parts)``."""
+    return f"{os.path.dirname(output)}/checkpoints/{run_hash(*parts)}"
 
 
 def experiment_targets(family=None):
     targets = []
     for exp_id in EXPERIMENTS if family is None else family_ids(family, EXPERIMENTS):
-        corpus = MATRIX[exp_id]["corpus"]
         for fold in experiment_folds(exp_id):
-            targets.append(f"results/{corpus}/experiments/{exp_id}/{fold}/metrics.json")
+            targets.append(f"{experiment_dir(exp_id, fold)}/metrics.json")
     return targets
 
 
-# Each rules file appends a function that returns its final targets; `rule all`
-# asks them after every file is included.
+# Each common_<family>.smk appends a function that returns its family's final targets;
+# `rule all` (get_final_output) asks them after every file is included.
 TARGET_SOURCES = []
 
 
-def all_targets(wildcards=None):
+def get_final_output(wildcards=None):
     targets = []
     for corpus in CORPORA:
         targets += [
-            f"results/{corpus}/manifest.tsv",
-            f"results/{corpus}/rejects.tsv",
-            f"results/{corpus}/folds.tsv",
-            f"results/{corpus}/tables/corpus_counts.csv",
-            f"results/{corpus}/passport.json",
-            f"results/{corpus}/unseen_text.tsv",
+            corpus_file(path, corpus)
+            for path in (
+                rules.prepare_corpus.output.manifest,
+                rules.prepare_corpus.output.rejects,
+                rules.make_folds.output.folds,
+                rules.corpus_counts.output.csv,
+                rules.passport.output.json,
+                rules.unseen_text.output.unseen_text,
+            )
         ]
     for source in TARGET_SOURCES:
         targets += source()

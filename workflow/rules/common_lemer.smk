@@ -1,16 +1,58 @@
-# Functions of the LE-MER family's rules (lemer.smk): stages, label artefacts, sweeps,
-# the K check, its targets. The constants they read (LE, LEMER_SWEEPS, ...) are set in
-# lemer.smk before anything calls them.
+# Functions and settings of the LE-MER family's rules (lemer.smk): stages, label
+# artefacts, scoring, sweeps, the K check, its targets.
 
 import copy
+
+import yaml
+
+LE = config.get("label_embeddings", {})
+LE_TEXT = LE.get("text", {})
+LE_SPEECH = LE.get("speech", {})
+# what shapes a trained LE-MER model (the sweeps and figures run beside it do not)
+LE_RUN = {"text": LE_TEXT, "speech": LE_SPEECH}
+# how many label keywords / frame codes are ranked per class, and shown
+LE_TEXT_TABLE_K = LE_TEXT.get("table_k", 20)
+LE_SPEECH_TABLE_K = LE_SPEECH.get("table_k", 250)
+LE_TEXT_SHOW_K = LE_TEXT.get("show_k", 9)
+# test utterances whose attention maps evaluate_lemer keeps (Figure 4)
+LE_ATTENTION_UTTERANCES = LE.get("attention_utterances", 4)
+LEMER_IDS = family_ids("le_mer")
+LEMER_FUSED = [i for i in LEMER_IDS if MATRIX[i].get("combines")]
+# the K sweeps (Figure 3) of the matrix's wang2023 file
+LEMER_SWEEPS = {
+    s["id"]: s
+    for paper in ["wang2023"]
+    for s in yaml.safe_load((MATRIX_DIR / f"{paper}.yaml").read_text())["sweeps"]
+}
+
+# `mlser label-keywords --settings` (mlser.features.label_keywords)
+LABEL_KEYWORDS_SETTINGS = _json(
+    {
+        "k": LE_TEXT_TABLE_K,
+        "stop_words": LE_TEXT.get("stop_words", "english"),
+        "sublinear_tf": LE_TEXT.get("sublinear_tf", True),
+        "smooth_idf": LE_TEXT.get("smooth_idf", True),
+        "min_count": LE_TEXT.get("min_count", 1),
+    }
+)
+# `mlser codebook --settings` (mlser.features.codebook): the quantizer as fetched
+CODEBOOK_SETTINGS = _json(
+    {
+        k: LE_SPEECH[k]
+        for k in ("method", "units", "max_fit_frames", "seed", "quantizer", "n_mels")
+        if k in LE_SPEECH
+    }
+    | (
+        {"quantizer": local_pretrained(LE_SPEECH["quantizer"])}
+        if LE_SPEECH.get("quantizer")
+        else {}
+    )
+)
 
 
 def _check_k():
     """Every K a selected row or sweep asks for is within the ranked tables' length."""
-    limits = {
-        "text": LE_TEXT.get("table_k", 20),
-        "speech": LE_SPEECH.get("table_k", 250),
-    }
+    limits = {"text": LE_TEXT_TABLE_K, "speech": LE_SPEECH_TABLE_K}
     asks = []
     for i in family_ids("le_mer", EXPERIMENTS):
         for stage in ("stage1", "stage2"):
@@ -34,10 +76,6 @@ def _check_k():
             )
 
 
-def _regex(ids):
-    return "|".join(re.escape(i) for i in ids) or "^$"
-
-
 def _lemer_stage(exp_id, stage):
     """The architecture a stage of a row trains (stage 1, or stage 1 overlaid by 2)."""
     m = MATRIX[exp_id]["model"]
@@ -50,11 +88,25 @@ def _lemer_stage(exp_id, stage):
     }
 
 
+def lemer_stage1_model(exp_id, fold):
+    """The LE-MER stage-1 model of a row (rule train_lemer_stage1)."""
+    e = MATRIX[exp_id]
+    return f"results/{e['corpus']}/lemer/stage1/{stage1_key(e)}/{fold}/model.pt"
+
+
 def _lemer_final(exp_id, fold):
     e = MATRIX[exp_id]
     if e["model"].get("stage2"):
         return f"results/{e['corpus']}/lemer/stage2/{exp_id}/{fold}/model.pt"
-    return f"results/{e['corpus']}/lemer/stage1/{stage1_key(e)}/{fold}/model.pt"
+    return lemer_stage1_model(exp_id, fold)
+
+
+def lemer_model_bases(exp_id, fold):
+    """The model files the final LE-MER model of row ``exp_id`` takes frozen weights
+    from (`mlser.training.model_files`): a stage-2 model's stage 1."""
+    if MATRIX[exp_id]["model"].get("stage2"):
+        return [lemer_stage1_model(exp_id, fold)]
+    return []
 
 
 def _lemer_scored():
@@ -82,12 +134,19 @@ def _lemer_scored():
 
 def _lemer_scoring_outputs(exp_id, fold):
     """A scored row's predictions, metrics and attention maps on one fold."""
-    out = f"results/{LEMER_CORPUS}/experiments/{exp_id}/{fold}"
+    out = experiment_dir(exp_id, fold, corpus=LEMER_CORPUS)
     return {
         "predictions": f"{out}/predictions.tsv",
         "metrics": f"{out}/metrics.json",
         "attention": f"{out}/attention.json",
     }
+
+
+def lemer_scored_outputs(fold):
+    """Every file `evaluate_lemer` writes on one fold (left open as "{fold}")."""
+    return [
+        path for i in LEMER_SCORED for path in _lemer_scoring_outputs(i, fold).values()
+    ]
 
 
 def _lemer_fold_scorings(fold):
@@ -112,22 +171,31 @@ def _lemer_fold_scorings(fold):
 
 
 def _lemer_inputs(corpus, fold, stage_block):
-    """The fold's label artefacts a stage reads."""
+    """The fold's label artefacts a stage reads (rules label_keywords, codebook_frames)."""
     le = stage_block.get("label_embedding") or {}
-    base = f"results/{corpus}/label_embeddings/{fold}"
-    out = {}
+    files = {
+        "keywords": rules.label_keywords.output.keywords,
+        "codebook": rules.codebook_frames.output.codebook,
+        "frame_codes": rules.codebook_frames.output.codes,
+    }
+    wanted = []
     if stage_block.get("strategy") == "continued_pretraining":
-        out["codebook"] = f"{base}/codebook.npz"
+        wanted.append("codebook")
     if le.get("text", {}).get("init") == "tfidf":
-        out["keywords"] = f"{base}/keywords.tsv"
+        wanted.append("keywords")
     if le.get("speech", {}).get("init") == "codebook":
-        out["codebook"] = f"{base}/codebook.npz"
-        out["frame_codes"] = f"{base}/frame_codes.tsv"
-    return out
+        wanted += ["codebook", "frame_codes"]
+    return {k: expand(files[k], corpus=corpus, fold=fold)[0] for k in wanted}
 
 
 def _flags(inputs):
     return " ".join(f"--{k.replace('_', '-')} {v}" for k, v in sorted(inputs.items()))
+
+
+def _label_flags(input, keys):
+    """`--codebook ... --keywords ... --frame-codes ...` of the label artefacts (and a
+    sweep point's `--init`) among a job's inputs."""
+    return _flags({k: input[k] for k in keys if k in input.keys() and input[k]})
 
 
 def _history(exp_id):
@@ -145,7 +213,17 @@ def _lemer_training(corpus, stage_block):
         if stage_block.get("strategy") == "continued_pretraining"
         else "finetune"
     )
-    return get_training(corpus, "le_mer", kind)
+    return training_settings(corpus, "le_mer", kind)
+
+
+def _sweep_base(sweep_id):
+    """The row a sweep varies (the first of its `bases`)."""
+    return LEMER_SWEEPS[sweep_id]["bases"][0]
+
+
+def _sweep_stage(sweep_id):
+    """The stage a sweep point trains: 2 if its row has one (from the row's stage 1)."""
+    return 2 if MATRIX[_sweep_base(sweep_id)]["model"].get("stage2") else 1
 
 
 def _sweep_row(sweep_id, value):
@@ -161,20 +239,12 @@ def _sweep_row(sweep_id, value):
     return row
 
 
-def _sweep_init(sweep_id, fold):
-    """The stage-1 model a sweep point's stage 2 starts from (none for one-stage rows)."""
-    base = MATRIX[LEMER_SWEEPS[sweep_id]["bases"][0]]
-    if not base["model"].get("stage2"):
-        return []
-    return f"results/{base['corpus']}/lemer/stage1/{stage1_key(base)}/{fold}/model.pt"
-
-
 def _sweep_values(sweep_id):
     return LE.get("sweep_values", {}).get(sweep_id) or LEMER_SWEEPS[sweep_id]["grid"]
 
 
 def _sweep_folds(sweep_id):
-    base = LEMER_SWEEPS[sweep_id]["bases"][0]
+    base = _sweep_base(sweep_id)
     folds = experiment_folds(base)
     wanted = LE.get("sweep_folds")
     if wanted is None:
@@ -186,6 +256,16 @@ def _sweep_folds(sweep_id):
             f"(the row swept by {sweep_id}: {folds})"
         )
     return [f for f in folds if f in wanted]
+
+
+def _lemer_folds_of(corpus):
+    ids = [
+        i for i in family_ids("le_mer", EXPERIMENTS) if MATRIX[i]["corpus"] == corpus
+    ]
+    folds = []
+    for i in ids:
+        folds += [f for f in experiment_folds(i) if f not in folds]
+    return folds
 
 
 def lemer_targets():
@@ -203,35 +283,211 @@ def lemer_targets():
         out.append(f"results/figures/wang2023/fig3_{sweep_id}.pdf")
     shown = [i for i in ids if MATRIX[i]["model"]["inputs"] == ["speech", "text"]]
     shown = [i for i in shown if not MATRIX[i].get("combines")]
-    if shown and LE.get("attention_utterances", 4):
+    if shown and LE_ATTENTION_UTTERANCES:
         out.append(f"results/figures/wang2023/fig4_{shown[0]}.pdf")
     return out
 
 
-def _lemer_folds_of(corpus):
-    ids = [
-        i for i in family_ids("le_mer", EXPERIMENTS) if MATRIX[i]["corpus"] == corpus
-    ]
-    folds = []
-    for i in ids:
-        folds += [f for f in experiment_folds(i) if f not in folds]
-    return folds
+# the rows `evaluate_lemer` scores: the selected ones and the rows that selected score
+# fusions combine; on one corpus and the same folds (checked in _lemer_scored)
+LEMER_SCORED, LEMER_CORPUS, LEMER_SCORED_FOLDS = _lemer_scored()
+TARGET_SOURCES.append(lemer_targets)
+_check_k()
 
 
-def _stage1_row(key):
-    return next(i for i in TRAINED if stage1_key(MATRIX[i]) == key)
+# ---------------------------------------------------------------- train_lemer_stage1
 
 
-def _stage2_init(w):
-    e = MATRIX[w.experiment]
-    return f"results/{e['corpus']}/lemer/stage1/{stage1_key(e)}/{w.fold}/model.pt"
+def get_lemer_stage1_labels(wildcards):
+    stage = _lemer_stage(STAGE1[wildcards.key], 1)
+    return _lemer_inputs(wildcards.corpus, wildcards.fold, stage)
 
 
-def _sweep_metrics(w):
-    base = LEMER_SWEEPS[w.sweep]["bases"][0]
-    corpus = MATRIX[base]["corpus"]
+def _lemer_stage1_training(wildcards):
+    stage = _lemer_stage(STAGE1[wildcards.key], 1)
+    return _lemer_training(wildcards.corpus, stage)
+
+
+def get_lemer_stage1_training(wildcards):
+    return _json(_lemer_stage1_training(wildcards))
+
+
+def get_lemer_stage1_history(wildcards):
+    return _lemer_stage(STAGE1[wildcards.key], 1).get("text_history", 0)
+
+
+def get_label_flags(wildcards, input):
+    return _label_flags(input, ("codebook", "keywords", "frame_codes"))
+
+
+def get_lemer_stage1_checkpoints(wildcards, output):
+    return checkpoints_beside(
+        output[0],
+        models_for(STAGE1[wildcards.key]),
+        _lemer_stage1_training(wildcards),
+        LE_RUN,
+    )
+
+
+# ---------------------------------------------------------------- train_lemer_stage2
+
+
+def get_lemer_stage2_labels(wildcards):
+    stage = _lemer_stage(wildcards.experiment, 2)
+    return _lemer_inputs(wildcards.corpus, wildcards.fold, stage)
+
+
+def get_lemer_stage2_init(wildcards):
+    """A LE-MER stage 2 starts from the row's own stage 1."""
+    return lemer_stage1_model(wildcards.experiment, wildcards.fold)
+
+
+def get_lemer_finetune_training(wildcards):
+    return _json(training_settings(wildcards.corpus, "le_mer", "finetune"))
+
+
+def get_lemer_history(wildcards):
+    return _history(wildcards.experiment)
+
+
+def get_lemer_stage2_checkpoints(wildcards, output):
+    return checkpoints_beside(
+        output[0],
+        models_for(wildcards.experiment),
+        training_settings(wildcards.corpus, "le_mer", "finetune"),
+        LE_RUN,
+        MATRIX[wildcards.experiment]["model"]["stage2"],
+    )
+
+
+# ---------------------------------------------------------------- evaluate_lemer
+
+
+def get_lemer_scored_models(wildcards):
+    return [s["model"] for s in _lemer_fold_scorings(wildcards.fold)]
+
+
+def get_lemer_scored_bases(wildcards):
+    owners = [model_owner(MATRIX[i], MATRIX) for i in LEMER_SCORED]
+    return bases_of(owners, wildcards.fold, bases=lemer_model_bases)
+
+
+def get_lemer_scored_pretrained(wildcards):
+    return pretrained_for(*(s["id"] for s in _lemer_fold_scorings(wildcards.fold)))
+
+
+def get_lemer_unseen_text(wildcards):
+    """The corpus's unseen-text list, once, if any scored row reads text."""
+    return [unseen_text_list(LEMER_CORPUS) for i in LEMER_SCORED if reads_text(i)][:1]
+
+
+def get_lemer_scorings(wildcards):
+    return _json(_lemer_fold_scorings(wildcards.fold))
+
+
+# ---------------------------------------------------------------- lemer_score_fusion
+
+
+def get_fusion_inputs(wildcards):
+    """The predictions of the rows a score fusion combines (rule evaluate_lemer)."""
     return [
-        f"results/{corpus}/sweeps/{w.sweep}/{v}/{f}/metrics.json"
-        for v in _sweep_values(w.sweep)
-        for f in _sweep_folds(w.sweep)
+        f"{experiment_dir(i, wildcards.fold, corpus=wildcards.corpus)}/predictions.tsv"
+        for i in MATRIX[wildcards.experiment]["combines"]
     ]
+
+
+# ---------------------------------------------------------------- lemer_sweep_point
+
+
+def get_sweep_labels(wildcards):
+    stage = _lemer_stage(_sweep_base(wildcards.sweep), _sweep_stage(wildcards.sweep))
+    return _lemer_inputs(wildcards.corpus, wildcards.fold, stage)
+
+
+def get_sweep_init(wildcards):
+    """The stage-1 model a sweep point's stage 2 starts from (none for one-stage rows)."""
+    if _sweep_stage(wildcards.sweep) == 1:
+        return []
+    return lemer_stage1_model(_sweep_base(wildcards.sweep), wildcards.fold)
+
+
+def get_sweep_pretrained(wildcards):
+    return pretrained_for(*LEMER_SWEEPS[wildcards.sweep]["bases"])
+
+
+def get_sweep_row(wildcards):
+    return _json(_sweep_row(wildcards.sweep, wildcards.value))
+
+
+def get_sweep_stage(wildcards):
+    return _sweep_stage(wildcards.sweep)
+
+
+def get_sweep_models(wildcards):
+    return _json(models_for(*LEMER_SWEEPS[wildcards.sweep]["bases"]))
+
+
+def get_sweep_history(wildcards):
+    return _history(_sweep_base(wildcards.sweep))
+
+
+def get_sweep_label_flags(wildcards, input):
+    return _label_flags(input, ("codebook", "keywords", "frame_codes", "init"))
+
+
+def get_sweep_checkpoints(wildcards, output):
+    return checkpoints_beside(
+        output.model,
+        models_for(*LEMER_SWEEPS[wildcards.sweep]["bases"]),
+        training_settings(wildcards.corpus, "le_mer", "finetune"),
+        LE_RUN,
+    )
+
+
+def get_sweep_scorings(wildcards, output):
+    """The sweep point's own scoring, as `evaluate-lemer --scorings` reads it."""
+    return _json(
+        [
+            {
+                "id": f"{wildcards.sweep}-{wildcards.value}",
+                "model": output.model,
+                "text_history": _history(_sweep_base(wildcards.sweep)),
+                "predictions": output.predictions,
+                "metrics": output.metrics,
+                "attention": output.attention,
+            }
+        ]
+    )
+
+
+# ---------------------------------------------------------------- tables and figures
+
+
+def get_keyword_tables(wildcards):
+    """The keyword tables of every LE-MER fold of the corpus (rule label_keywords)."""
+    return expand(
+        rules.label_keywords.output.keywords,
+        corpus=wildcards.corpus,
+        fold=_lemer_folds_of(wildcards.corpus),
+    )
+
+
+def get_keyword_table_folds(wildcards):
+    return " ".join(_lemer_folds_of(wildcards.corpus))
+
+
+def get_sweep_metrics(wildcards):
+    """Every point and fold of a sweep (rule lemer_sweep_point)."""
+    return expand(
+        rules.lemer_sweep_point.output.metrics,
+        corpus=MATRIX[_sweep_base(wildcards.sweep)]["corpus"],
+        sweep=wildcards.sweep,
+        value=_sweep_values(wildcards.sweep),
+        fold=_sweep_folds(wildcards.sweep),
+    )
+
+
+def get_attention_maps(wildcards):
+    """The attention maps a row's scoring kept on its first fold (Figure 4)."""
+    fold = experiment_folds(wildcards.experiment)[0]
+    return f"{experiment_dir(wildcards.experiment, fold)}/attention.json"

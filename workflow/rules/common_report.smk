@@ -1,5 +1,10 @@
-# Functions of the report's rules (report.smk): table rows, figure specs and
-# captions, its targets. TABLE_SPECS, FIGURES and MADE_ON are set in report.smk.
+# Functions and settings of the report's rules (report.smk): the papers' tables this run
+# fills, the figures of figures.yaml, what the captions say a run was made on, table
+# rows, figure specs, its targets.
+
+import yaml
+
+from mlser.report.paper_tables import load_tables, paper_table_specs
 
 
 def _config_name(path):
@@ -9,22 +14,42 @@ def _config_name(path):
     return str(path.relative_to(base)) if path.is_relative_to(base) else str(path)
 
 
-def _figure_ids(kind):
-    return (
-        "|".join(re.escape(f["id"]) for f in FIGURES.values() if f["kind"] == kind)
-        or "^$"
+# the papers' results tables on the enabled corpora that hold a row of a family this
+# config runs (rows not run are listed in them, with the reason)
+TABLE_SPECS = [
+    s
+    for s in paper_table_specs(MATRIX, load_tables(MATRIX_DIR))
+    if s["corpus"] in CORPORA
+    and any(
+        MATRIX[i]["model"]["family"] in config["experiments"]["families"]
+        for i in s["rows"]
     )
+]
+# figures.yaml lists every paper figure; report.smk draws those of kind confusion/gates
+FIGURES = {
+    f"{f['paper']}/{f['id']}": f
+    for f in yaml.safe_load((MATRIX_DIR / "figures.yaml").read_text())["figures"]
+}
+# "config/config.yaml (synthetic demo corpora)": what the captions say a run was made on
+MADE_ON = ", ".join(
+    _config_name(f) for f in workflow.overwrite_configfiles or workflow.configfiles
+) + (
+    " (synthetic demo corpora)"
+    if any(config["corpora"][c].get("synthesize") is not None for c in CORPORA)
+    else " (the corpora named there)"
+)
+
+
+def figure_ids(kind):
+    """A wildcard constraint matching the figures of one kind (confusion, gates)."""
+    return alternatives(f["id"] for f in FIGURES.values() if f["kind"] == kind)
 
 
 def _scored(exp_id):
     """The metrics.json / predictions.tsv folders of a selected experiment (none if not)."""
     if exp_id not in EXPERIMENTS:
         return []
-    corpus = MATRIX[exp_id]["corpus"]
-    return [
-        f"results/{corpus}/experiments/{exp_id}/{fold}"
-        for fold in experiment_folds(exp_id)
-    ]
+    return [experiment_dir(exp_id, fold) for fold in experiment_folds(exp_id)]
 
 
 def _figure_corpus(figure):
@@ -54,13 +79,44 @@ def report_targets():
     return targets
 
 
-def _table_rows(wildcards):
+TARGET_SOURCES.append(report_targets)
+
+
+# ---------------------------------------------------------------- paper_table, scorecard
+
+
+def get_paper_table_metrics(wildcards):
+    """The metrics of the rows of one paper table that this run scores."""
     spec = next(
         s
         for s in TABLE_SPECS
         if (s["paper"], str(s["number"])) == (wildcards.paper, wildcards.number)
     )
     return [f"{d}/metrics.json" for i in spec["rows"] for d in _scored(i)]
+
+
+def get_scorecard_tables(wildcards):
+    """Every paper table's CSV (rule paper_table)."""
+    return [
+        expand(
+            rules.paper_table.output.csv,
+            corpus=s["corpus"],
+            paper=s["paper"],
+            number=s["number"],
+        )[0]
+        for s in TABLE_SPECS
+    ]
+
+
+def get_scored_metrics(wildcards):
+    return [f"{d}/metrics.json" for i in EXPERIMENTS for d in _scored(i)]
+
+
+def get_scored_predictions(wildcards):
+    return [f"{d}/predictions.tsv" for i in EXPERIMENTS for d in _scored(i)]
+
+
+# ---------------------------------------------------------------- confusion_figure, gate_figure
 
 
 def _figure_spec(wildcards):
@@ -72,13 +128,34 @@ def _figure_spec(wildcards):
     return {"title": f["title"], "panels": panels}
 
 
-def _figure_caption(wildcards):
+def get_figure_predictions(wildcards):
+    return [
+        path for p in _figure_spec(wildcards)["panels"] for path in p["predictions"]
+    ]
+
+
+def get_figure_spec(wildcards):
+    return _json(_figure_spec(wildcards))
+
+
+def get_figure_corpus(wildcards):
+    return _figure_corpus(FIGURES[f"{wildcards.paper}/{wildcards.figure}"])
+
+
+def get_figure_caption(wildcards):
     """The figure's own caption (workflow/report/<caption>), shown by figure.rst."""
     f = FIGURES[f"{wildcards.paper}/{wildcards.figure}"]
     return (Path(workflow.basedir) / "workflow" / "report" / f["caption"]).read_text()
 
 
-def _figure_predictions(wildcards):
+# ---------------------------------------------------------------- fold_breakdown
+
+
+def get_fold_breakdown_metrics(wildcards):
+    """The metrics of every selected row of the corpus, each fold."""
     return [
-        path for p in _figure_spec(wildcards)["panels"] for path in p["predictions"]
+        f"{d}/metrics.json"
+        for i in EXPERIMENTS
+        if MATRIX[i]["corpus"] == wildcards.corpus
+        for d in _scored(i)
     ]

@@ -9,14 +9,14 @@ rule synthesize_corpus:
     conda:
         "../../envs/mlser.yaml"
     params:
-        spec=synthesize_spec,
+        spec=get_synthesize_spec,
     shell:
         "python -m mlser synthesize {wildcards.corpus} --out {output} --spec {params.spec:q} > {log} 2>&1"
 
 
 rule prepare_corpus:
     input:
-        root=corpus_root,
+        root=get_corpus_root,
     output:
         manifest="results/{corpus}/manifest.tsv",
         rejects=report(
@@ -35,7 +35,7 @@ rule prepare_corpus:
         "../../envs/mlser.yaml"
     threads: config["prepare"]["workers"]
     params:
-        options=prepare_options,
+        options=get_prepare_options,
     shell:
         "python -m mlser prepare {wildcards.corpus} --root {input.root} --out results/{wildcards.corpus}"
         " --workers {threads} {params.options} > {log} 2>&1"
@@ -43,16 +43,16 @@ rule prepare_corpus:
 
 rule make_folds:
     input:
-        manifest="results/{corpus}/manifest.tsv",
+        manifest=rules.prepare_corpus.output.manifest,
     output:
-        "results/{corpus}/folds.tsv",
+        folds="results/{corpus}/folds.tsv",
     log:
         "results/logs/make_folds/{corpus}.log",
     priority: 2
     conda:
         "../../envs/mlser.yaml"
     params:
-        schemes=fold_schemes,
+        schemes=get_fold_schemes,
         validation=config["folds"]["validation"],
         valid_share=config["folds"]["valid_share"],
         seed=config["folds"]["seed"],
@@ -64,10 +64,10 @@ rule make_folds:
 
 rule corpus_counts:
     input:
-        manifest="results/{corpus}/manifest.tsv",
-        rejects="results/{corpus}/rejects.tsv",
-        folds="results/{corpus}/folds.tsv",
-        summary="results/{corpus}/prepare_summary.json",
+        manifest=rules.prepare_corpus.output.manifest,
+        rejects=unflagged(rules.prepare_corpus.output.rejects),
+        folds=rules.make_folds.output.folds,
+        summary=rules.prepare_corpus.output.summary,
     output:
         csv="results/{corpus}/tables/corpus_counts.csv",
         md=report(
@@ -78,6 +78,7 @@ rule corpus_counts:
         ),
     log:
         "results/logs/corpus_counts/{corpus}.log",
+    localrule: True
     conda:
         "../../envs/mlser.yaml"
     shell:
@@ -87,10 +88,10 @@ rule corpus_counts:
 
 rule passport:
     input:
-        manifest="results/{corpus}/manifest.tsv",
-        folds="results/{corpus}/folds.tsv",
-        rejects="results/{corpus}/rejects.tsv",
-        summary="results/{corpus}/prepare_summary.json",
+        manifest=rules.prepare_corpus.output.manifest,
+        folds=rules.make_folds.output.folds,
+        rejects=unflagged(rules.prepare_corpus.output.rejects),
+        summary=rules.prepare_corpus.output.summary,
     output:
         json=report(
             "results/{corpus}/passport.json",
@@ -106,12 +107,13 @@ rule passport:
         ),
     log:
         "results/logs/passport/{corpus}.log",
+    localrule: True
     conda:
         "../../envs/mlser.yaml"
     params:
         validation=config["folds"]["validation"],
         valid_share=config["folds"]["valid_share"],
-        select_metric=lambda w: config["corpora"][w.corpus]["select_metric"],
+        select_metric=get_select_metric,
         config_digest=CONFIG_DIGEST,
     shell:
         "python -m mlser passport --corpus {wildcards.corpus} --manifest {input.manifest}"
@@ -127,12 +129,13 @@ rule passport:
 # states, so that what scores on it later is not rerun by an unrelated config change.
 rule unseen_text:
     input:
-        manifest="results/{corpus}/manifest.tsv",
-        folds="results/{corpus}/folds.tsv",
+        manifest=rules.prepare_corpus.output.manifest,
+        folds=rules.make_folds.output.folds,
     output:
-        "results/{corpus}/unseen_text.tsv",
+        unseen_text="results/{corpus}/unseen_text.tsv",
     log:
         "results/logs/unseen_text/{corpus}.log",
+    localrule: True
     conda:
         "../../envs/mlser.yaml"
     shell:

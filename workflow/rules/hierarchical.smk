@@ -3,15 +3,9 @@
 # rule (with its threshold) to the classifiers' probabilities.
 
 
-HIER_FIGURES = "results/figures/alqurashi2024"
-
-
-TARGET_SOURCES.append(hierarchical_targets)
-
-
 rule extract_acoustic_features:
     input:
-        manifest="results/{corpus}/manifest.tsv",
+        manifest=rules.prepare_corpus.output.manifest,
     output:
         table="results/{corpus}/features/{feature_set}.pt",
         summary="results/{corpus}/features/{feature_set}.json",
@@ -37,8 +31,8 @@ rule extract_acoustic_features:
 
 rule extract_word_embeddings:
     input:
-        manifest="results/{corpus}/manifest.tsv",
-        pretrained=lambda w: hier_pretrained("text", w.encoder),
+        manifest=rules.prepare_corpus.output.manifest,
+        pretrained=get_text_encoder_pretrained,
     output:
         table="results/{corpus}/features/text-{encoder}.pt",
         summary="results/{corpus}/features/text-{encoder}.json",
@@ -58,7 +52,7 @@ rule extract_word_embeddings:
         runtime=120,
     params:
         device=NEURAL_DEVICE,
-        text_spec=lambda w: hier_model_spec("text", w.encoder),
+        text_spec=get_text_encoder_spec,
     shell:
         "python -m mlser extract-word-embeddings --corpus {wildcards.corpus}"
         " --manifest {input.manifest} --encoder {wildcards.encoder}"
@@ -70,8 +64,8 @@ rule extract_word_embeddings:
 # the encoder here runs frozen once per corpus and the LSTM classifiers read its frames.
 rule extract_ssl_features:
     input:
-        manifest="results/{corpus}/manifest.tsv",
-        pretrained=lambda w: hier_pretrained("acoustic", w.encoder),
+        manifest=rules.prepare_corpus.output.manifest,
+        pretrained=get_acoustic_encoder_pretrained,
     output:
         table="results/{corpus}/features/ssl-{encoder}.pt",
         summary="results/{corpus}/features/ssl-{encoder}.json",
@@ -91,7 +85,7 @@ rule extract_ssl_features:
         runtime=240,
     params:
         device=NEURAL_DEVICE,
-        spec=lambda w: hier_model_spec("acoustic", w.encoder),
+        spec=get_acoustic_encoder_spec,
     shell:
         "python -m mlser extract-ssl-features --corpus {wildcards.corpus}"
         " --manifest {input.manifest} --encoder {wildcards.encoder}"
@@ -101,11 +95,9 @@ rule extract_ssl_features:
 
 rule train_hierarchical:
     input:
-        manifest="results/{corpus}/manifest.tsv",
-        folds="results/{corpus}/folds.tsv",
-        features=lambda w: [
-            f"results/{w.corpus}/features/{name}.pt" for name in w.inputs.split("+")
-        ],
+        manifest=rules.prepare_corpus.output.manifest,
+        folds=rules.make_folds.output.folds,
+        features=get_hierarchical_features,
     output:
         model="results/{corpus}/hierarchical/{fold}/{inputs}/{level}/model.pt",
         probs="results/{corpus}/hierarchical/{fold}/{inputs}/{level}/probs.tsv",
@@ -126,11 +118,8 @@ rule train_hierarchical:
         runtime=240,
     params:
         device=NEURAL_DEVICE,
-        training=lambda w: _json(get_training(w.corpus, "hierarchical")),
-        checkpoints=lambda w: (
-            f"results/{w.corpus}/hierarchical/{w.fold}/{w.inputs}/{w.level}/checkpoints/"
-            + run_hash(get_training(w.corpus, "hierarchical"))
-        ),
+        training=get_hierarchical_training,
+        checkpoints=get_hierarchical_checkpoints,
     shell:
         "python -m mlser train-hierarchical --corpus {wildcards.corpus}"
         " --manifest {input.manifest} --folds {input.folds} --fold {wildcards.fold}"
@@ -142,7 +131,7 @@ rule train_hierarchical:
 
 rule evaluate_hierarchical:
     input:
-        unpack(hier_evaluate_inputs),
+        unpack(get_evaluate_hierarchical_input),
     output:
         predictions="results/{corpus}/experiments/{experiment}/{fold}/predictions.tsv",
         metrics="results/{corpus}/experiments/{experiment}/{fold}/metrics.json",
@@ -156,22 +145,9 @@ rule evaluate_hierarchical:
     conda:
         "../../envs/mlser.yaml"
     params:
-        threshold=lambda w: (
-            "none"
-            if MATRIX[w.experiment]["model"].get("threshold") is None
-            else MATRIX[w.experiment]["model"]["threshold"]
-        ),
-        text=lambda w, input: (
-            f"--text {input.text} --sweep "
-            + " ".join(str(t) for t in config["evaluation"]["hierarchical_thresholds"])
-            if "text" in input.keys()
-            else ""
-        ),
-        unseen=lambda w, input: (
-            f"--unseen-text {input.unseen_text}"
-            if "unseen_text" in input.keys()
-            else ""
-        ),
+        threshold=get_hierarchical_threshold,
+        text=get_hierarchical_text_flags,
+        unseen=get_unseen_text_flag,
     shell:
         "python -m mlser evaluate-hierarchical --corpus {wildcards.corpus}"
         " --manifest {input.manifest} --folds {input.folds} --fold {wildcards.fold}"
@@ -203,14 +179,10 @@ rule figures_alqurashi2024:
     conda:
         "../../envs/mlser.yaml"
     params:
-        labels=lambda w: " ".join(
-            shlex.quote(MATRIX[i]["row"]) for i, _ in hier_figure_rows()
-        ),
-        thresholds=" ".join(
-            str(t) for t in config["evaluation"]["hierarchical_thresholds"]
-        ),
-        fig2=lambda w, output: os.path.splitext(output.fig2)[0],
-        fig3=lambda w, output: os.path.splitext(output.fig3)[0],
+        labels=get_figure_row_labels,
+        thresholds=HIER_THRESHOLDS,
+        fig2=get_fig2_stem,
+        fig3=get_fig3_stem,
     shell:
         "python -m mlser figures-alqurashi2024 --metrics {input.metrics}"
         " --predictions {input.predictions} --labels {params.labels}"

@@ -1,35 +1,13 @@
 # The LE-MER family (wang2023): label keywords and codebook frames per training fold,
 # continued pre-training, fine-tuning, scoring, score fusion, the K sweep, figures.
 
-import yaml
-
-LE = config.get("label_embeddings", {})
-LE_TEXT = LE.get("text", {})
-LE_SPEECH = LE.get("speech", {})
-# what shapes a trained LE-MER model (the sweeps and figures run beside it do not)
-LE_RUN = {"text": LE_TEXT, "speech": LE_SPEECH}
-LEMER_IDS = family_ids("le_mer")
-LEMER_FUSED = [i for i in LEMER_IDS if MATRIX[i].get("combines")]
-# the rows `evaluate_lemer` scores: the selected ones and the rows that selected score
-# fusions combine; on one corpus and the same folds (checked in _lemer_scored)
-LEMER_SCORED, LEMER_CORPUS, LEMER_SCORED_FOLDS = _lemer_scored()
-LEMER_SWEEPS = {
-    s["id"]: s
-    for paper in ["wang2023"]
-    for s in yaml.safe_load((MATRIX_DIR / f"{paper}.yaml").read_text())["sweeps"]
-}
-
-
-TARGET_SOURCES.append(lemer_targets)
-_check_k()
-
 
 rule label_keywords:
     input:
-        manifest="results/{corpus}/manifest.tsv",
-        folds="results/{corpus}/folds.tsv",
+        manifest=rules.prepare_corpus.output.manifest,
+        folds=rules.make_folds.output.folds,
     output:
-        "results/{corpus}/label_embeddings/{fold}/keywords.tsv",
+        keywords="results/{corpus}/label_embeddings/{fold}/keywords.tsv",
     log:
         "results/logs/label_keywords/{corpus}/{fold}.log",
     benchmark:
@@ -38,15 +16,7 @@ rule label_keywords:
     conda:
         "../../envs/mlser.yaml"
     params:
-        settings=_json(
-            {
-                "k": LE_TEXT.get("table_k", 20),
-                "stop_words": LE_TEXT.get("stop_words", "english"),
-                "sublinear_tf": LE_TEXT.get("sublinear_tf", True),
-                "smooth_idf": LE_TEXT.get("smooth_idf", True),
-                "min_count": LE_TEXT.get("min_count", 1),
-            }
-        ),
+        settings=LABEL_KEYWORDS_SETTINGS,
     shell:
         "python -m mlser label-keywords --corpus {wildcards.corpus}"
         " --manifest {input.manifest} --folds {input.folds} --fold {wildcards.fold}"
@@ -55,9 +25,9 @@ rule label_keywords:
 
 rule codebook_frames:
     input:
-        pretrained=quantizer_input,
-        manifest="results/{corpus}/manifest.tsv",
-        folds="results/{corpus}/folds.tsv",
+        pretrained=get_quantizer,
+        manifest=rules.prepare_corpus.output.manifest,
+        folds=rules.make_folds.output.folds,
     output:
         codebook="results/{corpus}/label_embeddings/{fold}/codebook.npz",
         codes="results/{corpus}/label_embeddings/{fold}/frame_codes.tsv",
@@ -75,26 +45,8 @@ rule codebook_frames:
         mem_mb=8000,
         runtime=120,
     params:
-        settings=_json(
-            {
-                k: LE_SPEECH[k]
-                for k in (
-                    "method",
-                    "units",
-                    "max_fit_frames",
-                    "seed",
-                    "quantizer",
-                    "n_mels",
-                )
-                if k in LE_SPEECH
-            }
-            | (
-                {"quantizer": local_pretrained(LE_SPEECH["quantizer"])}
-                if LE_SPEECH.get("quantizer")
-                else {}
-            )
-        ),
-        table_k=LE_SPEECH.get("table_k", 250),
+        settings=CODEBOOK_SETTINGS,
+        table_k=LE_SPEECH_TABLE_K,
     shell:
         "python -m mlser codebook --corpus {wildcards.corpus}"
         " --manifest {input.manifest} --folds {input.folds} --fold {wildcards.fold}"
@@ -104,14 +56,10 @@ rule codebook_frames:
 
 rule train_lemer_stage1:
     input:
-        unpack(
-            lambda w: _lemer_inputs(
-                w.corpus, w.fold, _lemer_stage(_stage1_row(w.key), 1)
-            )
-        ),
-        pretrained=lambda w: pretrained_for(_stage1_row(w.key)),
-        manifest="results/{corpus}/manifest.tsv",
-        folds="results/{corpus}/folds.tsv",
+        unpack(get_lemer_stage1_labels),
+        pretrained=get_stage1_pretrained,
+        manifest=rules.prepare_corpus.output.manifest,
+        folds=rules.make_folds.output.folds,
     output:
         "results/{corpus}/lemer/stage1/{key}/{fold}/model.pt",
     log:
@@ -128,27 +76,12 @@ rule train_lemer_stage1:
         runtime=1440,
     params:
         device=NEURAL_DEVICE,
-        experiment=lambda w: _json(_row(_stage1_row(w.key))),
-        models=lambda w: _json(models_for(_stage1_row(w.key))),
-        training=lambda w: _json(
-            _lemer_training(w.corpus, _lemer_stage(_stage1_row(w.key), 1))
-        ),
-        history=lambda w: _lemer_stage(_stage1_row(w.key), 1).get("text_history", 0),
-        labels=lambda w, input: _flags(
-            {
-                k: input[k]
-                for k in ("codebook", "keywords", "frame_codes")
-                if k in input.keys()
-            }
-        ),
-        checkpoints=lambda w: (
-            f"results/{w.corpus}/lemer/stage1/{w.key}/{w.fold}/checkpoints/"
-            + run_hash(
-                models_for(_stage1_row(w.key)),
-                _lemer_training(w.corpus, _lemer_stage(_stage1_row(w.key), 1)),
-                LE_RUN,
-            )
-        ),
+        experiment=get_stage1_row,
+        models=get_stage1_models,
+        training=get_lemer_stage1_training,
+        history=get_lemer_stage1_history,
+        labels=get_label_flags,
+        checkpoints=get_lemer_stage1_checkpoints,
     shell:
         "python -m mlser train-lemer --stage 1 --corpus {wildcards.corpus}"
         " --manifest {input.manifest} --folds {input.folds} --fold {wildcards.fold}"
@@ -160,11 +93,11 @@ rule train_lemer_stage1:
 
 rule train_lemer_stage2:
     input:
-        unpack(lambda w: _lemer_inputs(w.corpus, w.fold, _lemer_stage(w.experiment, 2))),
-        init=_stage2_init,
-        pretrained=lambda w: pretrained_for(w.experiment),
-        manifest="results/{corpus}/manifest.tsv",
-        folds="results/{corpus}/folds.tsv",
+        unpack(get_lemer_stage2_labels),
+        init=get_lemer_stage2_init,
+        pretrained=get_experiment_pretrained,
+        manifest=rules.prepare_corpus.output.manifest,
+        folds=rules.make_folds.output.folds,
     output:
         "results/{corpus}/lemer/stage2/{experiment}/{fold}/model.pt",
     log:
@@ -183,26 +116,12 @@ rule train_lemer_stage2:
         runtime=720,
     params:
         device=NEURAL_DEVICE,
-        experiment=lambda w: _json(_row(w.experiment)),
-        models=lambda w: _json(models_for(w.experiment)),
-        training=lambda w: _json(get_training(w.corpus, "le_mer", "finetune")),
-        history=lambda w: _history(w.experiment),
-        labels=lambda w, input: _flags(
-            {
-                k: input[k]
-                for k in ("codebook", "keywords", "frame_codes")
-                if k in input.keys()
-            }
-        ),
-        checkpoints=lambda w: (
-            f"results/{w.corpus}/lemer/stage2/{w.experiment}/{w.fold}/checkpoints/"
-            + run_hash(
-                models_for(w.experiment),
-                get_training(w.corpus, "le_mer", "finetune"),
-                LE_RUN,
-                MATRIX[w.experiment]["model"]["stage2"],
-            )
-        ),
+        experiment=get_experiment_row,
+        models=get_experiment_models,
+        training=get_lemer_finetune_training,
+        history=get_lemer_history,
+        labels=get_label_flags,
+        checkpoints=get_lemer_stage2_checkpoints,
     shell:
         "python -m mlser train-lemer --stage 2 --corpus {wildcards.corpus}"
         " --manifest {input.manifest} --folds {input.folds} --fold {wildcards.fold}"
@@ -219,30 +138,20 @@ if LEMER_SCORED:
     # transformers start once for all of them (a job per row paid 5-7 s each)
     rule evaluate_lemer:
         input:
-            models=lambda w: [s["model"] for s in _lemer_fold_scorings(w.fold)],
-            bases=lambda w: model_bases(
-                *(s["model"] for s in _lemer_fold_scorings(w.fold))
-            ),
-            pretrained=lambda w: pretrained_for(
-                *(s["id"] for s in _lemer_fold_scorings(w.fold))
-            ),
-            manifest=f"results/{LEMER_CORPUS}/manifest.tsv",
-            folds=f"results/{LEMER_CORPUS}/folds.tsv",
-            unseen_text=[
-                unseen_text_list(LEMER_CORPUS) for i in LEMER_SCORED if reads_text(i)
-            ][:1],
+            models=get_lemer_scored_models,
+            bases=get_lemer_scored_bases,
+            pretrained=get_lemer_scored_pretrained,
+            manifest=corpus_file(rules.prepare_corpus.output.manifest, LEMER_CORPUS),
+            folds=corpus_file(rules.make_folds.output.folds, LEMER_CORPUS),
+            unseen_text=get_lemer_unseen_text,
         output:
-            [
-                path
-                for i in LEMER_SCORED
-                for path in _lemer_scoring_outputs(i, "{fold}").values()
-            ],
+            lemer_scored_outputs("{fold}"),
         log:
             f"results/logs/evaluate_lemer/{LEMER_CORPUS}/{{fold}}.log",
         benchmark:
             f"results/benchmarks/evaluate_lemer/{LEMER_CORPUS}/{{fold}}.tsv"
         wildcard_constraints:
-            fold=_regex(LEMER_SCORED_FOLDS),
+            fold=alternatives(LEMER_SCORED_FOLDS),
         priority: 1
         conda:
             "../../envs/mlser.yaml"
@@ -254,9 +163,9 @@ if LEMER_SCORED:
         params:
             device=NEURAL_DEVICE,
             corpus=LEMER_CORPUS,
-            scorings=lambda w: _json(_lemer_fold_scorings(w.fold)),
+            scorings=get_lemer_scorings,
             max_seconds=config["evaluation"]["max_batch_seconds"],
-            keep=LE.get("attention_utterances", 4),
+            keep=LE_ATTENTION_UTTERANCES,
         shell:
             "python -m mlser evaluate-lemer --corpus {params.corpus}"
             " --manifest {input.manifest} --folds {input.folds} --fold {wildcards.fold}"
@@ -267,22 +176,20 @@ if LEMER_SCORED:
 
 rule lemer_score_fusion:
     input:
-        inputs=lambda w: [
-            f"results/{w.corpus}/experiments/{i}/{w.fold}/predictions.tsv"
-            for i in MATRIX[w.experiment]["combines"]
-        ],
-        unseen_text=unseen_text_input,
+        inputs=get_fusion_inputs,
+        unseen_text=get_unseen_text,
     output:
         predictions="results/{corpus}/experiments/{experiment}/{fold}/predictions.tsv",
         metrics="results/{corpus}/experiments/{experiment}/{fold}/metrics.json",
     log:
         "results/logs/lemer_score_fusion/{corpus}/{experiment}/{fold}.log",
     wildcard_constraints:
-        experiment=_regex(LEMER_FUSED),
+        experiment=alternatives(LEMER_FUSED),
+    localrule: True
     conda:
         "../../envs/mlser.yaml"
     params:
-        unseen=unseen_text_flag,
+        unseen=get_unseen_text_flag,
     shell:
         "python -m mlser lemer-score-fusion --corpus {wildcards.corpus}"
         " --inputs {input.inputs} --experiment-id {wildcards.experiment}"
@@ -292,25 +199,11 @@ rule lemer_score_fusion:
 
 rule lemer_sweep_point:
     input:
-        unpack(
-            lambda w: (
-                _lemer_inputs(
-                    w.corpus,
-                    w.fold,
-                    _lemer_stage(LEMER_SWEEPS[w.sweep]["bases"][0], 2),
-                )
-                if MATRIX[LEMER_SWEEPS[w.sweep]["bases"][0]]["model"].get("stage2")
-                else _lemer_inputs(
-                    w.corpus,
-                    w.fold,
-                    _lemer_stage(LEMER_SWEEPS[w.sweep]["bases"][0], 1),
-                )
-            )
-        ),
-        init=lambda w: _sweep_init(w.sweep, w.fold),
-        pretrained=lambda w: pretrained_for(*LEMER_SWEEPS[w.sweep]["bases"]),
-        manifest="results/{corpus}/manifest.tsv",
-        folds="results/{corpus}/folds.tsv",
+        unpack(get_sweep_labels),
+        init=get_sweep_init,
+        pretrained=get_sweep_pretrained,
+        manifest=rules.prepare_corpus.output.manifest,
+        folds=rules.make_folds.output.folds,
     output:
         model="results/{corpus}/lemer/sweeps/{sweep}/{value}/{fold}/model.pt",
         predictions="results/{corpus}/sweeps/{sweep}/{value}/{fold}/predictions.tsv",
@@ -321,7 +214,7 @@ rule lemer_sweep_point:
     benchmark:
         "results/benchmarks/lemer_sweep_point/{corpus}/{sweep}/{value}/{fold}.tsv"
     wildcard_constraints:
-        sweep=_regex(list(LEMER_SWEEPS)),
+        sweep=alternatives(LEMER_SWEEPS),
         value=r"\d+",
     priority: 1
     conda:
@@ -333,43 +226,15 @@ rule lemer_sweep_point:
         runtime=720,
     params:
         device=NEURAL_DEVICE,
-        experiment=lambda w: _json(_sweep_row(w.sweep, w.value)),
-        stage=lambda w: (
-            2
-            if MATRIX[LEMER_SWEEPS[w.sweep]["bases"][0]]["model"].get("stage2")
-            else 1
-        ),
-        models=lambda w: _json(models_for(*LEMER_SWEEPS[w.sweep]["bases"])),
-        training=lambda w: _json(get_training(w.corpus, "le_mer", "finetune")),
-        history=lambda w: _history(LEMER_SWEEPS[w.sweep]["bases"][0]),
-        labels=lambda w, input: _flags(
-            {
-                k: input[k]
-                for k in ("codebook", "keywords", "frame_codes", "init")
-                if k in input.keys() and input[k]
-            }
-        ),
-        checkpoints=lambda w: (
-            f"results/{w.corpus}/lemer/sweeps/{w.sweep}/{w.value}/{w.fold}/checkpoints/"
-            + run_hash(
-                models_for(*LEMER_SWEEPS[w.sweep]["bases"]),
-                get_training(w.corpus, "le_mer", "finetune"),
-                LE_RUN,
-            )
-        ),
+        experiment=get_sweep_row,
+        stage=get_sweep_stage,
+        models=get_sweep_models,
+        training=get_lemer_finetune_training,
+        history=get_sweep_history,
+        labels=get_sweep_label_flags,
+        checkpoints=get_sweep_checkpoints,
         max_seconds=config["evaluation"]["max_batch_seconds"],
-        scorings=lambda w, output: _json(
-            [
-                {
-                    "id": f"{w.sweep}-{w.value}",
-                    "model": output.model,
-                    "text_history": _history(LEMER_SWEEPS[w.sweep]["bases"][0]),
-                    "predictions": output.predictions,
-                    "metrics": output.metrics,
-                    "attention": output.attention,
-                }
-            ]
-        ),
+        scorings=get_sweep_scorings,
     # trains and scores in one process: torch's and transformers' imports once
     shell:
         "python -m mlser train-lemer --stage {params.stage} --corpus {wildcards.corpus}"
@@ -386,10 +251,7 @@ rule lemer_sweep_point:
 
 rule lemer_keyword_tables:
     input:
-        lambda w: [
-            f"results/{w.corpus}/label_embeddings/{f}/keywords.tsv"
-            for f in _lemer_folds_of(w.corpus)
-        ],
+        get_keyword_tables,
     output:
         csv="results/{corpus}/tables/lemer_keywords.csv",
         md=report(
@@ -399,11 +261,12 @@ rule lemer_keyword_tables:
         ),
     log:
         "results/logs/lemer_keyword_tables/{corpus}.log",
+    localrule: True
     conda:
         "../../envs/mlser.yaml"
     params:
-        folds=lambda w: " ".join(_lemer_folds_of(w.corpus)),
-        show=LE_TEXT.get("show_k", 9),
+        folds=get_keyword_table_folds,
+        show=LE_TEXT_SHOW_K,
     shell:
         "python -m mlser keyword-tables --corpus {wildcards.corpus} --tables {input}"
         " --fold-names {params.folds} --show {params.show}"
@@ -412,7 +275,7 @@ rule lemer_keyword_tables:
 
 rule figure_wang2023_k_sweep:
     input:
-        _sweep_metrics,
+        get_sweep_metrics,
     output:
         pdf=report(
             "results/figures/wang2023/fig3_{sweep}.pdf",
@@ -423,7 +286,8 @@ rule figure_wang2023_k_sweep:
     log:
         "results/logs/figure_wang2023/fig3_{sweep}.log",
     wildcard_constraints:
-        sweep=_regex(list(LEMER_SWEEPS)),
+        sweep=alternatives(LEMER_SWEEPS),
+    localrule: True
     conda:
         "../../envs/mlser.yaml"
     shell:
@@ -433,10 +297,7 @@ rule figure_wang2023_k_sweep:
 
 rule figure_wang2023_attention:
     input:
-        lambda w: (
-            f"results/{MATRIX[w.experiment]['corpus']}/experiments/{w.experiment}/"
-            f"{experiment_folds(w.experiment)[0]}/attention.json"
-        ),
+        get_attention_maps,
     output:
         pdf=report(
             "results/figures/wang2023/fig4_{experiment}.pdf",
@@ -448,6 +309,7 @@ rule figure_wang2023_attention:
         "results/logs/figure_wang2023/fig4_{experiment}.log",
     wildcard_constraints:
         experiment=ids_regex("le_mer"),
+    localrule: True
     conda:
         "../../envs/mlser.yaml"
     shell:
@@ -457,9 +319,9 @@ rule figure_wang2023_attention:
 
 rule figure_wang2023_labels:
     input:
-        keywords="results/{corpus}/label_embeddings/{fold}/keywords.tsv",
-        codes="results/{corpus}/label_embeddings/{fold}/frame_codes.tsv",
-        codebook="results/{corpus}/label_embeddings/{fold}/codebook.npz",
+        keywords=rules.label_keywords.output.keywords,
+        codes=rules.codebook_frames.output.codes,
+        codebook=rules.codebook_frames.output.codebook,
     output:
         pdf=report(
             "results/figures/wang2023/fig1_{corpus}_{fold}.pdf",
@@ -469,6 +331,7 @@ rule figure_wang2023_labels:
         png="results/figures/wang2023/fig1_{corpus}_{fold}.png",
     log:
         "results/logs/figure_wang2023/fig1_{corpus}_{fold}.log",
+    localrule: True
     conda:
         "../../envs/mlser.yaml"
     shell:

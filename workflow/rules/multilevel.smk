@@ -1,15 +1,12 @@
 # The multi-level family (gao2024, gao2025): stage 1, stage 2, scoring per fold.
 
 
-TARGET_SOURCES.append(multilevel_targets)
-
-
 rule train_stage1:
     input:
-        unpack(acoustic_init),
-        pretrained=lambda w: pretrained_for(STAGE1[w.key]),
-        manifest="results/{corpus}/manifest.tsv",
-        folds="results/{corpus}/folds.tsv",
+        unpack(get_acoustic_init),
+        pretrained=get_stage1_pretrained,
+        manifest=rules.prepare_corpus.output.manifest,
+        folds=rules.make_folds.output.folds,
     output:
         "results/{corpus}/stage1/{key}/{fold}/model.pt",
     log:
@@ -25,18 +22,11 @@ rule train_stage1:
         runtime=1440,
     params:
         device=NEURAL_DEVICE,
-        experiment=lambda w: _json(_row(STAGE1[w.key])),
-        models=lambda w: _json(models_for(STAGE1[w.key])),
-        training=lambda w: _json(get_training(w.corpus, "multilevel", "stage1")),
-        checkpoints=lambda w, input: (
-            f"results/{w.corpus}/stage1/{w.key}/{w.fold}/checkpoints/"
-            + run_hash(
-                models_for(STAGE1[w.key]),
-                get_training(w.corpus, "multilevel", "stage1"),
-                acoustic_init_flag(w, input),
-            )
-        ),
-        init=acoustic_init_flag,
+        experiment=get_stage1_row,
+        models=get_stage1_models,
+        training=get_multilevel_stage1_training,
+        checkpoints=get_train_stage1_checkpoints,
+        init=get_acoustic_init_flag,
     shell:
         "python -m mlser train-multilevel --stage 1 --corpus {wildcards.corpus}"
         " --manifest {input.manifest} --folds {input.folds} --fold {wildcards.fold}"
@@ -47,11 +37,11 @@ rule train_stage1:
 
 rule train_stage2:
     input:
-        init=stage2_init,
-        bases=lambda w: model_bases(stage2_init(w)),
-        pretrained=lambda w: pretrained_for(w.experiment),
-        manifest="results/{corpus}/manifest.tsv",
-        folds="results/{corpus}/folds.tsv",
+        init=get_stage2_init,
+        bases=get_stage2_init_bases,
+        pretrained=get_experiment_pretrained,
+        manifest=rules.prepare_corpus.output.manifest,
+        folds=rules.make_folds.output.folds,
     output:
         "results/{corpus}/stage2/{experiment}/{fold}/model.pt",
     log:
@@ -69,17 +59,10 @@ rule train_stage2:
         runtime=720,
     params:
         device=NEURAL_DEVICE,
-        experiment=lambda w: _json(_row(w.experiment)),
-        models=lambda w: _json(models_for(w.experiment)),
-        training=lambda w: _json(get_training(w.corpus, "multilevel", "stage2")),
-        checkpoints=lambda w: (
-            f"results/{w.corpus}/stage2/{w.experiment}/{w.fold}/checkpoints/"
-            + run_hash(
-                models_for(w.experiment),
-                get_training(w.corpus, "multilevel", "stage2"),
-                MATRIX[w.experiment]["model"]["stage2"],
-            )
-        ),
+        experiment=get_experiment_row,
+        models=get_experiment_models,
+        training=get_multilevel_stage2_training,
+        checkpoints=get_train_stage2_checkpoints,
     shell:
         "python -m mlser train-multilevel --stage 2 --corpus {wildcards.corpus}"
         " --manifest {input.manifest} --folds {input.folds} --fold {wildcards.fold}"
@@ -91,15 +74,11 @@ rule train_stage2:
 
 rule evaluate_multilevel:
     input:
-        models=lambda w: [s["model"] for s in fold_scorings(w.corpus, w.fold)],
-        bases=lambda w: model_bases(
-            *(s["model"] for s in fold_scorings(w.corpus, w.fold))
-        ),
-        pretrained=lambda w: pretrained_for(
-            *(s["id"] for s in fold_scorings(w.corpus, w.fold))
-        ),
-        manifest="results/{corpus}/manifest.tsv",
-        folds="results/{corpus}/folds.tsv",
+        models=get_multilevel_scored_models,
+        bases=get_multilevel_scored_bases,
+        pretrained=get_multilevel_scored_pretrained,
+        manifest=rules.prepare_corpus.output.manifest,
+        folds=rules.make_folds.output.folds,
     output:
         directory("results/{corpus}/multilevel_scores/{fold}"),
     log:
@@ -115,7 +94,7 @@ rule evaluate_multilevel:
         runtime=360,
     params:
         device=NEURAL_DEVICE,
-        scorings=lambda w: _json(fold_scorings(w.corpus, w.fold)),
+        scorings=get_multilevel_scorings,
         max_seconds=config["evaluation"]["max_batch_seconds"],
     shell:
         "python -m mlser evaluate-multilevel --corpus {wildcards.corpus}"
@@ -126,20 +105,21 @@ rule evaluate_multilevel:
 
 rule experiment_predictions:
     input:
-        scores="results/{corpus}/multilevel_scores/{fold}",
-        unseen_text=unseen_text_input,
+        scores=unflagged(rules.evaluate_multilevel.output[0]),
+        unseen_text=get_unseen_text,
     output:
         predictions="results/{corpus}/experiments/{experiment}/{fold}/predictions.tsv",
         metrics="results/{corpus}/experiments/{experiment}/{fold}/metrics.json",
     log:
         "results/logs/experiment_predictions/{corpus}/{experiment}/{fold}.log",
     wildcard_constraints:
-        experiment="|".join(re.escape(i) for i in PREDICTIONS_OF) or "^$",
+        experiment=alternatives(PREDICTIONS_OF),
+    localrule: True
     conda:
         "../../envs/mlser.yaml"
     params:
-        scored_as=lambda w: PREDICTIONS_OF[w.experiment],
-        unseen=unseen_text_flag,
+        scored_as=get_scored_as,
+        unseen=get_unseen_text_flag,
     shell:
         "python -m mlser experiment-predictions --scores {input.scores}"
         " --scored-as {params.scored_as} --experiment-id {wildcards.experiment}"
@@ -159,6 +139,7 @@ rule experiments_table:
         ),
     log:
         "results/logs/experiments_table.log",
+    localrule: True
     conda:
         "../../envs/mlser.yaml"
     params:

@@ -14,7 +14,7 @@ rule synthesize_read_speech:
     conda:
         "../../envs/mlser.yaml"
     params:
-        spec=lambda w: _json(pretraining(w.name)["corpus"]),
+        spec=get_read_speech_spec,
     shell:
         "python -m mlser synthesize read_speech --out {output} --spec {params.spec:q}"
         " > {log} 2>&1"
@@ -22,10 +22,8 @@ rule synthesize_read_speech:
 
 rule pretrain_acoustic:
     input:
-        corpus=f"{DEMO_CORPORA}/read_speech/{{name}}",
-        pretrained=lambda w: get_pretrained_inputs(
-            {"acoustic": {w.name: config["models"]["acoustic"][w.name]}}
-        ),
+        corpus=unflagged(rules.synthesize_read_speech.output[0]),
+        pretrained=get_pretraining_pretrained,
     output:
         "results/pretrained/{name}/model.pt",
     log:
@@ -42,16 +40,9 @@ rule pretrain_acoustic:
         runtime=1440,
     params:
         device=NEURAL_DEVICE,
-        models=lambda w: _json(
-            local_models({"acoustic": {w.name: config["models"]["acoustic"][w.name]}})
-        ),
-        training=lambda w: _json(
-            {k: v for k, v in pretraining(w.name).items() if k != "corpus"}
-        ),
-        checkpoints=lambda w: (
-            f"results/pretrained/{w.name}/checkpoints/"
-            + run_hash(config["models"]["acoustic"][w.name], pretraining(w.name))
-        ),
+        models=get_pretraining_models,
+        training=get_pretraining_settings,
+        checkpoints=get_pretraining_checkpoints,
     shell:
         "python -m mlser pretrain-acoustic --corpus {input.corpus} --acoustic-encoder {wildcards.name}"
         " --models {params.models:q} --training {params.training:q}"

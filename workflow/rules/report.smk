@@ -2,44 +2,10 @@
 # scorecard, figures drawn from predictions, per-fold breakdowns. Each table and figure
 # depends only on the metrics / predictions it reads, and is an entry of the report.
 
-import yaml
-
-from mlser.report.paper_tables import load_tables, paper_table_specs
-
-# the papers' results tables on the enabled corpora that hold a row of a family this
-# config runs (rows not run are listed in them, with the reason)
-TABLE_SPECS = [
-    s
-    for s in paper_table_specs(MATRIX, load_tables(MATRIX_DIR))
-    if s["corpus"] in CORPORA
-    and any(
-        MATRIX[i]["model"]["family"] in config["experiments"]["families"]
-        for i in s["rows"]
-    )
-]
-# figures.yaml lists every paper figure; this file draws those of kind confusion/gates
-FIGURES = {
-    f"{f['paper']}/{f['id']}": f
-    for f in yaml.safe_load((MATRIX_DIR / "figures.yaml").read_text())["figures"]
-}
-
-
-# "config/config.yaml (synthetic demo corpora)": what the captions say a run was made on
-MADE_ON = ", ".join(
-    _config_name(f) for f in workflow.overwrite_configfiles or workflow.configfiles
-) + (
-    " (synthetic demo corpora)"
-    if any(config["corpora"][c].get("synthesize") is not None for c in CORPORA)
-    else " (the corpora named there)"
-)
-
-
-TARGET_SOURCES.append(report_targets)
-
 
 rule paper_table:
     input:
-        _table_rows,
+        get_paper_table_metrics,
     output:
         csv="results/{corpus}/tables/{paper}_table{number}.csv",
         md="results/{corpus}/tables/{paper}_table{number}.md",
@@ -56,6 +22,7 @@ rule paper_table:
     wildcard_constraints:
         paper="gao2024|gao2025|wang2023|alqurashi2024",
         number=r"\d+",
+    localrule: True
     conda:
         "../../envs/mlser.yaml"
     params:
@@ -69,12 +36,9 @@ rule paper_table:
 
 rule scorecard:
     input:
-        tables=[
-            f"results/{s['corpus']}/tables/{s['paper']}_table{s['number']}.csv"
-            for s in TABLE_SPECS
-        ],
-        metrics=[f"{d}/metrics.json" for i in EXPERIMENTS for d in _scored(i)],
-        predictions=[f"{d}/predictions.tsv" for i in EXPERIMENTS for d in _scored(i)],
+        tables=get_scorecard_tables,
+        metrics=get_scored_metrics,
+        predictions=get_scored_predictions,
         comparisons=MATRIX_DIR / "comparisons.yaml",
     output:
         md="results/tables/scorecard.md",
@@ -89,6 +53,7 @@ rule scorecard:
         "results/logs/scorecard.log",
     benchmark:
         "results/benchmarks/scorecard.tsv"
+    localrule: True
     conda:
         "../../envs/mlser.yaml"
     params:
@@ -105,7 +70,7 @@ rule scorecard:
 
 rule confusion_figure:
     input:
-        _figure_predictions,
+        get_figure_predictions,
     output:
         pdf="results/figures/{paper}/{figure}.pdf",
         png=report(
@@ -117,13 +82,14 @@ rule confusion_figure:
     log:
         "results/logs/figures/{paper}/{figure}.log",
     wildcard_constraints:
-        figure=_figure_ids("confusion"),
+        figure=figure_ids("confusion"),
+    localrule: True
     conda:
         "../../envs/mlser.yaml"
     params:
-        spec=lambda w: _json(_figure_spec(w)),
-        corpus=lambda w: _figure_corpus(FIGURES[f"{w.paper}/{w.figure}"]),
-        caption=lambda w: _figure_caption(w),
+        spec=get_figure_spec,
+        corpus=get_figure_corpus,
+        caption=get_figure_caption,
         made_on=MADE_ON,
     shell:
         "python -m mlser confusion-figure --corpus {params.corpus} --spec {params.spec:q}"
@@ -132,7 +98,7 @@ rule confusion_figure:
 
 rule gate_figure:
     input:
-        _figure_predictions,
+        get_figure_predictions,
     output:
         pdf="results/figures/{paper}/{figure}.pdf",
         png=report(
@@ -144,13 +110,14 @@ rule gate_figure:
     log:
         "results/logs/figures/{paper}/{figure}.log",
     wildcard_constraints:
-        figure=_figure_ids("gates"),
+        figure=figure_ids("gates"),
+    localrule: True
     conda:
         "../../envs/mlser.yaml"
     params:
-        spec=lambda w: _json(_figure_spec(w)),
-        corpus=lambda w: _figure_corpus(FIGURES[f"{w.paper}/{w.figure}"]),
-        caption=lambda w: _figure_caption(w),
+        spec=get_figure_spec,
+        corpus=get_figure_corpus,
+        caption=get_figure_caption,
         made_on=MADE_ON,
     shell:
         "python -m mlser gate-figure --corpus {params.corpus} --spec {params.spec:q}"
@@ -159,12 +126,7 @@ rule gate_figure:
 
 rule fold_breakdown:
     input:
-        lambda w: [
-            f"{d}/metrics.json"
-            for i in EXPERIMENTS
-            if MATRIX[i]["corpus"] == w.corpus
-            for d in _scored(i)
-        ],
+        get_fold_breakdown_metrics,
     output:
         csv="results/{corpus}/tables/per_fold.csv",
         html=report(
@@ -182,6 +144,7 @@ rule fold_breakdown:
         ),
     log:
         "results/logs/fold_breakdown/{corpus}.log",
+    localrule: True
     conda:
         "../../envs/mlser.yaml"
     params:
