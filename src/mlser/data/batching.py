@@ -153,6 +153,23 @@ def length_bucketed_batches(
     return batches
 
 
+def batches_of(
+    examples: list[Example],
+    max_seconds: float,
+    seed: int,
+    shuffle: bool,
+    batch_size: int | None = None,
+) -> list[list[Example]]:
+    """Length-bucketed batches of at most ``max_seconds`` padded audio each, or with
+    ``batch_size`` the papers' plain fixed-size batches in random order."""
+    if batch_size:
+        order = fixed_size_batches(len(examples), batch_size, seed, shuffle)
+    else:
+        lengths = [len(e.audio) for e in examples]
+        order = length_bucketed_batches(lengths, int(max_seconds * SAMPLE_RATE), seed, shuffle)
+    return [[examples[i] for i in b] for b in order]
+
+
 def padded_share(batches: Sequence[Sequence[int]], lengths: Sequence[int]) -> float:
     """The share of padded (wasted) samples over ``batches``."""
     lengths = np.asarray(lengths)

@@ -21,6 +21,7 @@ from transformers import AutoModel, PreTrainedModel, Wav2Vec2Config, Wav2Vec2Mod
 from mlser.data.audio import load_audio
 from mlser.data.batching import SAMPLE_RATE
 from mlser.features.acoustic import FeatureTable, finished_table
+from mlser.pretrained import load_kwargs, resolve_pretrained
 
 __all__ = ["extract_ssl", "ssl_encoder_from_spec"]
 
@@ -28,9 +29,6 @@ __all__ = ["extract_ssl", "ssl_encoder_from_spec"]
 def ssl_encoder_from_spec(spec: dict[str, Any]) -> PreTrainedModel:
     """The encoder of a ``models.acoustic.<name>`` entry: ``pretrained`` (hub id or path)
     or a random-init ``Wav2Vec2Model`` from its ``wav2vec2`` config values."""
-    from mlser.pretrained import load_kwargs
-    from mlser.training.multilevel import resolve_pretrained
-
     if spec.get("pretrained"):
         name = resolve_pretrained(spec["pretrained"])
         return AutoModel.from_pretrained(name, **load_kwargs(name))

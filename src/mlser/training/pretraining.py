@@ -25,9 +25,10 @@ import torch
 
 from mlser.atomic import atomic_path
 from mlser.data.audio import load_audio
-from mlser.data.batching import SAMPLE_RATE, Batch, Example, collate
+from mlser.data.batching import SAMPLE_RATE, Batch, Example, batches_of, collate
 from mlser.models.losses import ctc_loss
 from mlser.models.multilevel import MultiLevelSER
+from mlser.models.specs import build_model
 
 #: the parts of a multi-level model this step trains and hands on
 PRETRAINED_PARTS = ("acoustic.", "ctc_head.")
@@ -67,8 +68,6 @@ def pretraining_stage(acoustic_encoder: str) -> dict[str, Any]:
 def scoring_order(examples: list[Example], max_seconds: float) -> tuple[list[list[int]], list[str]]:
     """Length-bucketed index batches of ``examples`` in a fixed order, and the reference
     transcripts in that order (the order :func:`transcribe` returns hypotheses in)."""
-    from mlser.training.multilevel import batches_of
-
     position = {id(e): i for i, e in enumerate(examples)}
     groups = batches_of(examples, max_seconds, 0, shuffle=False)
     order = [[position[id(e)] for e in g] for g in groups]
@@ -102,8 +101,9 @@ def transcribe(
     return out
 
 
-def pretrained_state(model: MultiLevelSER) -> dict[str, torch.Tensor]:
-    """The acoustic encoder's and CTC head's weights, by their names in the model."""
+def acoustic_ctc_state(model: MultiLevelSER) -> dict[str, torch.Tensor]:
+    """CPU copies of the acoustic encoder's and CTC head's weights (what this step hands
+    on), by their names in the model."""
     return {
         k: v.detach().cpu().clone()
         for k, v in model.state_dict().items()
@@ -148,7 +148,6 @@ def run_pretraining(
     from mlser.evaluation import metrics
     from mlser.provenance import provenance
     from mlser.training.loop import TrainConfig, clear_checkpoints, fit
-    from mlser.training.multilevel import batches_of, build_model
 
     device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
     seed = int(training.get("seed", 0))
@@ -189,6 +188,6 @@ def run_pretraining(
         "provenance": provenance(),
     }
     spec = {"acoustic_encoder": acoustic_encoder, "acoustic": models["acoustic"][acoustic_encoder]}
-    save_pretrained(out, pretrained_state(model), spec)
+    save_pretrained(out, acoustic_ctc_state(model), spec)
     clear_checkpoints(checkpoint_dir)
     return record
