@@ -156,11 +156,9 @@ def test_predict_reads_the_corrected_transcript_and_export_keeps_the_text_settin
 
     model = _tiny_aec_model()
     model.text.config.train_top_layers = 1
-    loaded = LoadedModel(
-        model, ("neu", "hap"), ("ser", "asr"), Path("m.pt"), None, {"beam_size": 3}
-    )
+    loaded = LoadedModel(model, ("neu", "hap"), ("ser", "asr"), Path("m.pt"), {"beam_size": 3})
     assert _text_source(loaded) == "asr_corrected"
-    config = export_config(model, loaded.classes, loaded.tasks, None, {}, loaded.correction)
+    config = export_config(model, loaded.classes, loaded.tasks, {}, loaded.correction)
     assert config["correction"] == {"beam_size": 3}
     assert config["text"]["train_top_layers"] == 1
     rebuilt = model_from_config(config, minilm_path())

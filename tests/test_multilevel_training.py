@@ -12,6 +12,7 @@ import torch
 
 from mlser.data.batching import Example
 from mlser.evaluation.metrics import unweighted_accuracy
+from mlser.models.adapters import AdapterConfig
 from mlser.training.multilevel import (
     StageError,
     alignment_weights,
@@ -125,6 +126,15 @@ def test_two_stages_then_scoring_never_touch_the_test_fold(tmp_path) -> None:
     assert all("adapter" in k for k in saved["state_dict"] if k.startswith("acoustic.hubert"))
     s1_state = load_model(tmp_path / "s1.pt")[0].state_dict()
     assert all(torch.equal(s2.state_dict()[k], s1_state[k]) for k in saved["base"]["keys"])
+    # the file holds the model's whole config, adapters included, and rebuilds from it; a
+    # file saved before it did (no config in its spec) rebuilds from the run's settings
+    assert saved["spec"]["config"]["adapters"]["bottleneck"] == 4
+    assert s2.config.adapters == AdapterConfig(bottleneck=4)
+    legacy = {**saved, "spec": {k: v for k, v in saved["spec"].items() if k != "config"}}
+    torch.save(legacy, tmp_path / "legacy.pt")
+    old = load_model(tmp_path / "legacy.pt")[0].state_dict()
+    assert old.keys() == s2.state_dict().keys()
+    assert all(torch.equal(old[k], v) for k, v in s2.state_dict().items())
     assert spec["tasks"] == ["asr", "gender", "ser", "style"]
     clean = examples(6, 3)
     pred = evaluate(model_path=tmp_path / "s2.pt", data=clean, text_source="none", max_seconds=4)

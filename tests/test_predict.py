@@ -183,6 +183,39 @@ def test_model_with_error_correction_round_trips_its_decoder(fused, tmp_path) ->
     assert model.correct(hyps, 2, 6) == loaded.model.correct(hyps, 2, 6)
 
 
+def test_an_export_in_the_first_format_still_loads(fused, tmp_path) -> None:
+    """Format 1 flattened the encoders' configs by hand (``model_type`` beside the
+    architecture, ``pretrained_source``); a folder written so loads the same model."""
+    export_loaded(fused, tmp_path / "old")
+    path = tmp_path / "old" / "config.json"
+    config = json.loads(path.read_text())
+    assert config["mlser_format"] == 2
+    a, t = config["acoustic"], config["text"]
+    model_config = dict(t["model_config"])
+    config.update(
+        mlser_format=1,
+        acoustic={
+            "model_type": "hubert",
+            "hubert": a["hubert"],
+            "frontend": a["frontend"],
+            "n_mels": a["n_mels"],
+            "normalize_waveform": a["normalize_waveform"],
+            "pretrained_source": None,
+        },
+        text={
+            "model_type": model_config.pop("model_type"),
+            "model_config": model_config,
+            "freeze": t["freeze"],
+            "train_top_layers": t["train_top_layers"],
+            "max_length": t["max_length"],
+            "pretrained_source": None,
+        },
+    )
+    path.write_text(json.dumps(config))
+    ours, theirs = fused.model.state_dict(), load_exported(tmp_path / "old").model.state_dict()
+    assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
+
+
 def test_export_refuses_weights_that_do_not_match(checkpoint, tmp_path) -> None:
     export_model(checkpoint, tmp_path / "ok")
     config = json.loads((tmp_path / "ok" / "config.json").read_text())

@@ -3,8 +3,11 @@
 An exported folder holds everything needed to rebuild the model without the pipeline's
 config, the Hub or the package that shipped the pretrained encoder:
 
-* ``config.json``: the architecture (full HuBERT and text-encoder configs, fusion,
-  adapters, head sizes), ``id2label`` / ``label2id`` and the tasks the heads were trained on;
+* ``config.json``: the model's :class:`~mlser.models.multilevel.MultiLevelSERConfig` as
+  :meth:`~mlser.models.multilevel.MultiLevelSER.standalone_config` writes it (full HuBERT
+  and text-encoder architectures, fusion, adapters, error correction, head sizes; the
+  config's fields are its top-level keys), ``id2label`` / ``label2id``, the tasks the
+  heads were trained on and the correction's beam settings;
 * ``model.safetensors``: every weight (the pretrained encoders' included);
 * the text encoder's tokenizer files (``tokenizer.json``, ``vocab.txt``, ...);
 * ``preprocessor_config.json``: what the model expects as input (16 kHz mono float
@@ -22,7 +25,6 @@ import dataclasses
 import json
 import os
 import pickle
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -30,20 +32,17 @@ import torch
 
 from mlser.atomic import atomic_path
 from mlser.data.labels import GENDERS, STYLES
-from mlser.models.acoustic import AcousticEncoderConfig
-from mlser.models.adapters import AdapterConfig
-from mlser.models.error_correction import ErrorCorrectionConfig
-from mlser.models.fusion import FusionConfig
 from mlser.models.multilevel import MultiLevelSER, MultiLevelSERConfig
-from mlser.models.text import TextEncoderConfig
 
 MODEL_TYPE = "mlser_multilevel"
-FORMAT_VERSION = 1
+#: 2: ``acoustic`` and ``text`` are the encoders' configs as they are (#22); 1 (still
+#: read): hand-flattened (``model_type``, ``pretrained_source``).
+FORMAT_VERSION = 2
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 LABEL_MAP_NAME = "label_map.json"
-# Keys of a transformers config dict that describe the file, not the architecture.
-_CONFIG_META = ("_name_or_path", "architectures", "transformers_version", "model_type")
+#: The top-level keys of ``config.json`` that are the model's config.
+_MODEL_KEYS = tuple(f.name for f in dataclasses.fields(MultiLevelSERConfig))
 
 
 class ExportError(ValueError):
@@ -59,57 +58,36 @@ class LoadedModel:
         classes: emotion labels in the order of the emotion logits.
         tasks: the tasks its heads were trained on ("ser", "asr", "gender", "style").
         source: where it was loaded from.
-        adapters: the :class:`AdapterConfig` settings of its stage-2 adapters, or None.
         correction: ``beam_size`` and ``max_length`` of its ASR error correction's beam
             search, as the pipeline scores it (empty: the defaults).
+
+    The model's adapters, error correction and every size are in ``model.config``.
     """
 
     model: MultiLevelSER
     classes: tuple[str, ...]
     tasks: tuple[str, ...]
     source: Path
-    adapters: dict[str, Any] | None = None
     correction: dict[str, Any] = dataclasses.field(default_factory=dict)
-
-
-def correction_settings(error_correction: dict[str, Any] | None) -> dict[str, Any]:
-    """The beam-search settings among a config's ``models.error_correction`` sizes."""
-    return {k: v for k, v in (error_correction or {}).items() if k in ("beam_size", "max_length")}
-
-
-def _arch_dict(config: Any) -> dict[str, Any]:
-    return {k: v for k, v in config.to_dict().items() if k not in _CONFIG_META}
 
 
 def export_config(
     model: MultiLevelSER,
     classes: tuple[str, ...],
     tasks: tuple[str, ...],
-    adapters: dict[str, Any] | None,
     origin: dict[str, Any],
     correction: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The ``config.json`` of ``model``: everything :func:`load_exported` rebuilds it from."""
-    cfg = model.config
-    acoustic = text = None
-    if model.acoustic is not None:
-        acoustic = {
-            "model_type": model.acoustic.hubert.config.model_type,
-            "hubert": _arch_dict(model.acoustic.hubert.config),
-            "frontend": model.acoustic.config.frontend,
-            "n_mels": model.acoustic.config.n_mels,
-            "normalize_waveform": model.acoustic.config.normalize_waveform,
-            "pretrained_source": model.acoustic.config.pretrained_name,
-        }
-    if model.text is not None:
-        text = {
-            "model_type": model.text.model.config.model_type,
-            "model_config": _arch_dict(model.text.model.config),
-            "freeze": model.text.config.freeze,
-            "train_top_layers": model.text.config.train_top_layers,
-            "max_length": model.text.config.max_length,
-            "pretrained_source": model.text.config.pretrained_name,
-        }
+    """The ``config.json`` of ``model``: everything :func:`load_exported` rebuilds it from.
+
+    Its model part is ``model.standalone_config().to_dict()``, key for key; the rest says
+    what the outputs mean, the correction's beam settings, and where the model came from
+    (``pretrained_sources``: what the encoders' weights were first loaded from)."""
+    sources = {
+        part: encoder.config.pretrained_name
+        for part, encoder in (("acoustic", model.acoustic), ("text", model.text))
+        if encoder is not None
+    }
     return {
         "model_type": MODEL_TYPE,
         "architectures": ["MultiLevelSER"],
@@ -118,20 +96,9 @@ def export_config(
         "label2id": {c: i for i, c in enumerate(classes)},
         "tasks": list(tasks),
         "sampling_rate": 16000,
-        "acoustic": acoustic,
-        "text": text,
-        "fusion": cfg.fusion,
-        "fusion_config": asdict(cfg.fusion_config),
-        "num_emotions": cfg.num_emotions,
-        "num_genders": cfg.num_genders,
-        "num_styles": cfg.num_styles,
-        "ctc_dropout": cfg.ctc_dropout,
-        "head_dropout": cfg.head_dropout,
-        "adapters": adapters,
-        "error_correction": (
-            asdict(cfg.error_correction) if cfg.error_correction is not None else None
-        ),
+        **model.standalone_config().to_dict(),
         "correction": correction or {},
+        "pretrained_sources": sources,
         "origin": origin,
     }
 
@@ -140,49 +107,41 @@ def export_config(
 _SHARED = "error_correction.encoder."
 
 
-def model_from_config(config: dict[str, Any], tokenizer_dir: str | None) -> MultiLevelSER:
-    """A randomly initialised :class:`MultiLevelSER` with the architecture of ``config``."""
-    acoustic = text = None
+def _format1_parts(config: dict[str, Any]) -> dict[str, Any]:
+    """The ``acoustic`` / ``text`` entries of a format-1 ``config.json`` (hand-flattened:
+    ``model_type`` beside the architecture, ``pretrained_source``) as format 2 has them."""
+    out: dict[str, Any] = {}
     if config.get("acoustic"):
         a = config["acoustic"]
-        acoustic = AcousticEncoderConfig(
-            pretrained_name=None,
-            hubert=dict(a["hubert"]),
-            frontend=a["frontend"],
-            n_mels=int(a["n_mels"]),
-            normalize_waveform=bool(a["normalize_waveform"]),
-        )
+        out["acoustic"] = {
+            "pretrained_name": None,
+            "hubert": dict(a["hubert"]),
+            "frontend": a["frontend"],
+            "n_mels": int(a["n_mels"]),
+            "normalize_waveform": bool(a["normalize_waveform"]),
+        }
     if config.get("text"):
         t = config["text"]
-        text = TextEncoderConfig(
-            pretrained_name=None,
-            model_config={"model_type": t["model_type"], **t["model_config"]},
-            tokenizer_name=tokenizer_dir,
-            freeze=bool(t["freeze"]),
-            train_top_layers=int(t.get("train_top_layers", 0)),
-            max_length=int(t["max_length"]),
-        )
-    model = MultiLevelSER(
-        MultiLevelSERConfig(
-            acoustic=acoustic,
-            text=text,
-            fusion=config["fusion"],
-            fusion_config=FusionConfig(**config["fusion_config"]),
-            num_emotions=int(config["num_emotions"]),
-            num_genders=int(config["num_genders"]),
-            num_styles=int(config["num_styles"]),
-            ctc_dropout=float(config["ctc_dropout"]),
-            head_dropout=float(config["head_dropout"]),
-            error_correction=(
-                ErrorCorrectionConfig(**config["error_correction"])
-                if config.get("error_correction")
-                else None
-            ),
-        )
-    )
-    if config.get("adapters") is not None:
-        model.add_adapters(AdapterConfig(**config["adapters"]))
-    return model
+        out["text"] = {
+            "pretrained_name": None,
+            "model_config": {"model_type": t["model_type"], **t["model_config"]},
+            "freeze": bool(t["freeze"]),
+            "train_top_layers": int(t.get("train_top_layers", 0)),
+            "max_length": int(t["max_length"]),
+        }
+    return out
+
+
+def model_from_config(config: dict[str, Any], tokenizer_dir: str | None) -> MultiLevelSER:
+    """A randomly initialised :class:`MultiLevelSER` with the architecture of ``config``
+    (an export's ``config.json``); its text encoder's tokenizer is in ``tokenizer_dir``."""
+    model_part = {k: config[k] for k in _MODEL_KEYS if k in config}
+    if config.get("mlser_format", 1) < 2:
+        model_part.update(_format1_parts(config))
+    model_config = MultiLevelSERConfig.from_dict(model_part)
+    if model_config.text is not None:
+        model_config.text.tokenizer_name = tokenizer_dir
+    return MultiLevelSER(model_config)
 
 
 def load_exported(directory: str | os.PathLike[str]) -> LoadedModel:
@@ -213,6 +172,8 @@ def load_exported(directory: str | os.PathLike[str]) -> LoadedModel:
         model = model_from_config(config, str(directory) if config.get("text") else None)
     except KeyError as exc:
         raise ExportError(f"{config_path}: the key {exc} is missing") from exc
+    except (TypeError, ValueError) as exc:
+        raise ExportError(f"{config_path}: not a model config this mlser reads ({exc})") from exc
     try:
         state = load_file(str(weights))
     except Exception as exc:  # safetensors raises its own SafetensorError on a bad header
@@ -229,12 +190,7 @@ def load_exported(directory: str | os.PathLike[str]) -> LoadedModel:
     classes = tuple(config["id2label"][str(i)] for i in range(len(config["id2label"])))
     tasks = tuple(config["tasks"])
     return LoadedModel(
-        model.eval(),
-        classes,
-        tasks,
-        directory,
-        config.get("adapters"),
-        dict(config.get("correction") or {}),
+        model.eval(), classes, tasks, directory, dict(config.get("correction") or {})
     )
 
 
@@ -251,7 +207,7 @@ def _load_tokenizer(directory: Path) -> Any:
 
 def load_any(path: str | os.PathLike[str]) -> LoadedModel:
     """An exported folder or a pipeline checkpoint (``model.pt`` of a training stage)."""
-    from mlser.training.multilevel import load_model
+    from mlser.training.multilevel import correction_settings, load_model
 
     path = Path(path)
     if path.is_dir():
@@ -263,9 +219,8 @@ def load_any(path: str | os.PathLike[str]) -> LoadedModel:
     except (RuntimeError, KeyError, EOFError, OSError, pickle.UnpicklingError) as exc:
         raise ExportError(f"{path}: not a trained mlser model ({exc})") from exc
     tasks = tuple(spec.get("tasks", spec["stage"]["tasks"]))
-    correction = correction_settings(spec["models"].get("error_correction"))
     classes = tuple(spec["classes"])
-    return LoadedModel(model.eval(), classes, tasks, path, spec.get("adapters"), correction)
+    return LoadedModel(model.eval(), classes, tasks, path, correction_settings(spec))
 
 
 def _probe_input() -> tuple[torch.Tensor, torch.Tensor]:
@@ -353,9 +308,7 @@ def export_loaded(
     model = loaded.model
     source = loaded.source
     info = {"source": str(source), **(origin or {})}
-    config = export_config(
-        model, loaded.classes, loaded.tasks, loaded.adapters, info, loaded.correction
-    )
+    config = export_config(model, loaded.classes, loaded.tasks, info, loaded.correction)
     out_dir = Path(out_dir)
     with atomic_path(out_dir) as tmp:
         tmp.mkdir()

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 from transformers import HubertModel
 
-from mlser.pretrained import load_kwargs
+from mlser.pretrained import load_kwargs, resolve_pretrained
 
 __all__ = [
     "AcousticEncoder",
@@ -181,7 +181,9 @@ class AcousticEncoderConfig:
 
     Attributes:
         pretrained_name: hub id or local path for ``HubertModel.from_pretrained`` (paper:
-            ``facebook/hubert-large-ll60k``); None builds a random-init model from ``hubert``.
+            ``facebook/hubert-large-ll60k``), or ``package:<module>``
+            (:func:`mlser.pretrained.resolve_pretrained`); None builds a random-init model
+            from ``hubert``.
         hubert: ``HubertConfig`` kwargs (random init) or overrides passed to ``from_pretrained``.
         frontend: ``"cnn"`` (frozen HuBERT CNN, the paper) or ``"logmel"`` (demo, see module doc).
         n_mels: mel bands of the log-mel front end.
@@ -239,11 +241,8 @@ class AcousticEncoder(nn.Module):
         if hubert is None:
             config_cls, model_cls = _model_classes(config.architecture)
             if config.pretrained_name is not None:
-                hubert = model_cls.from_pretrained(
-                    config.pretrained_name,
-                    **load_kwargs(config.pretrained_name),
-                    **config.hubert,
-                )
+                name = resolve_pretrained(config.pretrained_name)
+                hubert = model_cls.from_pretrained(name, **load_kwargs(name), **config.hubert)
             else:
                 hubert = model_cls(config_cls(**config.hubert))
         self.hubert = hubert

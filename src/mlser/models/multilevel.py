@@ -18,7 +18,7 @@ parameter counts at paper and demo size.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 import torch
@@ -66,6 +66,13 @@ class MultiLevelSERConfig:
         head_dropout: dropout before each classification layer.
         error_correction: the ASR error-correction decoder on the shared text encoder
             (gao2025 §3.3); None = no AEC. Its special-token ids must be the text tokenizer's.
+        adapters: the stage-2 bottleneck adapters in every encoder layer (gao2025 §3.1.2),
+            which also freeze both encoders and the AEC; None = none.
+
+    The config is the model's whole description: :meth:`to_dict` / :meth:`from_dict` carry
+    it through JSON, and ``MultiLevelSER(config)`` builds the model it describes (training
+    saves it with the weights, :func:`mlser.models.specs.saved_config`; an export writes
+    :meth:`MultiLevelSER.standalone_config` to its ``config.json``).
     """
 
     acoustic: AcousticEncoderConfig | None = field(default_factory=AcousticEncoderConfig)
@@ -78,6 +85,41 @@ class MultiLevelSERConfig:
     ctc_dropout: float = 0.1
     head_dropout: float = 0.1
     error_correction: ErrorCorrectionConfig | None = None
+    adapters: AdapterConfig | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (nested configs as dicts, None where a part is absent)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MultiLevelSERConfig:
+        """The config :meth:`to_dict` gave; a key it does not know is an error."""
+        unknown = sorted(set(data) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ValueError(f"not MultiLevelSERConfig fields: {unknown}")
+        return cls(
+            **{
+                k: _NESTED[k](**v) if k in _NESTED and isinstance(v, dict) else v
+                for k, v in data.items()
+            }
+        )
+
+
+#: The fields of :class:`MultiLevelSERConfig` that are configs of their own.
+_NESTED: dict[str, Any] = {
+    "acoustic": AcousticEncoderConfig,
+    "text": TextEncoderConfig,
+    "fusion_config": FusionConfig,
+    "error_correction": ErrorCorrectionConfig,
+    "adapters": AdapterConfig,
+}
+#: Keys of a transformers config dict that describe the file, not the architecture.
+_CONFIG_META = ("_name_or_path", "architectures", "transformers_version", "model_type")
+
+
+def _architecture(config: Any) -> dict[str, Any]:
+    """A transformers config as the keyword arguments that rebuild its architecture."""
+    return {k: v for k, v in config.to_dict().items() if k not in _CONFIG_META}
 
 
 @dataclass
@@ -170,13 +212,21 @@ class MultiLevelSER(nn.Module):
             if self.text is None or self.acoustic is None:
                 raise ValueError("error correction needs both an acoustic and a text encoder")
             self.error_correction = ErrorCorrectionModel(config.error_correction, self.text.model)
+        if config.adapters is not None:
+            self._insert_adapters(config.adapters)
 
     def add_adapters(self, config: AdapterConfig) -> list[BottleneckAdapter]:
         """Stage 2: adapters in every layer of both encoders, whose weights are frozen.
 
         The fusion module and all heads stay trainable: gao2025 freezes "the feature extractors",
         and the gender / style FC layers are new in this stage. HuBERT's CNN stays frozen.
+        The model's config records them, so that it rebuilds the model with them.
         """
+        adapters = self._insert_adapters(config)
+        self.config = replace(self.config, adapters=config)
+        return adapters
+
+    def _insert_adapters(self, config: AdapterConfig) -> list[BottleneckAdapter]:
         adapters: list[BottleneckAdapter] = []
         if self.error_correction is not None:  # gao2025 §3.3: "we freeze the AEC module"
             self.error_correction.requires_grad_(False)
@@ -184,6 +234,28 @@ class MultiLevelSER(nn.Module):
             if encoder is not None:
                 adapters += _add_adapters(encoder, config)
         return adapters
+
+    def standalone_config(self) -> MultiLevelSERConfig:
+        """This model's config with each encoder's architecture written out in full and no
+        pretrained source: what rebuilds it (at random, then its saved weights) without the
+        checkpoints or packages it was built from (:mod:`mlser.inference.export`). The
+        text encoder's tokenizer is left unnamed (the loader names where it saved it)."""
+        acoustic = text = None
+        if self.acoustic is not None:
+            acoustic = replace(
+                self.acoustic.config,
+                pretrained_name=None,
+                hubert=_architecture(self.acoustic.hubert.config),
+            )
+        if self.text is not None:
+            arch = self.text.model.config
+            text = replace(
+                self.text.config,
+                pretrained_name=None,
+                tokenizer_name=None,
+                model_config={"model_type": arch.model_type, **_architecture(arch)},
+            )
+        return replace(self.config, acoustic=acoustic, text=text)
 
     @torch.no_grad()
     def correct(

@@ -5,14 +5,18 @@ The experiment matrix names encoders (``acoustic_encoder: hubert_large``); the r
 random-init sizes). This module turns the two into the dataclass config a network is built
 from, for every family that builds from them: :func:`multilevel_config` for
 :class:`~mlser.models.multilevel.MultiLevelSER` (multi-level training and the acoustic
-pretraining), :func:`lookup` for LE-MER's systems.
+pretraining), :func:`lookup` for LE-MER's systems. Once built, a multi-level model carries
+its whole :class:`~mlser.models.multilevel.MultiLevelSERConfig`, saved with it
+(:func:`saved_config`), so nothing downstream reads the ``models`` section again.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from mlser.models.acoustic import AcousticEncoderConfig
+from mlser.models.adapters import AdapterConfig
 from mlser.models.error_correction import ErrorCorrectionConfig
 from mlser.models.fusion import FusionConfig
 from mlser.models.multilevel import MultiLevelSER, MultiLevelSERConfig
@@ -26,6 +30,7 @@ __all__ = [
     "lookup",
     "merge_stage",
     "multilevel_config",
+    "saved_config",
 ]
 
 
@@ -71,14 +76,14 @@ def multilevel_config(
     if stage.get("acoustic_encoder"):
         spec = lookup(models, "acoustic", stage["acoustic_encoder"])
         acoustic_cfg = AcousticEncoderConfig(
-            pretrained_name=resolve_pretrained(spec.get("pretrained")),
+            pretrained_name=spec.get("pretrained"),
             hubert=dict(spec.get("hubert", {})),
             frontend=spec.get("frontend", "cnn"),
         )
     if stage.get("text_encoder"):
         spec = lookup(models, "text", stage["text_encoder"])
         text_cfg = TextEncoderConfig(
-            pretrained_name=resolve_pretrained(spec.get("pretrained")),
+            pretrained_name=spec.get("pretrained"),
             freeze=bool(spec.get("freeze", False)),
             max_length=int(spec.get("max_length", 128)),
             train_top_layers=int(spec.get("train_top_layers", 0)),
@@ -134,3 +139,20 @@ def build_model(
 ) -> MultiLevelSER:
     """A fresh :class:`MultiLevelSER` for a stage block (see :func:`multilevel_config`)."""
     return MultiLevelSER(multilevel_config(stage, models, num_emotions, error_correction))
+
+
+def saved_config(spec: dict[str, Any]) -> MultiLevelSERConfig:
+    """The config a multi-level model file (``spec``: its saved spec) was built from.
+
+    Files saved since #22 hold it (``spec["config"]``, :meth:`MultiLevelSERConfig.to_dict`).
+    Older files hold the stage block, the run's ``models`` section, the classes, the tasks
+    and the stage-2 adapters instead: their config is derived from those as training
+    derived it (:func:`multilevel_config`), so they load as before.
+    """
+    if spec.get("config") is not None:
+        return MultiLevelSERConfig.from_dict(spec["config"])
+    tasks = spec.get("tasks", spec["stage"]["tasks"])
+    config = multilevel_config(spec["stage"], spec["models"], len(spec["classes"]), "aec" in tasks)
+    if spec.get("adapters") is not None:
+        config = dataclasses.replace(config, adapters=AdapterConfig(**spec["adapters"]))
+    return config

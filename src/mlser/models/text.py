@@ -19,7 +19,7 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedModel
 
 from mlser.data.transcripts import join_word_pieces
 from mlser.models.adapters import ADAPTER_ATTR
-from mlser.pretrained import load_kwargs
+from mlser.pretrained import load_kwargs, resolve_pretrained
 
 __all__ = ["TextEncoder", "TextEncoderConfig", "bert_base_config"]
 
@@ -42,7 +42,8 @@ class TextEncoderConfig:
 
     Attributes:
         pretrained_name: hub id or local path for ``AutoModel.from_pretrained`` (paper: BERT-base;
-            which casing is not stated, ``bert-base-uncased`` is the usual choice). None builds a
+            which casing is not stated, ``bert-base-uncased`` is the usual choice), or
+            ``package:<module>`` (:func:`mlser.pretrained.resolve_pretrained`). None builds a
             random-init model from ``model_config``.
         model_config: ``AutoConfig.for_model`` kwargs including ``model_type`` (random init).
         tokenizer_name: where the tokenizer comes from; defaults to ``pretrained_name``. Loaded
@@ -80,9 +81,8 @@ class TextEncoder(nn.Module):
         self.config = config
         if model is None:
             if config.pretrained_name is not None:
-                model = AutoModel.from_pretrained(
-                    config.pretrained_name, **load_kwargs(config.pretrained_name)
-                )
+                name = resolve_pretrained(config.pretrained_name)
+                model = AutoModel.from_pretrained(name, **load_kwargs(name))
             elif config.model_config is not None:
                 kwargs = dict(config.model_config)
                 model = AutoModel.from_config(
@@ -129,7 +129,7 @@ class TextEncoder(nn.Module):
     @property
     def tokenizer(self) -> Any:
         if self._tokenizer is None:
-            name = self.config.tokenizer_name or self.config.pretrained_name
+            name = resolve_pretrained(self.config.tokenizer_name or self.config.pretrained_name)
             if name is None:
                 raise ValueError("no tokenizer: set TextEncoderConfig.tokenizer_name")
             self._tokenizer = AutoTokenizer.from_pretrained(name, **load_kwargs(name))

@@ -43,7 +43,7 @@ from mlser.models.contrastive import ContrastiveConfig, ContrastiveLoss
 from mlser.models.fusion import FusionOutput, utterance_gate_means
 from mlser.models.losses import LossWeights, MultiTaskTargets, multitask_loss
 from mlser.models.multilevel import MultiLevelSER
-from mlser.models.specs import StageError, build_model, merge_stage
+from mlser.models.specs import StageError, build_model, merge_stage, saved_config
 from mlser.training.loop import (
     TrainConfig,
     clear_checkpoints,
@@ -56,6 +56,7 @@ from mlser.training.pretraining import load_pretrained
 
 TASK_WEIGHTS = {"asr": "asr", "gender": "gender", "style": "style"}
 ALIGNMENT_TASKS = ("aec", "cl")
+#: Test-time text sources (the matrix schema's ``text_source`` enum).
 TEXT_SOURCES = ("ground_truth", "asr", "asr_corrected", "none")
 
 
@@ -310,19 +311,18 @@ def train_stage(
 _TRAIN_FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
 
 
-def _rebuild(spec: dict[str, Any]) -> MultiLevelSER:
-    tasks = spec.get("tasks", spec["stage"]["tasks"])
-    model = build_model(spec["stage"], spec["models"], len(spec["classes"]), "aec" in tasks)
-    if spec.get("adapters") is not None:
-        model.add_adapters(AdapterConfig(**spec["adapters"]))
-    return model
-
-
 def load_model(path: str | os.PathLike[str]) -> tuple[MultiLevelSER, dict[str, Any]]:
     """Rebuild a model saved by :func:`mlser.training.model_files.save_model_file`, with
-    its spec."""
-    model, spec = load_model_file(path, _rebuild)
+    its spec: from the config it was saved with (:func:`mlser.models.specs.saved_config`)."""
+    model, spec = load_model_file(path, lambda spec: MultiLevelSER(saved_config(spec)))
     return model, spec  # type: ignore[return-value]
+
+
+def correction_settings(spec: dict[str, Any]) -> dict[str, Any]:
+    """``beam_size`` and ``max_length`` of the ASR error correction's beam search, as the
+    run that trained the model (its spec) set them in ``models.error_correction``."""
+    aec = spec.get("models", {}).get("error_correction") or {}
+    return {k: v for k, v in aec.items() if k in ("beam_size", "max_length")}
 
 
 def selection_text_source(model: MultiLevelSER, tasks: list[str]) -> str:
@@ -460,6 +460,8 @@ def run_stage(
         "models": models,
         "classes": list(classes),
         "adapters": adapters,
+        # what rebuilds the model (load_model); the rest says what it was trained as
+        "config": model.config.to_dict(),
     }
     sizes = save_model_file(out, spec, model.cpu(), pretrained, init, init_state)
     log(f"{context}: {size_note(sizes)}")
@@ -495,5 +497,5 @@ def evaluate(
     model.to(device)
     classes = tuple(spec["classes"])
     tasks = tuple(spec.get("tasks", spec["stage"]["tasks"]))
-    correction = spec["models"].get("error_correction", {})
+    correction = correction_settings(spec)
     return predict(model, data, classes, text_source, max_seconds, device, tasks, correction)
