@@ -1,14 +1,18 @@
 """The package's shape (issue #22): imports between mlser modules form no cycle (counting
 the imports inside functions, which hide one from Python but not from a reader), no
 module reaches for another's private (underscore) names, library modules never import
-the command-line layer."""
+the command-line layer, and each name list the config schemas spell out is the code's."""
 
 from __future__ import annotations
 
 import ast
 from pathlib import Path
 
+import pytest
+import yaml
+
 SRC = Path(__file__).resolve().parents[1] / "src"
+CONFIG = Path(__file__).resolve().parents[1] / "config"
 
 
 def _module_name(path: Path) -> str:
@@ -187,3 +191,98 @@ def test_command_modules_are_recognised() -> None:
     assert is_command_module("mlser.training.lemer_commands")
     assert not is_command_module("mlser.training.lemer")
     assert not is_command_module("mlser.models.multilevel")
+
+
+# ------------------------------------------------------------------ one list per name set
+
+
+def _schema(path: str) -> dict:
+    return yaml.safe_load((CONFIG / path).read_text(encoding="utf-8"))
+
+
+def _experiments_enum(name: str) -> list:
+    return _schema("experiments/schema.yaml")["$defs"][name]["enum"]
+
+
+def _same(schema: list, code: list | tuple, what: str) -> None:
+    assert len(set(schema)) == len(schema), f"{what}: a name twice in the schema"
+    assert sorted(schema, key=str) == sorted(code, key=str), (
+        f"{what}: only in the schema {sorted(set(schema) - set(code), key=str)}, "
+        f"only in the code {sorted(set(code) - set(schema), key=str)}"
+    )
+
+
+def test_fusion_names_of_the_matrix_schema_are_the_codes() -> None:
+    from mlser.models.fusion import FUSION_NAMES, FUSIONS, build_fusion
+
+    _same(_experiments_enum("fusion"), FUSION_NAMES, "fusion")
+    assert set(FUSIONS) <= set(FUSION_NAMES)
+    # every name the multi-level family builds is one build_fusion knows, and only those
+    with pytest.raises(ValueError, match="unknown fusion 'label_guided'"):
+        build_fusion("label_guided", None)  # type: ignore[arg-type]
+
+
+def test_family_names_of_both_schemas_are_the_codes() -> None:
+    from mlser.experiments import SUPPORTED
+
+    config = _schema("schema.yaml")
+    families = config["$defs"]["family"]["enum"]
+    _same(families, list(SUPPORTED), "family (config/schema.yaml)")
+    experiments = config["properties"]["experiments"]["properties"]
+    assert experiments["families"]["items"] == {"$ref": "#/$defs/family"}
+    assert experiments["family_folds"]["propertyNames"] == {"$ref": "#/$defs/family"}
+    matrix = _schema("experiments/schema.yaml")["$defs"]["model"]["properties"]["family"]
+    _same(matrix["enum"], [*SUPPORTED, "external"], "family (config/experiments/schema.yaml)")
+
+
+def test_text_sources_of_the_matrix_schema_are_the_codes() -> None:
+    from mlser.training.multilevel import TEXT_SOURCES
+
+    _same(_experiments_enum("text_source"), TEXT_SOURCES, "text_source")
+
+
+def _enums_of(schema: dict, key: str) -> list[list]:
+    """The ``enum`` of every property called ``key``, anywhere in ``schema``."""
+    found: list[list] = []
+
+    def visit(node: object) -> None:
+        if isinstance(node, dict):
+            prop = node.get("properties")
+            if isinstance(prop, dict) and "enum" in (prop.get(key) or {}):
+                found.append(prop[key]["enum"])
+            for value in node.values():
+                visit(value)
+        elif isinstance(node, list):
+            for value in node:
+                visit(value)
+
+    visit(schema)
+    return found
+
+
+def _setting_lists() -> dict[str, tuple]:
+    from mlser.models.acoustic import ARCHITECTURES, FRONTENDS
+    from mlser.models.fusion import GATE_FORMS
+    from mlser.models.losses import CTC_REDUCTIONS
+    from mlser.training.loop import LR_SCHEDULES, ON_NONFINITE, SELECT_METRICS
+
+    return {
+        "architecture": tuple(ARCHITECTURES),
+        "frontend": FRONTENDS,
+        "gate_form": GATE_FORMS,
+        "ctc_reduction": CTC_REDUCTIONS,
+        "lr_schedule": LR_SCHEDULES,
+        "on_nonfinite": ON_NONFINITE,
+        "select_metric": SELECT_METRICS,
+    }
+
+
+@pytest.mark.parametrize("key", sorted(_setting_lists()))
+def test_every_schema_enum_of_a_setting_is_the_codes_list(key: str) -> None:
+    code = _setting_lists()[key]
+    enums = _enums_of(_schema("schema.yaml"), key) + _enums_of(
+        _schema("experiments/schema.yaml"), key
+    )
+    assert enums, f"no `{key}` enum in the schemas (renamed?)"
+    for enum in enums:
+        _same(enum, code, key)

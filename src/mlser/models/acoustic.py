@@ -28,6 +28,8 @@ from transformers import HubertModel
 from mlser.pretrained import load_kwargs, resolve_pretrained
 
 __all__ = [
+    "ARCHITECTURES",
+    "FRONTENDS",
     "AcousticEncoder",
     "AcousticEncoderConfig",
     "LogMelFrontend",
@@ -202,18 +204,26 @@ class AcousticEncoderConfig:
     architecture: Literal["hubert", "wav2vec2", "wav2vec2_conformer"] = "hubert"
 
 
+#: ``AcousticEncoderConfig.frontend`` values (config/schema.yaml ``models.acoustic.<name>``).
+FRONTENDS = ("cnn", "logmel")
+#: ``AcousticEncoderConfig.architecture`` -> the transformers (config, model) class names
+#: (config/schema.yaml ``models.acoustic.<name>.architecture``).
+ARCHITECTURES: dict[str, tuple[str, str]] = {
+    "hubert": ("HubertConfig", "HubertModel"),
+    "wav2vec2": ("Wav2Vec2Config", "Wav2Vec2Model"),
+    "wav2vec2_conformer": ("Wav2Vec2ConformerConfig", "Wav2Vec2ConformerModel"),
+}
+
+
 def _model_classes(architecture: str) -> tuple[Any, Any]:
     """(config class, model class) of an ``architecture``."""
     import transformers
 
-    names = {
-        "hubert": ("HubertConfig", "HubertModel"),
-        "wav2vec2": ("Wav2Vec2Config", "Wav2Vec2Model"),
-        "wav2vec2_conformer": ("Wav2Vec2ConformerConfig", "Wav2Vec2ConformerModel"),
-    }
-    if architecture not in names:
-        raise ValueError(f"unknown architecture {architecture!r}: expected one of {sorted(names)}")
-    cfg, model = names[architecture]
+    if architecture not in ARCHITECTURES:
+        raise ValueError(
+            f"unknown architecture {architecture!r}: expected one of {sorted(ARCHITECTURES)}"
+        )
+    cfg, model = ARCHITECTURES[architecture]
     return getattr(transformers, cfg), getattr(transformers, model)
 
 
@@ -254,7 +264,7 @@ class AcousticEncoder(nn.Module):
             # The CNN would be dead weight: drop it so parameter counts and optimisers ignore it.
             hubert.feature_extractor = None
         else:
-            raise ValueError(f"unknown frontend {config.frontend!r}: expected 'cnn' or 'logmel'")
+            raise ValueError(f"unknown frontend {config.frontend!r}: expected one of {FRONTENDS}")
 
     @classmethod
     def from_pretrained(

@@ -42,7 +42,9 @@ Choices where the papers are silent (see each class for the equation-level ones)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Literal
 
 import torch
@@ -53,9 +55,14 @@ from mlser.models.heads import masked_mean_pool
 
 __all__ = [
     "FUSIONS",
+    "FUSION_NAMES",
+    "GATE_FORMS",
+    "NO_FUSION",
+    "OTHER_FAMILY_FUSIONS",
     "ConcatFusion",
     "CrossAttentionFusion",
     "FusionConfig",
+    "FusionKind",
     "FusionOutput",
     "GatedFusion",
     "MaskedMultiheadAttention",
@@ -64,6 +71,10 @@ __all__ = [
     "build_fusion",
     "utterance_gate_means",
 ]
+
+
+#: ``FusionConfig.gate_form`` values (config/schema.yaml ``models.fusion.gate_form``).
+GATE_FORMS = ("convex", "independent")
 
 
 @dataclass
@@ -476,35 +487,57 @@ class TemporalGatedFusion(_CrossAttentionBase):
         )
 
 
-#: Names as the experiment matrix (config/experiments/*.yaml) uses them.
-FUSIONS: dict[str, str] = {
-    "concat": "pooled concatenation (gao2025 eq. 2)",
-    "self_attention_concat": "self-attention + concatenation (gao2025 Table 6 Exp. 25)",
-    "self_attention_gated": "self-attention + conventional gated fusion (Table 6 Exp. 27)",
-    "cross_attention": "cross-attention alone, its outputs pooled (gao2024 Table 2)",
-    "cross_attention_gated": "cross-attention + conventional gate (gao2024 Table 2)",
-    "self_cross_attention": "self- + cross-attention, CmGI w/o TGF (Table 6 Exp. 26)",
-    "tgf": "temporal gated fusion / CmGI (Table 6 Exp. 28)",
-    "tgf_gated": "TGF + conventional gated fusion (Table 6 Exp. 29)",
+@dataclass(frozen=True)
+class FusionKind:
+    """One entry of :data:`FUSIONS`: how to build the module, and what it is."""
+
+    build: Callable[[FusionConfig], nn.Module]
+    description: str
+
+
+#: The fusions the multi-level family builds, by the name the experiment matrix
+#: (config/experiments/*.yaml) uses: the one registry :func:`build_fusion` looks up.
+FUSIONS: dict[str, FusionKind] = {
+    "concat": FusionKind(ConcatFusion, "pooled concatenation (gao2025 eq. 2)"),
+    "self_attention_concat": FusionKind(
+        SelfAttentionConcatFusion, "self-attention + concatenation (gao2025 Table 6 Exp. 25)"
+    ),
+    "self_attention_gated": FusionKind(
+        GatedFusion, "self-attention + conventional gated fusion (Table 6 Exp. 27)"
+    ),
+    "cross_attention": FusionKind(
+        partial(CrossAttentionFusion, pool_self=False),
+        "cross-attention alone, its outputs pooled (gao2024 Table 2)",
+    ),
+    "cross_attention_gated": FusionKind(
+        partial(CrossAttentionFusion, utterance_gate=True, pool_self=False),
+        "cross-attention + conventional gate (gao2024 Table 2)",
+    ),
+    "self_cross_attention": FusionKind(
+        CrossAttentionFusion, "self- + cross-attention, CmGI w/o TGF (Table 6 Exp. 26)"
+    ),
+    "tgf": FusionKind(TemporalGatedFusion, "temporal gated fusion / CmGI (Table 6 Exp. 28)"),
+    "tgf_gated": FusionKind(
+        partial(TemporalGatedFusion, utterance_gate=True),
+        "TGF + conventional gated fusion (Table 6 Exp. 29)",
+    ),
 }
+
+#: A stage with one modality (nothing to fuse).
+NO_FUSION = "none"
+#: Fusions of the other families, which build them themselves: LE-MER's label-guided
+#: cross-attention (:mod:`mlser.models.label_embedding`) and alqurashi2024's decision rule
+#: (:mod:`mlser.training.hierarchical`).
+OTHER_FAMILY_FUSIONS: dict[str, str] = {
+    "label_guided": "le_mer",
+    "hierarchical": "hierarchical",
+}
+#: Every ``fusion`` name of the experiment matrix (its schema's enum; tests/test_package_layout.py).
+FUSION_NAMES: tuple[str, ...] = (NO_FUSION, *FUSIONS, *OTHER_FAMILY_FUSIONS)
 
 
 def build_fusion(name: str, config: FusionConfig) -> nn.Module:
     """The fusion module called ``name`` (one of ``FUSIONS``)."""
-    if name == "concat":
-        return ConcatFusion(config)
-    if name == "self_attention_concat":
-        return SelfAttentionConcatFusion(config)
-    if name == "self_attention_gated":
-        return GatedFusion(config)
-    if name == "cross_attention":
-        return CrossAttentionFusion(config, pool_self=False)
-    if name == "cross_attention_gated":
-        return CrossAttentionFusion(config, utterance_gate=True, pool_self=False)
-    if name == "self_cross_attention":
-        return CrossAttentionFusion(config)
-    if name == "tgf":
-        return TemporalGatedFusion(config)
-    if name == "tgf_gated":
-        return TemporalGatedFusion(config, utterance_gate=True)
-    raise ValueError(f"unknown fusion {name!r}: expected one of {sorted(FUSIONS)}")
+    if name not in FUSIONS:
+        raise ValueError(f"unknown fusion {name!r}: expected one of {sorted(FUSIONS)}")
+    return FUSIONS[name].build(config)

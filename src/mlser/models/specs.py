@@ -18,7 +18,7 @@ from typing import Any
 from mlser.models.acoustic import AcousticEncoderConfig
 from mlser.models.adapters import AdapterConfig
 from mlser.models.error_correction import ErrorCorrectionConfig
-from mlser.models.fusion import FusionConfig
+from mlser.models.fusion import NO_FUSION, FusionConfig
 from mlser.models.multilevel import MultiLevelSER, MultiLevelSERConfig
 from mlser.models.text import TextEncoderConfig
 from mlser.pretrained import load_kwargs, resolve_pretrained
@@ -88,8 +88,8 @@ def multilevel_config(
             max_length=int(spec.get("max_length", 128)),
             train_top_layers=int(spec.get("train_top_layers", 0)),
         )
-    fusion = stage.get("fusion") or "none"
-    if acoustic_cfg is not None and text_cfg is not None and fusion == "none":
+    fusion = stage.get("fusion") or NO_FUSION
+    if acoustic_cfg is not None and text_cfg is not None and fusion == NO_FUSION:
         raise StageError("a stage with both encoders needs a fusion (got 'none')")
     if error_correction is None:
         error_correction = "aec" in stage.get("tasks", [])
@@ -101,7 +101,7 @@ def multilevel_config(
     return MultiLevelSERConfig(
         acoustic=acoustic_cfg,
         text=text_cfg,
-        fusion=fusion if fusion != "none" else "concat",
+        fusion=fusion if fusion != NO_FUSION else "concat",
         fusion_config=FusionConfig(**models.get("fusion", {})),
         num_emotions=num_emotions,
         error_correction=aec_cfg,

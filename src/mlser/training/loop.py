@@ -34,7 +34,9 @@ from mlser.training.checkpoint import (
 )
 
 FROZEN = "frozen.pt"  # the run's non-trainable parameters, beside its epoch checkpoints
+#: ``lr_schedule`` and ``on_nonfinite`` values (their enums in config/schema.yaml).
 LR_SCHEDULES = ("constant", "cosine")
+ON_NONFINITE = ("stop", "skip")
 #: The emotion metrics a stage may select its epoch on (``corpora.<name>.select_metric``).
 SELECT_METRICS = ("ua", "wa", "wf1")
 #: A tie on the selection metric goes to the better of these, in order, then to the earlier
@@ -88,6 +90,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"lr_schedule {self.lr_schedule!r}: one of {LR_SCHEDULES}")
+        if self.on_nonfinite not in ON_NONFINITE:
+            raise ValueError(f"on_nonfinite {self.on_nonfinite!r}: one of {ON_NONFINITE}")
         if self.warmup_steps < 0:
             raise ValueError(f"warmup_steps {self.warmup_steps}: must be >= 0")
 
