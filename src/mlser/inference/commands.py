@@ -23,7 +23,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         to_jsonl,
         to_tsv,
     )
-    from mlser.training.multilevel import StageError
+    from mlser.models.specs import StageError
 
     use_compute(args)
     hf_logging.disable_progress_bar()
