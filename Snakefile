@@ -25,6 +25,7 @@ include: "workflow/rules/common_hierarchical.smk"
 include: "workflow/rules/common_lemer.smk"
 include: "workflow/rules/common_report.smk"
 include: "workflow/rules/common_export.smk"
+include: "workflow/rules/common_rehearsal.smk"
 # The rules: pretrained weights, corpora, the demo's acoustic pretraining, the three
 # model families, the report's tables and figures, the exported model.
 include: "workflow/rules/pretrained.smk"
@@ -35,6 +36,7 @@ include: "workflow/rules/hierarchical.smk"
 include: "workflow/rules/lemer.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/export.smk"
+include: "workflow/rules/rehearsal.smk"
 
 
 rule all:

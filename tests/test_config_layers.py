@@ -45,7 +45,7 @@ def test_the_paper_config_inherits_nothing_from_the_demo(paper_plan: list[dict])
         )
         # the demo's tiny random HuBERT sizes, frozen one-layer MiniLM and length batches
         assert "hubert" not in models.get("acoustic", {}).get("hubert_large", {})
-        bert = models["text"].get("bert_base")
+        bert = models.get("text", {}).get("bert_base")
         if bert:
             assert bert["freeze"] is False and "train_top_layers" not in bert
             assert bert["max_length"] == 128

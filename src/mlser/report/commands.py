@@ -1,7 +1,8 @@
 """The report's tables and figures: ``experiments-table`` (``workflow/rules/multilevel.smk``),
 ``paper-table``, ``scorecard``, ``confusion-figure``, ``gate-figure`` and ``fold-breakdown``
 (``workflow/rules/report.smk``), ``figures-alqurashi2024`` (``hierarchical.smk``),
-``keyword-tables`` and ``figure-wang2023`` (``lemer.smk``)."""
+``keyword-tables`` and ``figure-wang2023`` (``lemer.smk``), ``rehearsal-report``
+(``rehearsal.smk``)."""
 
 from __future__ import annotations
 
@@ -256,6 +257,47 @@ def _add_figure_wang2023(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_figure_wang2023)
 
 
+def cmd_rehearsal_report(args: argparse.Namespace) -> int:
+    import json
+
+    import pandas as pd
+
+    from mlser.report import rehearsal
+
+    hours = {}  # corpus -> the rehearsal corpus's audio hours
+    for path in args.manifests:
+        manifest = pd.read_csv(path, sep="\t", keep_default_na=False)
+        hours[Path(path).parent.name] = float(manifest["duration"].sum()) / 3600
+    full = json.loads(args.full_corpus)
+    scale = {c: full[c] / h for c, h in hours.items() if c in full and h > 0}
+    records = sorted(args.results.rglob("model.pt.json"))
+    trainings = rehearsal.training_table(records, json.loads(args.full_epochs), scale)
+    fetched = sorted(args.pretrained.glob("*/.mlser_fetch.json"))
+    rehearsal.write_report(
+        args.out,
+        rehearsal.benchmark_table(args.results / "benchmarks"),
+        trainings,
+        rehearsal.model_table(fetched),
+        args.device,
+        json.loads(args.not_run),
+    )
+    print((args.out / "report.md").read_text())
+    return 0
+
+
+def _add_rehearsal_report(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("rehearsal-report", help="the rehearsal's bill of the full run")
+    p.add_argument("--results", required=True, type=Path, help="results/ of the rehearsal")
+    p.add_argument("--pretrained", required=True, type=Path, help="resources/pretrained")
+    p.add_argument("--manifests", nargs="+", required=True, type=Path)
+    p.add_argument("--full-epochs", required=True, help="JSON: training kind -> epochs")
+    p.add_argument("--full-corpus", required=True, help="JSON: corpus -> real audio hours")
+    p.add_argument("--not-run", default="{}", help="JSON: row -> why it is not run")
+    p.add_argument("--device", required=True)
+    p.add_argument("--out", required=True, type=Path)
+    p.set_defaults(func=cmd_rehearsal_report)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add this module's steps to ``mlser``'s subcommands."""
     _add_experiments_table(sub)
@@ -266,3 +308,4 @@ def register(sub: argparse._SubParsersAction) -> None:
     _add_figures_alqurashi2024(sub)
     _add_keyword_tables(sub)
     _add_figure_wang2023(sub)
+    _add_rehearsal_report(sub)
