@@ -492,6 +492,7 @@ def assert_same_outputs(slurm_dir: Path, local_dir: Path, model: str | None) -> 
     for record in records:
         for epoch in record["history"]:
             epoch.pop("seconds")
+            epoch.pop("train_seconds")
         # when each run happened differs by design; what ran it must not
         record["provenance"].pop("utc")
     (ours, theirs), key = records, "history"

@@ -269,6 +269,9 @@ def fit(
             group["lr"] = rate
         model.train()
         started, total, count, step = time.perf_counter(), 0.0, 0, 0
+        on_gpu = params[0].device.type == "cuda"
+        if on_gpu:  # the epoch's peak, for the rehearsal's memory bill (#23)
+            torch.cuda.reset_peak_memory_stats(params[0].device)
         optimiser.zero_grad(set_to_none=True)
         for step, batch in enumerate(batches(epoch), start=1):
             loss = step_loss(model, batch)
@@ -293,12 +296,17 @@ def fit(
             _warm_up(optimiser, rates, config, steps_taken)
             _optimiser_step(optimiser, params, config)
 
+        train_seconds = time.perf_counter() - started
         model.eval()
         with torch.no_grad():
             metrics = validate(model)
         key = selection_key(metrics, config.select_metric)
         record = {"epoch": epoch, "train_loss": total / max(count, 1), **metrics}
         record["seconds"] = round(time.perf_counter() - started, 3)
+        record["train_seconds"] = round(train_seconds, 3)
+        if on_gpu:
+            peak = torch.cuda.max_memory_allocated(params[0].device)
+            record["peak_gpu_mb"] = round(peak / 2**20, 1)
         result.history.append(record)
         # strictly better only: of equal epochs the earlier stays
         if key > (result.best_score, *result.best_tie_break):
