@@ -93,3 +93,28 @@ def _models():
             }
         ]
     )
+
+
+def test_max_batches_stops_each_epoch_and_still_takes_an_optimiser_step(tmp_path):
+    """The rehearsal's cap (rehearsal.max_batches -> TrainConfig.max_batches): each epoch
+    trains on its first batches only, and the accumulated gradient is still applied."""
+    import torch
+
+    from mlser.training.loop import TrainConfig, fit
+
+    model = torch.nn.Linear(2, 1)
+    before = model.weight.detach().clone()
+    seen: list[int] = []
+
+    def batches(epoch):
+        return [torch.full((1, 2), float(i)) for i in range(1, 6)]
+
+    def step_loss(m, batch):
+        seen.append(int(batch[0, 0]))
+        return m(batch).pow(2).mean()
+
+    config = TrainConfig(epochs=2, lr=0.1, grad_accum=8, max_batches=2, keep_checkpoints=1)
+    result = fit(model, batches, step_loss, lambda m: {"ua": 0.5, "wa": 0.5, "wf1": 0.5},
+                 config, tmp_path, log=lambda _: None)  # fmt: skip
+    assert seen == [1, 2, 1, 2]
+    assert not torch.equal(result.best_state["weight"], before)

@@ -414,9 +414,11 @@ def training_settings(corpus, *path):
     settings = {**block, "select_metric": config["corpora"][corpus]["select_metric"]}
     # the rehearsal (config/rehearsal.yaml) runs every stage for a few epochs; the
     # paper's epochs stay in the config for its bill of the full run
-    cap = config.get("rehearsal", {}).get("epochs")
-    if cap and "epochs" in settings:
-        settings["epochs"] = min(settings["epochs"], cap)
+    rehearsal = config.get("rehearsal", {})
+    if rehearsal.get("epochs") and "epochs" in settings:
+        settings["epochs"] = min(settings["epochs"], rehearsal["epochs"])
+    if rehearsal.get("max_batches"):
+        settings["max_batches"] = rehearsal["max_batches"]
     return settings
 
 

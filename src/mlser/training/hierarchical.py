@@ -249,6 +249,7 @@ def train_level(
         seed=seed,
         weight_decay=0.0,  # the paper: Adam
         select_metric=str(training.get("select_metric", "ua")),
+        max_batches=training.get("max_batches"),
     )
     result = fit(model, batches, step, validate, fit_config, checkpoint_dir, context, log)
     model.load_state_dict(result.best_state)

@@ -12,6 +12,7 @@ saved once per run beside the epoch checkpoints, not in each of them.
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 import os
 import time
@@ -73,6 +74,8 @@ class TrainConfig:
         warmup_steps: linear warm-up over the first optimiser steps: at (1-based) step
             ``k`` every group's rate is multiplied by ``min(1, k / warmup_steps)`` on top of
             the epoch's ``lr_factor``; 0 = none (wang2023: 8000).
+        max_batches: stop each epoch after this many batches (the rehearsal of the paper
+            config, #23: a couple of optimiser steps per stage); None: every batch.
     """
 
     epochs: int = 10
@@ -86,6 +89,7 @@ class TrainConfig:
     keep_checkpoints: int = 1
     lr_schedule: str = "constant"
     warmup_steps: int = 0
+    max_batches: int | None = None
 
     def __post_init__(self) -> None:
         if self.lr_schedule not in LR_SCHEDULES:
@@ -273,7 +277,10 @@ def fit(
         if on_gpu:  # the epoch's peak, for the rehearsal's memory bill (#23)
             torch.cuda.reset_peak_memory_stats(params[0].device)
         optimiser.zero_grad(set_to_none=True)
-        for step, batch in enumerate(batches(epoch), start=1):
+        epoch_batches = batches(epoch)
+        if config.max_batches is not None:
+            epoch_batches = itertools.islice(epoch_batches, config.max_batches)
+        for step, batch in enumerate(epoch_batches, start=1):
             loss = step_loss(model, batch)
             if not torch.isfinite(loss):
                 if config.on_nonfinite == "skip":
