@@ -53,9 +53,10 @@ def test_full_run_estimate_by_hand(tmp_path):
         "gao2025-exp37",
         [{"epoch": 1, "seconds": 10.0}, {"epoch": 2, "seconds": 20.0}],
     )
+    # cut short after 2 of 6 batches: 3 s of training -> 9 s, + 3 s of validation = 12 s
     lemer = _record(
         tmp_path, "results/iemocap/lemer/stage1/wang2023-b5/s1/model.pt.json", "wang2023-b5",
-        [{"epoch": 1, "seconds": 12.0}],
+        [{"epoch": 1, "seconds": 6.0, "train_seconds": 3.0, "batches": 2, "epoch_batches": 6}],
     )  # fmt: skip
     full_epochs = {"multilevel.stage1": 100, "multilevel.stage2": 50, "le_mer.pretrain": 20}
     scale = {"iemocap": 420.0, "meld": 900.0}
@@ -117,4 +118,5 @@ def test_max_batches_stops_each_epoch_and_still_takes_an_optimiser_step(tmp_path
     result = fit(model, batches, step_loss, lambda m: {"ua": 0.5, "wa": 0.5, "wf1": 0.5},
                  config, tmp_path, log=lambda _: None)  # fmt: skip
     assert seen == [1, 2, 1, 2]
+    assert [(h["batches"], h["epoch_batches"]) for h in result.history] == [(2, 5), (2, 5)]
     assert not torch.equal(result.best_state["weight"], before)

@@ -64,6 +64,17 @@ def kind_of(path: str) -> str | None:
     return None
 
 
+def _full_epoch_seconds(epoch: Mapping[str, Any]) -> float:
+    """An epoch's seconds; one cut short after ``batches`` of its ``epoch_batches``
+    (rehearsal.max_batches) has its training time scaled up to all of them."""
+    seconds = float(epoch.get("seconds", 0.0))
+    done, total = epoch.get("batches"), epoch.get("epoch_batches")
+    if done and total and "train_seconds" in epoch:
+        train = float(epoch["train_seconds"])
+        return train * total / done + (seconds - train)
+    return seconds
+
+
 def benchmark_table(root: str | Path) -> pd.DataFrame:
     """One row per job with a benchmark file under ``root`` (``results/benchmarks``):
     rule, job, wall seconds, peak RSS in MB, CPU seconds."""
@@ -110,7 +121,7 @@ def training_table(
         corpus = next((c for c in corpus_scale if f"/{c}/" in posix), None)
         if kind is None or not history:
             continue
-        epoch_s = sum(float(h.get("seconds", 0.0)) for h in history) / len(history)
+        epoch_s = sum(_full_epoch_seconds(h) for h in history) / len(history)
         folds = 5 if LOSO_FOLD.search(posix) else 1
         scale = corpus_scale.get(corpus, math.nan) if corpus else 1.0
         full = epoch_s * full_epochs.get(kind, len(history)) * scale * folds

@@ -278,6 +278,7 @@ def fit(
             torch.cuda.reset_peak_memory_stats(params[0].device)
         optimiser.zero_grad(set_to_none=True)
         epoch_batches = batches(epoch)
+        all_batches = len(epoch_batches) if hasattr(epoch_batches, "__len__") else None
         if config.max_batches is not None:
             epoch_batches = itertools.islice(epoch_batches, config.max_batches)
         for step, batch in enumerate(epoch_batches, start=1):
@@ -311,6 +312,8 @@ def fit(
         record = {"epoch": epoch, "train_loss": total / max(count, 1), **metrics}
         record["seconds"] = round(time.perf_counter() - started, 3)
         record["train_seconds"] = round(train_seconds, 3)
+        if config.max_batches is not None:  # the rehearsal scales an epoch from these
+            record["batches"], record["epoch_batches"] = step, all_batches
         if on_gpu:
             peak = torch.cuda.max_memory_allocated(params[0].device)
             record["peak_gpu_mb"] = round(peak / 2**20, 1)
