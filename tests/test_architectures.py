@@ -108,3 +108,18 @@ def test_fetch_of_an_architecture_without_facts_names_the_key(tmp_path: Path) ->
             keys=["models.text.bert_base.pretrained"],
             architectures=tmp_path,
         )
+
+
+def test_provenance_names_each_pretrained_model_the_job_loaded(tmp_path: Path) -> None:
+    from mlser.provenance import provenance
+
+    facts = _tiny_facts(tmp_path / "facts", layers=1)
+    out = tmp_path / "pretrained" / "architecture--owner--tiny-bert"
+    fetch_pretrained("architecture:owner/tiny-bert", out, log=lambda _: None, architectures=facts)
+    models = {"text": {"bert_base": {"pretrained": str(out)}}, "fusion": {"d_model": 8}}
+    entry = provenance(models)["pretrained"]["architecture--owner--tiny-bert"]
+    assert entry["weights"] == "random" and entry["source"] == "architecture:owner/tiny-bert"
+    assert entry["sha256"]["model.safetensors"] == architectures.sha256_of(
+        out / "model.safetensors"
+    )
+    assert "pretrained" not in provenance()  # a job that loads no pretrained model

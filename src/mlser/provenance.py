@@ -10,6 +10,7 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -50,8 +51,37 @@ def git_revision(path: str | Path | None = None) -> str | None:
     return rev + ("-dirty" if dirty else "")
 
 
-def provenance() -> dict[str, Any]:
-    """Versions, git revision, Python, host and UTC time of this process."""
+def pretrained_records(models: Mapping[str, Any] | None) -> dict[str, Any]:
+    """What each fetched pretrained model of a ``models`` section was (#23): source,
+    revision and the commit it resolved to, ``weights`` (``random`` in a rehearsal), and
+    the SHA-256 of its weight files, from the folder's fetch record."""
+    import json
+
+    out: dict[str, Any] = {}
+    for kind in ("acoustic", "text"):
+        for spec in ((models or {}).get(kind) or {}).values():
+            folder = Path(str((spec or {}).get("pretrained") or ""))
+            record_path = folder / ".mlser_fetch.json"
+            if not record_path.is_file():
+                continue
+            record = json.loads(record_path.read_text())
+            out[folder.name] = {
+                "source": record.get("source"),
+                "revision": record.get("revision"),
+                "commit": record.get("commit"),
+                "weights": record.get("weights", "pretrained"),
+                "sha256": {
+                    name: info.get("sha256")
+                    for name, info in record.get("files", {}).items()
+                    if name.endswith((".safetensors", ".bin"))
+                },
+            }
+    return out
+
+
+def provenance(models: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Versions, git revision, Python, host and UTC time of this process; with the
+    ``models`` section a job loaded, the fetch record of each pretrained model."""
     versions = {}
     for name in PACKAGES:
         try:
@@ -64,4 +94,5 @@ def provenance() -> dict[str, Any]:
         "platform": platform.platform(),
         "packages": versions,
         "utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        **({"pretrained": pretrained_records(models)} if models else {}),
     }

@@ -424,7 +424,7 @@ def run_lemer_stage(
         "skipped_batches": result.skipped_batches,
         "history": result.history,
         "settings": {"experiment": experiment, "models": models, "training": training},
-        "provenance": provenance(),
+        "provenance": provenance(models),
     }
     write_json(f"{out}.json", record)
     return record

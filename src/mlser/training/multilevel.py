@@ -475,7 +475,7 @@ def run_stage(
             **record,
             # the resolved settings this model was trained with, and what ran it
             "settings": {"experiment": experiment, "models": models, "training": training},
-            "provenance": provenance(),
+            "provenance": provenance(models),
         },
     )
     # last: a job killed before this point resumes from the final epoch, not from scratch
