@@ -729,3 +729,15 @@ def test_parameter_counts_paper_and_demo() -> None:
     assert paper["stage2_trainable"] == adapters + paper["fusion"] + paper["heads"]
     assert demo["text"] == 22_713_216 - (384 * 384 + 384)  # all-MiniLM-L6-v2 minus pooler
     assert demo["acoustic_trainable"] == demo["acoustic"]  # log-mel: no CNN to freeze
+
+
+def test_a_batch_shorter_than_one_specaugment_span_trains_unmasked() -> None:
+    """A training batch of clips shorter than `mask_time_length` frames (MELD has clips
+    under 0.2 s) used to raise in transformers' mask sampling; it is left unmasked."""
+    enc = tiny_acoustic(mask_time_prob=0.5, mask_time_length=10).train()
+    wave = torch.randn(2, 1600)  # 0.1 s: a few frames
+    lengths = torch.tensor([1600, 1200])
+    hidden, mask = enc(wave, lengths)
+    assert hidden.shape[1] <= 10 and mask.shape == hidden.shape[:2]
+    long_wave = torch.randn(1, 16000)  # 1 s: masked as before (no error, spans drawn)
+    enc(long_wave, torch.tensor([16000]))

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 from test_workflow import REPO, snakemake
 
 ROWS = ["gao2024-t2-cmgi", "wang2023-b5", "alqurashi2024-t2-w2v-s-d"]
@@ -24,12 +25,20 @@ ROWS = ["gao2024-t2-cmgi", "wang2023-b5", "alqurashi2024-t2-w2v-s-d"]
 @pytest.fixture(scope="module")
 def slice_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     workdir = tmp_path_factory.mktemp("rehearsal")
+    overlay = workdir / "slice.yaml"  # a file: --config would pass `false` as a string
+    overlay.write_text(
+        yaml.safe_dump(
+            {
+                "experiments": {"select": ROWS, "folds": ["s1", "sd"]},
+                "corpora": {"meld": {"enabled": False}},
+                "compute": {"device": "cpu"},
+            }
+        )
+    )
     configs = [str(REPO / "config" / f) for f in ("paper.yaml", "rehearsal.yaml")]
     run = snakemake(
-        workdir, "--cores", "2", "--resources", "gpu=1", "--configfile", *configs,
-        "--config", f"experiments={{select: [{', '.join(ROWS)}], folds: [s1, sd]}}",
-        "corpora={meld: {enabled: false}}", "compute={device: cpu}",
-    )  # fmt: skip
+        workdir, "--cores", "2", "--resources", "gpu=1", "--configfile", *configs, str(overlay)
+    )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     return workdir
 

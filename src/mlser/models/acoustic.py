@@ -323,6 +323,10 @@ class AcousticEncoder(nn.Module):
         hidden = self.hubert.feature_projection(extract)
         if isinstance(hidden, tuple):  # transformers 4.x wav2vec2-style projections return a pair
             hidden = hidden[0]
-        hidden = self.hubert._mask_hidden_states(hidden, attention_mask=mask)
+        # SpecAugment draws spans of `mask_time_length` frames, and transformers raises on
+        # a batch shorter than one span: a batch of clips under 0.2 s (MELD has some;
+        # HuBERT-large's span is 10 frames of 20 ms) trains unmasked instead of crashing
+        if hidden.shape[1] > int(getattr(self.hubert.config, "mask_time_length", 0)):
+            hidden = self.hubert._mask_hidden_states(hidden, attention_mask=mask)
         hidden = self.hubert.encoder(hidden, attention_mask=mask)[0]
         return hidden, mask
