@@ -67,8 +67,17 @@ def test_full_run_estimate_by_hand(tmp_path):
     # mean epoch 15 s x 50 x 900 x 1 fold = 675,000 s = 187.5 h
     assert t.loc["gao2025-exp37", "full_run_h"] == pytest.approx(187.5)
     assert math.isnan(t.loc["gao2025-exp37", "peak_gpu_mb"])
-    # LE-MER's stage 1 is its continued pre-training, not a multi-level stage 1
+    # LE-MER's stage 1 is its continued pre-training here, not a multi-level stage 1
     assert t.loc["wang2023-b5", "kind"] == "le_mer.pretrain"
+    # ... and its fine-tuning where the row has no pre-training (A5: stage 1 fine-tunes)
+    a5 = json.loads(lemer.read_text())
+    a5["stage"] = 1
+    a5["settings"] = {"experiment": {"model": {"stage1": {"strategy": "full_finetune"}}}}
+    a5_path = tmp_path / "results/iemocap/lemer/stage1/wang2023-a5/s1/model.pt.json"
+    a5_path.parent.mkdir(parents=True)
+    a5_path.write_text(json.dumps({**a5, "experiment": "wang2023-a5"}))
+    kinds = rehearsal.training_table([a5_path], full_epochs, scale).set_index("experiment")
+    assert kinds.loc["wang2023-a5", "kind"] == "le_mer.finetune"
     assert t.loc["wang2023-b5", "full_run_h"] == pytest.approx(12 * 20 * 420 * 5 / 3600)
     md = rehearsal.to_markdown(
         rehearsal.benchmark_table(tmp_path / "none"), t.reset_index(), _models(), "cuda",

@@ -4,8 +4,9 @@ a change that breaks the paper path (a size the demo's equal widths hide) fails 
 
 - gao2024-t2-cmgi: HuBERT-large stage 1 (SER + ASR), then BERT-base and CmGI added in
   stage 2: the hand-over at three different widths (1024, 768, the fusion's 256);
-- wang2023-b5: the continued pre-training and fine-tuning of the 620 M-parameter
-  wav2vec 2.0-conformer, with the codebook of its own quantizer;
+- wang2023-a5: LE-MER's text branch, BERT-base with the TF-IDF keyword label
+  embeddings (the 620 M-parameter conformer of the speech rows is left to the full
+  rehearsal: building and training it twice would take the suite's whole budget);
 - alqurashi2024-t2-w2v-s-d: the hierarchy's LSTMs on frozen wav2vec 2.0 base frames.
 """
 
@@ -19,7 +20,7 @@ import pytest
 import yaml
 from test_workflow import REPO, snakemake
 
-ROWS = ["gao2024-t2-cmgi", "wang2023-b5", "alqurashi2024-t2-w2v-s-d"]
+ROWS = ["gao2024-t2-cmgi", "wang2023-a5", "alqurashi2024-t2-w2v-s-d"]
 
 
 @pytest.fixture(scope="module")
@@ -32,6 +33,7 @@ def slice_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 "experiments": {"select": ROWS, "folds": ["s1", "sd"]},
                 "corpora": {"meld": {"enabled": False}},
                 "compute": {"device": "cpu"},
+                "label_embeddings": {"sweeps": []},  # Figure 3's K points: more of B5
             }
         )
     )
@@ -48,13 +50,12 @@ def test_each_family_runs_at_the_papers_sizes(slice_run: Path) -> None:
     results = slice_run / "results"
     trainings = pd.read_csv(results / "rehearsal" / "trainings.tsv", sep="\t")
     kinds = set(trainings["kind"])
-    assert {"multilevel.stage1", "multilevel.stage2", "le_mer.pretrain"} <= kinds
-    assert {"le_mer.finetune", "hierarchical"} <= kinds
+    assert {"multilevel.stage1", "multilevel.stage2", "le_mer.finetune", "hierarchical"} <= kinds
     by_kind = trainings.groupby("kind")["parameters"].max()
-    # HuBERT-large alone is 315 M; + BERT-base 109 M in stage 2; the conformer 620 M
+    # HuBERT-large alone is 315 M; + BERT-base 109 M in stage 2; LE-MER's BERT-base
     assert by_kind["multilevel.stage1"] > 300e6
     assert by_kind["multilevel.stage2"] > 400e6
-    assert by_kind["le_mer.finetune"] > 600e6
+    assert by_kind["le_mer.finetune"] > 100e6
     assert (trainings["full_run_h"] > 0).all()
     for record in (results / "iemocap" / "stage2").rglob("model.pt.json"):
         heads = json.loads(record.read_text())["heads"]

@@ -56,12 +56,17 @@ LOSO_FOLD = re.compile(r"/s[1-5]/")
 MEMORY_MARGIN = 1.5
 
 
-def kind_of(path: str) -> str | None:
-    """The training kind of a model record's path, or None."""
-    for kind, pattern in TRAINING_KINDS:
-        if re.search(pattern, path):
-            return kind
-    return None
+def kind_of(path: str, record: Mapping[str, Any] | None = None) -> str | None:
+    """The training kind of a model record (its path; a LE-MER stage by its strategy,
+    since either stage may be the continued pre-training or the fine-tuning), or None."""
+    kind = next((k for k, pattern in TRAINING_KINDS if re.search(pattern, path)), None)
+    if kind and kind.startswith("le_mer") and record:
+        model = (record.get("settings") or {}).get("experiment", {}).get("model", {})
+        block = model.get(f"stage{record.get('stage')}") or {}
+        if block.get("strategy"):
+            pretrain = block["strategy"] == "continued_pretraining"
+            kind = "le_mer.pretrain" if pretrain else "le_mer.finetune"
+    return kind
 
 
 def _full_epoch_seconds(epoch: Mapping[str, Any]) -> float:
@@ -117,7 +122,7 @@ def training_table(
         record = json.loads(path.read_text())
         history = record.get("history") or []
         posix = "/" + path.as_posix()
-        kind = kind_of(posix)
+        kind = kind_of(posix, record)
         corpus = next((c for c in corpus_scale if f"/{c}/" in posix), None)
         if kind is None or not history:
             continue
