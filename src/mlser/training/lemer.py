@@ -423,6 +423,8 @@ def run_lemer_stage(
         "resumed_from_epoch": result.resumed_from,
         "skipped_batches": result.skipped_batches,
         "history": result.history,
+        "total_parameters": sum(p.numel() for p in system.parameters()),
+        "trainable_parameters": sum(p.numel() for p in system.parameters() if p.requires_grad),
         "settings": {"experiment": experiment, "models": models, "training": training},
         "provenance": provenance(models),
     }
