@@ -61,7 +61,7 @@ def test_each_family_runs_at_the_papers_sizes(slice_run: Path) -> None:
         heads = json.loads(record.read_text())["heads"]
         assert heads["emotion"].startswith("fresh (new input)")  # gao2024: pooled -> fused
     report = (results / "rehearsal" / "report.md").read_text()
-    assert "| facebook/hubert-large-ll60k | random | HubertModel | 315.4 M | 317 M |" in report
+    assert "| architecture:facebook/hubert-large-ll60k | random | HubertModel | 315.4 M |" in report
 
 
 @pytest.mark.slow

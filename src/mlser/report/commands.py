@@ -264,12 +264,12 @@ def cmd_rehearsal_report(args: argparse.Namespace) -> int:
 
     from mlser.report import rehearsal
 
-    hours = {}  # corpus -> the rehearsal corpus's audio hours
+    counts = {}  # corpus -> the rehearsal corpus's utterances
     for path in args.manifests:
         manifest = pd.read_csv(path, sep="\t", keep_default_na=False)
-        hours[Path(path).parent.name] = float(manifest["duration"].sum()) / 3600
+        counts[Path(path).parent.name] = len(manifest)
     full = json.loads(args.full_corpus)
-    scale = {c: full[c] / h for c, h in hours.items() if c in full and h > 0}
+    scale = {c: full[c] / n for c, n in counts.items() if c in full and n > 0}
     records = sorted(args.results.rglob("model.pt.json"))
     trainings = rehearsal.training_table(records, json.loads(args.full_epochs), scale)
     fetched = sorted(args.pretrained.glob("*/.mlser_fetch.json"))
@@ -291,7 +291,7 @@ def _add_rehearsal_report(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pretrained", required=True, type=Path, help="resources/pretrained")
     p.add_argument("--manifests", nargs="+", required=True, type=Path)
     p.add_argument("--full-epochs", required=True, help="JSON: training kind -> epochs")
-    p.add_argument("--full-corpus", required=True, help="JSON: corpus -> real audio hours")
+    p.add_argument("--full-corpus", required=True, help="JSON: corpus -> real utterances")
     p.add_argument("--not-run", default="{}", help="JSON: row -> why it is not run")
     p.add_argument("--device", required=True)
     p.add_argument("--out", required=True, type=Path)
