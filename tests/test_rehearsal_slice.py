@@ -59,7 +59,7 @@ def test_each_family_runs_at_the_papers_sizes(slice_run: Path) -> None:
     assert (trainings["full_run_h"] > 0).all()
     for record in (results / "iemocap" / "stage2").rglob("model.pt.json"):
         heads = json.loads(record.read_text())["heads"]
-        assert heads["emotion"].startswith("fresh (new input)")  # gao2024: pooled -> fused
+        assert heads["emotion_head"].startswith("fresh (new input)")  # gao2024: pooled -> fused
     report = (results / "rehearsal" / "report.md").read_text()
     assert "| architecture:facebook/hubert-large-ll60k | random | HubertModel | 315.4 M |" in report
 
