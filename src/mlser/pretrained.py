@@ -393,16 +393,14 @@ def _local(source: str, what: str) -> Path:
 
 
 def _file_digests(folder: Path) -> dict[str, dict[str, Any]]:
+    from mlser.architectures import sha256_of
+
     files = {}
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         rel = path.relative_to(folder).as_posix()
         if rel == RECORD:
             continue
-        h = hashlib.sha256()
-        with path.open("rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-        files[rel] = {"size": path.stat().st_size, "sha256": h.hexdigest()}
+        files[rel] = {"size": path.stat().st_size, "sha256": sha256_of(path)}
     return files
 
 
