@@ -526,8 +526,11 @@ def test_demo_slice_runs_through_the_slurm_profile(
         # loses track of its jobs (the run hangs); squeue sees them for MinJobAge seconds
         "--slurm-status-command",
         "squeue",
+        # the plugin waits this long for its first status query and 10 s more for each
+        # next one without a finished job: the test's seconds-long jobs then wait ~12 s
+        # each instead of 20-40 (the chain of six jobs ran 136 s with 5)
         "--slurm-init-seconds-before-status-checks",
-        "5",
+        "1",
         "--seconds-between-status-checks",
         "5",
         "--verbose",

@@ -98,6 +98,21 @@ def run_toy(tmp: Path, ckpt: str, out: str, kill_at: int, *in_save: str) -> int:
     ).returncode
 
 
+class KilledError(Exception):
+    """Stands in for a kill between two epochs of an in-process ``fit``."""
+
+
+def killed_after(batches, epoch: int):
+    """``batches`` that die when epoch ``epoch + 1`` starts (its checkpoint is on disk)."""
+
+    def dying(e: int):
+        if e > epoch:
+            raise KilledError(f"killed after epoch {epoch}")
+        return batches(e)
+
+    return dying
+
+
 def assert_same_run(tmp: Path, a: str, b: str) -> None:
     ref, resumed = torch.load(tmp / a), torch.load(tmp / b)
     assert ref["epoch"] == resumed["epoch"]
@@ -131,19 +146,40 @@ def _frozen_toy(seed: int) -> torch.nn.Module:
     return model
 
 
-def _fit_toy(model: torch.nn.Module, ckpt: Path, epochs: int, log=lambda s: None):
+def _fit_toy(
+    model: torch.nn.Module, ckpt: Path, epochs: int, log=lambda s: None, kill_after: int = 0
+):
     x, y = torch.randn(16, 4, generator=torch.Generator().manual_seed(1)), torch.arange(16) % 2
     loss = lambda m, idx: torch.nn.functional.cross_entropy(m(x[idx]), y[idx])  # noqa: E731
     batches = lambda epoch: [torch.arange(8), torch.arange(8, 16)]  # noqa: E731
+    if kill_after:
+        batches = killed_after(batches, kill_after)
     validate = lambda m: {"ua": float((m(x).argmax(1) == y).float().mean())}  # noqa: E731
     return fit(model, batches, loss, validate, TrainConfig(epochs=epochs), ckpt, "toy", log)
+
+
+def test_the_last_epoch_is_not_checkpointed_and_a_kill_before_the_save_redoes_it(
+    tmp_path: Path,
+) -> None:
+    """The caller saves the last epoch's result: its checkpoint (at the papers' sizes
+    5-7 GB) would be written only to be deleted. A run killed before that save resumes
+    from the epoch before and ends with the same weights."""
+    ckpt = tmp_path / "ck"
+    whole = _fit_toy(_frozen_toy(0), ckpt, epochs=3)
+    assert latest_checkpoint(ckpt)[0] == 2
+    assert not epoch_checkpoint(ckpt, 3).exists()
+    again = _fit_toy(_frozen_toy(0), ckpt, epochs=3)  # as if killed before the caller saved
+    assert again.resumed_from == 2
+    for key, value in whole.best_state.items():
+        torch.testing.assert_close(again.best_state[key], value)
 
 
 def test_frozen_parameters_are_saved_once_and_restored_on_resume(tmp_path: Path) -> None:
     ckpt = tmp_path / "ck"
     first = _frozen_toy(0)
     frozen = first[0].weight.clone()
-    _fit_toy(first, ckpt, epochs=2)
+    with pytest.raises(KilledError):
+        _fit_toy(first, ckpt, epochs=3, kill_after=2)
     epoch, state = latest_checkpoint(ckpt)
     assert epoch == 2 and "0.weight" not in state["model"] and "1.weight" in state["model"]
     assert "0.weight" not in state["result"]["best_state"]
@@ -301,14 +337,18 @@ def test_selection_metric_ties_break_by_the_stated_rule_also_after_resume(
         calls["n"] += 1
         return SCRIPTED[calls["n"] - 1]
 
-    def run(epochs: int):
-        config = TrainConfig(epochs=epochs, select_metric=metric)
+    def run(kill_after: int = 0):
+        config = TrainConfig(epochs=4, select_metric=metric)
         loss = lambda m, b: m(b).pow(2).mean()  # noqa: E731
-        return fit(model, lambda e: [x], loss, validate, config, tmp_path / "ck", "toy", print)
+        batches = lambda e: [x]  # noqa: E731
+        if kill_after:
+            batches = killed_after(batches, kill_after)
+        return fit(model, batches, loss, validate, config, tmp_path / "ck", "toy", print)
 
     if stop_after:
-        run(stop_after)
-    result = run(4)
+        with pytest.raises(KilledError):
+            run(stop_after)
+    result = run()
     assert calls["n"] == 4
     assert result.best_epoch == epoch
     record = selection_record(result, metric)
@@ -340,14 +380,16 @@ def test_a_checkpoint_chosen_otherwise_is_not_resumed_from(
     loss = lambda m, b: m(b).pow(2).mean()  # noqa: E731
     messages: list[str] = []
 
-    def run(epochs: int, metric: str):
+    def run(epochs: int, metric: str, kill_after: int = 0):
         config = TrainConfig(epochs=epochs, select_metric=metric, keep_checkpoints=4)
+        batches = killed_after(lambda e: [x], kill_after) if kill_after else lambda e: [x]
         return fit(
-            torch.nn.Linear(2, 2), lambda e: [x], loss, validate, config, tmp_path / "ck",
+            torch.nn.Linear(2, 2), batches, loss, validate, config, tmp_path / "ck",
             "toy", messages.append,
         )  # fmt: skip
 
-    run(2, first)  # epochs 1-2: UA picks epoch 2
+    with pytest.raises(KilledError):
+        run(4, first, kill_after=2)  # epochs 1-2: UA picks epoch 2
     path = epoch_checkpoint(tmp_path / "ck", 2)
     state = load_checkpoint(path)
     del state["result"]["best_tie_break"]  # as an older version wrote it

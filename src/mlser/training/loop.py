@@ -7,6 +7,12 @@ not depend on what ran before it in the same process. After each epoch the state
 restarts from the newest complete checkpoint (:mod:`mlser.training.checkpoint`). Parameters that
 do not train (a frozen pretrained text encoder is most of a demo model's bytes) are
 saved once per run beside the epoch checkpoints, not in each of them.
+
+The last epoch is not checkpointed: its result goes straight to the caller, which saves
+the model and clears the checkpoints, so that checkpoint would only be written, hashed
+and deleted (at the papers' sizes 5-7 GB with AdamW's state and the best weights; a
+third of a one-epoch rehearsal job). A job killed before its model is saved re-runs the
+last epoch from the one before, to the same result.
 """
 
 from __future__ import annotations
@@ -328,6 +334,8 @@ def fit(
                 f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()
             )
         )
+        if epoch == config.epochs:
+            break  # the caller saves the result (module docstring)
         if frozen and not frozen_saved:
             save_checkpoint(
                 {k: v for k, v in model.state_dict().items() if k in frozen},
