@@ -236,9 +236,13 @@ def test_family_names_of_both_schemas_are_the_codes() -> None:
 
 
 def test_text_sources_of_the_matrix_schema_are_the_codes() -> None:
-    from mlser.training.multilevel import TEXT_SOURCES
+    from mlser.experiments import SUPPORTED, TEXT_SOURCES
+    from mlser.training import multilevel
 
     _same(_experiments_enum("text_source"), TEXT_SOURCES, "text_source")
+    # one list: the family's capabilities and its training read the same names
+    assert SUPPORTED["multilevel"]["text_sources"] == frozenset(TEXT_SOURCES)
+    assert multilevel.TEXT_SOURCES is TEXT_SOURCES
 
 
 def _enums_of(schema: dict, key: str) -> list[list]:

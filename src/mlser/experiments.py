@@ -26,11 +26,15 @@ LINKS: tuple[str, ...] = (
 )
 
 
+#: Test-time text sources of the multi-level family (the matrix schema's ``text_source``
+#: enum); mlser.training.multilevel takes them from here.
+TEXT_SOURCES = ("ground_truth", "asr", "asr_corrected", "none")
+
 #: What each family's training can run today; rows needing more are reported, not run.
 SUPPORTED: dict[str, dict[str, frozenset[str]]] = {
     "multilevel": {
         "tasks": frozenset({"ser", "asr", "gender", "style", "aec", "cl"}),
-        "text_sources": frozenset({"none", "ground_truth", "asr", "asr_corrected"}),
+        "text_sources": frozenset(TEXT_SOURCES),
     },
     # alqurashi2024: LSTM speech models on cached features; the wav2vec 2.0 rows
     # (full_finetune) run the LSTMs on frozen wav2vec 2.0 frames (workflow/rules/hierarchical.smk)

@@ -12,7 +12,7 @@ rule extract_acoustic_features:
     log:
         "results/logs/extract_features/{corpus}/{feature_set}.log",
     benchmark:
-        "results/benchmarks/extract_features/{corpus}/{feature_set}.tsv"
+        "results/benchmarks/extract_acoustic_features/{corpus}/{feature_set}.tsv"
     wildcard_constraints:
         feature_set="mfcc39_mean|handcrafted8|gemaps|egemaps",
     priority: 1
@@ -39,7 +39,7 @@ rule extract_word_embeddings:
     log:
         "results/logs/extract_features/{corpus}/text-{encoder}.log",
     benchmark:
-        "results/benchmarks/extract_features/{corpus}/text-{encoder}.tsv"
+        "results/benchmarks/extract_word_embeddings/{corpus}/text-{encoder}.tsv"
     wildcard_constraints:
         encoder="[a-z0-9_]+",
     priority: 1
@@ -72,7 +72,7 @@ rule extract_ssl_features:
     log:
         "results/logs/extract_features/{corpus}/ssl-{encoder}.log",
     benchmark:
-        "results/benchmarks/extract_features/{corpus}/ssl-{encoder}.tsv"
+        "results/benchmarks/extract_ssl_features/{corpus}/ssl-{encoder}.tsv"
     wildcard_constraints:
         encoder="[a-z0-9_]+",
     priority: 1

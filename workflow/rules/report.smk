@@ -52,7 +52,7 @@ rule scorecard:
     log:
         "results/logs/scorecard.log",
     benchmark:
-        "results/benchmarks/scorecard.tsv"
+        "results/benchmarks/scorecard/scorecard.tsv"
     localrule: True
     conda:
         "../../envs/mlser.yaml"

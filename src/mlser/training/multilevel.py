@@ -38,6 +38,7 @@ from mlser.atomic import write_json
 from mlser.data.batching import Batch, Example, batches_of, collate
 from mlser.data.transcripts import normalize_transcript
 from mlser.evaluation.metrics import selection_scores
+from mlser.experiments import TEXT_SOURCES
 from mlser.models.adapters import AdapterConfig, count_parameters
 from mlser.models.contrastive import ContrastiveConfig, ContrastiveLoss
 from mlser.models.fusion import FusionOutput, utterance_gate_means
@@ -56,8 +57,6 @@ from mlser.training.pretraining import load_pretrained
 
 TASK_WEIGHTS = {"asr": "asr", "gender": "gender", "style": "style"}
 ALIGNMENT_TASKS = ("aec", "cl")
-#: Test-time text sources (the matrix schema's ``text_source`` enum).
-TEXT_SOURCES = ("ground_truth", "asr", "asr_corrected", "none")
 
 
 def loss_weights(tasks: list[str], weights: dict[str, float]) -> LossWeights:

@@ -59,7 +59,8 @@ def cmd_evaluate_multilevel(args: argparse.Namespace) -> int:
     import json
 
     from mlser.atomic import atomic_path, write_json, write_text
-    from mlser.training.multilevel import TEXT_SOURCES, evaluate
+    from mlser.experiments import TEXT_SOURCES
+    from mlser.training.multilevel import evaluate
 
     scorings = json.loads(args.scorings)
     for s in scorings:
