@@ -78,6 +78,9 @@ def test_full_run_estimate_by_hand(tmp_path):
     a5_path.write_text(json.dumps({**a5, "experiment": "wang2023-a5"}))
     kinds = rehearsal.training_table([a5_path], full_epochs, scale).set_index("experiment")
     assert kinds.loc["wang2023-a5", "kind"] == "le_mer.finetune"
+    # config/paper.yaml's three seeds train every model three times
+    three = rehearsal.training_table([loso], full_epochs, scale, seeds=3)
+    assert three.loc[0, "full_run_h"] == pytest.approx(3 * 1750.0)
     assert t.loc["wang2023-b5", "full_run_h"] == pytest.approx(12 * 20 * 420 * 5 / 3600)
     md = rehearsal.to_markdown(
         rehearsal.benchmark_table(tmp_path / "none"), t.reset_index(), _models(), "cuda",

@@ -190,7 +190,7 @@ def test_experiments_table_unseen_columns(tmp_path: Path) -> None:
     assert list(table.columns[-len(UNSEEN_COLUMNS) :]) == list(UNSEEN_COLUMNS)
     assert list(table.columns[: -len(UNSEEN_COLUMNS)]) == [
         "paper", "table", "row", "experiment", "corpus", "metric", "ours_mean", "ours_std",
-        "folds", "paper_value", "diff",
+        "folds", "seeds", "paper_value", "diff",
     ]  # fmt: skip
     by = table.set_index(["experiment", "metric"])
     text = by.loc[("gao2025-exp05", "UA")]

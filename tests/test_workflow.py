@@ -15,6 +15,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from mlser.data.runs import run_names
+
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "fixtures"
 
@@ -210,12 +212,26 @@ def test_demo_full_scores_lemer_per_fold_and_sweeps_on_the_chosen_folds(tmp_path
     assert run.returncode == 0, run.stderr[-3000:]
     jobs = planned_jobs(run.stdout + run.stderr)
     scoring = [j for j in jobs if j["rule"] == "evaluate_lemer"]
-    assert sorted(re.search(r"--fold (s\d) ", j["shell"]).group(1) for j in scoring) == [
-        "s1", "s2", "s3", "s4", "s5",
-    ]  # fmt: skip
+    # every fold under each of demo-full's three seeds (#24)
+    runs = run_names(["s1", "s2", "s3", "s4", "s5"], [0, 1, 2])
+    assert sorted(re.search(r"--fold (\S+) ", j["shell"]).group(1) for j in scoring) == sorted(runs)
     for job in scoring:
         assert '"id":"wang2023-a5"' in job["shell"] and '"id":"wang2023-c1"' in job["shell"]
         assert "wang2023-t2-score-fusion" not in job["shell"]  # a sum of logits, scored apart
+    # ... trained once per seed and fold, reading label tables made once per fold
+    stage1 = [j for j in jobs if j["rule"] == "train_lemer_stage1"]
+    assert {re.search(r"--fold (\S+) ", j["shell"]).group(1) for j in stage1} == set(runs)
+    keywords = [j for j in jobs if j["rule"] == "label_keywords"]
+    assert sorted(re.search(r"--fold (\S+) ", j["shell"]).group(1) for j in keywords) == runs[:5]
+    labelled = [
+        j
+        for j in stage1
+        if " --fold s1_seed2 " in j["shell"] and "/label_embeddings/" in j["input"]
+    ]
+    assert labelled and all("/label_embeddings/s1/" in j["input"] for j in labelled)
+    passport = [j for j in jobs if j["rule"] == "passport"]
+    assert passport and all(" --seeds 0 1 2 " in j["shell"] for j in passport)
+    # the sweeps (a figure) under the first seed
     sweeps = [j for j in jobs if j["rule"] == "lemer_sweep_point"]
     assert sweeps and all(" --fold s1 " in j["shell"] for j in sweeps)
     assert all(" + evaluate-lemer " in j["shell"] for j in sweeps)

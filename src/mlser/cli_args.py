@@ -61,11 +61,13 @@ def stage_kwargs(args: argparse.Namespace) -> dict[str, object]:
     """What every family's stage trainer takes from the command line."""
     import json
 
+    from mlser.data.runs import run_training
+
     return {
         "stage_number": args.stage,
         "experiment": {**json.loads(args.experiment), "fold": args.fold},
         "models": json.loads(args.models),
-        "training": json.loads(args.training),
+        "training": run_training(json.loads(args.training), args.fold),
         "out": args.out,
         "checkpoint_dir": args.checkpoints,
         "init": args.init,

@@ -24,6 +24,7 @@ from mlser.experiments import (
     unsupported_reason,
 )
 from mlser.data.folds import scheme_fold_names
+from mlser.data.runs import run_names, split_run
 
 validate(config, schema="../../config/schema.yaml")
 
@@ -340,12 +341,22 @@ def models_for(*exp_ids):
 
 
 def experiment_folds(exp_id):
+    """The runs of row ``exp_id``: each selected fold under each of `seeds`
+    (mlser.data.runs; seed 0's run is named as its fold)."""
     names = scheme_fold_names(MATRIX[exp_id]["split"])
     wanted = config["experiments"]["folds"]
     # a family's own fold choice (e.g. the demo's LE-MER rows on one fold) wins
     family = MATRIX[exp_id]["model"]["family"]
     wanted = config["experiments"].get("family_folds", {}).get(family, wanted)
-    return [f for f in names if wanted is None or f in wanted]
+    folds = [f for f in names if wanted is None or f in wanted]
+    return run_names(folds, config["seeds"])
+
+
+def first_seed_runs(exp_id):
+    """The runs of row ``exp_id`` under the first seed: one per fold, for figures."""
+    return [
+        r for r in experiment_folds(exp_id) if split_run(r)[1] == config["seeds"][0]
+    ]
 
 
 def _json(obj):

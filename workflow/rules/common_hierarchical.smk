@@ -64,7 +64,7 @@ def hier_figure_rows():
         if hier_text_inputs(i)
         and MATRIX[i]["model"].get("threshold") is None
         and "same_run_as" not in MATRIX[i]
-        for fold in experiment_folds(i)
+        for fold in first_seed_runs(i)
     ]
 
 

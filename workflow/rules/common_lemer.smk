@@ -185,6 +185,8 @@ def _lemer_inputs(corpus, fold, stage_block):
         wanted.append("keywords")
     if le.get("speech", {}).get("init") == "codebook":
         wanted += ["codebook", "frame_codes"]
+    # every seed's run of a fold reads that fold's tables: they depend on data only
+    fold = split_run(fold)[0]
     return {k: expand(files[k], corpus=corpus, fold=fold)[0] for k in wanted}
 
 
@@ -245,7 +247,8 @@ def _sweep_values(sweep_id):
 
 def _sweep_folds(sweep_id):
     base = _sweep_base(sweep_id)
-    folds = experiment_folds(base)
+    # a figure's sweep: under the first seed only (each point is a training per fold)
+    folds = first_seed_runs(base)
     wanted = LE.get("sweep_folds")
     if wanted is None:
         return folds
@@ -264,7 +267,7 @@ def _lemer_folds_of(corpus):
     ]
     folds = []
     for i in ids:
-        folds += [f for f in experiment_folds(i) if f not in folds]
+        folds += [f for f, _ in map(split_run, experiment_folds(i)) if f not in folds]
     return folds
 
 

@@ -115,11 +115,13 @@ rule passport:
         valid_share=config["folds"]["valid_share"],
         select_metric=get_select_metric,
         config_digest=CONFIG_DIGEST,
+        seeds=config["seeds"],
     shell:
         "python -m mlser passport --corpus {wildcards.corpus} --manifest {input.manifest}"
         " --folds {input.folds} --rejects {input.rejects} --summary {input.summary}"
         " --validation {params.validation} --valid-share {params.valid_share}"
         " --select-metric {params.select_metric} --config-digest {params.config_digest}"
+        " --seeds {params.seeds}"
         " --unseen-text results/{wildcards.corpus}/unseen_text.tsv"
         " --out-json {output.json} --out-md {output.md} > {log} 2>&1"
 

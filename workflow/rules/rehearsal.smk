@@ -23,6 +23,7 @@ rule rehearsal_report:
     params:
         full_epochs=get_full_epochs,
         full_corpus=get_full_corpus,
+        full_seeds=REHEARSAL.get("full_seeds", 1) if REHEARSAL else 1,
         not_run=get_not_run,
         device=NEURAL_DEVICE,
         pretrained=PRETRAINED_DIR,
@@ -30,5 +31,6 @@ rule rehearsal_report:
         "python -m mlser rehearsal-report --results results"
         " --pretrained {params.pretrained} --manifests {input.manifests}"
         " --full-epochs {params.full_epochs:q} --full-corpus {params.full_corpus:q}"
+        " --full-seeds {params.full_seeds}"
         " --not-run {params.not_run:q} --device {params.device}"
         " --out $(dirname {output.report}) > {log} 2>&1"

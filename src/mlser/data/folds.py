@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from mlser.atomic import write_text
+from mlser.data.runs import split_run
 
 PARTITIONS: tuple[str, ...] = ("train", "valid", "test")
 FOLD_COLUMNS: tuple[str, ...] = ("fold", "utt_id", "partition")
@@ -179,9 +180,14 @@ def read_folds(path: str | os.PathLike[str]) -> pd.DataFrame:
 
 
 def partition(manifest: pd.DataFrame, folds: pd.DataFrame, fold: str, part: str) -> pd.DataFrame:
-    """The manifest rows of partition ``part`` of fold ``fold``, in manifest order."""
+    """The manifest rows of partition ``part`` of fold ``fold``, in manifest order.
+
+    ``fold`` may name a run (``s1_seed2``, ``mlser.data.runs``): every seed's run of a
+    fold has that fold's partitions."""
+    run = fold
+    fold, _ = split_run(run)
     if fold not in set(folds["fold"]):
-        raise FoldError(f"no fold {fold!r}; folds are {fold_names(folds)}")
+        raise FoldError(f"no fold {fold!r} (run {run!r}); folds are {fold_names(folds)}")
     if part not in PARTITIONS:
         raise FoldError(f"no partition {part!r}; partitions are {PARTITIONS}")
     ids = set(folds.loc[(folds["fold"] == fold) & (folds["partition"] == part), "utt_id"])

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -68,8 +68,8 @@ METRICS: dict[str, str] = {
     "WA": "weighted accuracy: overall accuracy (recall weighted by class frequency)",
     "WF1": "F1 of each class weighted by its support",
     "folds": (
-        "each metric is computed per test fold and the folds are averaged (mean and "
-        "standard deviation), not pooled"
+        "each metric is computed per test fold and seed (a run) and the runs are averaged "
+        "(mean and standard deviation over folds x seeds), not pooled"
     ),
 }
 LABEL_MAPS: dict[str, Mapping[str, str]] = {"iemocap": IEMOCAP_MAP, "meld": MELD_MAP}
@@ -208,6 +208,7 @@ def build_passport(
     config_digest: str | None = None,
     provenance: Mapping[str, Any] | None = None,
     unseen_path: str | None = None,
+    seeds: Sequence[int] = (0,),
 ) -> dict[str, Any]:
     """The passport of ``corpus`` as a JSON-able dict; :func:`check_folds` first, so that
     folds that leak never get one. ``summary`` is the reader's prepare_summary.json."""
@@ -283,6 +284,8 @@ def build_passport(
         "sample_rate": SAMPLE_RATE,
         "select_metric": select_metric,
         "folds_config": {"validation": validation, "valid_share": valid_share},
+        # every trained row runs on each fold under each seed (mlser.data.runs)
+        "seeds": [int(s) for s in seeds],
         "folds": out_folds,
         "unseen_text": {
             "file": unseen_path,
@@ -328,6 +331,13 @@ def to_markdown(passport: Mapping[str, Any]) -> str:
     )
     lines += ["", *_table(list(p["class_counts"]), [list(p["class_counts"].values())]), ""]
     lines += ["## Folds", ""]
+    seeds = p.get("seeds", [0])
+    lines += [
+        f"Every trained row runs on each fold under {len(seeds)} seed(s) "
+        f"({', '.join(map(str, seeds))}): a seed changes initialisation, batch order and "
+        "dropout, never the partitions below; tables give mean ± std over folds × seeds.",
+        "",
+    ]
     rows = []
     for fold, f in p["folds"].items():
         parts = f["partitions"]

@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from mlser.data.runs import split_run
 from mlser.evaluation import metrics
 
 #: The metrics.json block of each text subset and its ``unseen_text`` flag.
@@ -27,7 +28,7 @@ def read_unseen_text(path: str | os.PathLike[str], fold: str) -> pd.Series:
     """One fold's test utterances -> 1 where the transcript is unseen, else 0, from an
     ``unseen_text.tsv`` (``fold, utt_id, unseen_text``)."""
     table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
-    rows = table[table["fold"] == str(fold)]
+    rows = table[table["fold"] == split_run(str(fold))[0]]  # a seed's run: its fold
     if rows.empty:
         raise ValueError(f"{path}: no test utterance of fold {fold!r}")
     return rows.set_index("utt_id")["unseen_text"].astype(int)

@@ -271,7 +271,9 @@ def cmd_rehearsal_report(args: argparse.Namespace) -> int:
     full = json.loads(args.full_corpus)
     scale = {c: full[c] / n for c, n in counts.items() if c in full and n > 0}
     records = sorted(args.results.rglob("model.pt.json"))
-    trainings = rehearsal.training_table(records, json.loads(args.full_epochs), scale)
+    trainings = rehearsal.training_table(
+        records, json.loads(args.full_epochs), scale, args.full_seeds
+    )
     fetched = sorted(args.pretrained.glob("*/.mlser_fetch.json"))
     rehearsal.write_report(
         args.out,
@@ -292,6 +294,7 @@ def _add_rehearsal_report(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--manifests", nargs="+", required=True, type=Path)
     p.add_argument("--full-epochs", required=True, help="JSON: training kind -> epochs")
     p.add_argument("--full-corpus", required=True, help="JSON: corpus -> real utterances")
+    p.add_argument("--full-seeds", type=int, default=1, help="seeds of the full run")
     p.add_argument("--not-run", default="{}", help="JSON: row -> why it is not run")
     p.add_argument("--device", required=True)
     p.add_argument("--out", required=True, type=Path)

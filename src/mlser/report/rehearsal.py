@@ -11,10 +11,12 @@ The estimate scales each training job's measured epoch time to the full run:
 
     full seconds = epoch seconds x (full epochs / epochs run)
                    x (real corpus utterances / rehearsal corpus utterances) x folds
+                   x seeds
 
 where full epochs are the paper config's, the real corpus sizes are stated beside the
 corpus (config ``rehearsal.full_corpus``), and ``folds`` is 5 for a leave-one-session-out
-fold (the rehearsal trains session 1 only), else 1. It holds a batch's time fixed: the
+fold (the rehearsal trains session 1 only), else 1, and ``seeds`` the paper config's
+(``rehearsal.full_seeds``; the rehearsal trains one). It holds a batch's time fixed: the
 fixtures' clips are short (IEMOCAP's 0.1 s against the release's 4.5 s on average), so
 it is a lower bound; the report says so.
 """
@@ -107,6 +109,7 @@ def training_table(
     records: Iterable[str | Path],
     full_epochs: Mapping[str, int],
     corpus_scale: Mapping[str, float],
+    seeds: int = 1,
 ) -> pd.DataFrame:
     """One row per trained model: its kind, corpus, epochs run and their seconds, peak
     GPU memory, parameters, and the full run's estimated seconds.
@@ -115,6 +118,7 @@ def training_table(
         records: ``model.pt.json`` paths (under ``results/<corpus>/...``).
         full_epochs: training kind -> the paper config's epochs.
         corpus_scale: corpus -> real corpus utterances / rehearsal corpus utterances.
+        seeds: how many seeds the full run trains each model under.
     """
     rows = []
     for path in records:
@@ -129,7 +133,7 @@ def training_table(
         epoch_s = sum(_full_epoch_seconds(h) for h in history) / len(history)
         folds = 5 if LOSO_FOLD.search(posix) else 1
         scale = corpus_scale.get(corpus, math.nan) if corpus else 1.0
-        full = epoch_s * full_epochs.get(kind, len(history)) * scale * folds
+        full = epoch_s * full_epochs.get(kind, len(history)) * scale * folds * seeds
         gpu = [h.get("peak_gpu_mb") for h in history if h.get("peak_gpu_mb") is not None]
         rows.append(
             {
@@ -143,6 +147,7 @@ def training_table(
                 "epoch_s": epoch_s,
                 "full_epochs": full_epochs.get(kind, len(history)),
                 "folds": folds,
+                "seeds": seeds,
                 "peak_gpu_mb": max(gpu) if gpu else math.nan,
                 "parameters": record.get("total_parameters"),
                 "trainable": record.get("trainable_parameters"),
@@ -232,7 +237,7 @@ def to_markdown(
         lines += [
             "Each trained model once (a stage-1 model shared by rows is counted for the "
             "row that trained it): epoch time x full epochs x real/rehearsal utterances x "
-            "folds. A lower bound: a batch of the fixtures' short clips is timed, and the "
+            "folds x seeds. A lower bound: a batch of the fixtures' short clips is timed, and the "
             "real utterances are longer.",
             "",
             f"| paper | trainings | peak GPU MB | estimated {device} hours |",

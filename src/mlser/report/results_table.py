@@ -1,4 +1,6 @@
-"""Our scores beside the papers': one row per (experiment, metric), mean ± std over folds.
+"""Our scores beside the papers': one row per (experiment, metric), mean ± std over folds
+(over folds x seeds where the config has several seeds: each seed's run of a fold is one
+value, :mod:`mlser.data.runs`).
 
 Rows whose model reads text carry an ``unseen_text`` block per fold (UA, WA, WF1 on the
 test utterances whose transcript is unseen in training, :mod:`mlser.evaluation.scoring`); their
@@ -16,6 +18,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from mlser.data.runs import split_run
 
 #: metrics.json keys and the matrix's paper_results keys are the same names.
 METRICS: tuple[str, ...] = ("UA", "WA", "WF1", "WER", "GENDER_UA", "STYLE_UA")
@@ -82,7 +86,8 @@ def _unseen_summary(group: pd.DataFrame) -> dict[str, Any]:
 
 
 def summarize(long: pd.DataFrame, matrix: dict[str, dict[str, Any]]) -> pd.DataFrame:
-    """Mean, std (ddof=1 over folds; 0 for one fold) and the paper's number per metric."""
+    """Mean, std (ddof=1 over runs, i.e. folds x seeds; 0 for one) and the paper's number
+    per metric; ``folds`` counts the runs averaged, ``seeds`` the seeds among them."""
     rows = []
     for (exp_id, metric), group in long.groupby(["experiment", "metric"], sort=False):
         e = matrix[exp_id]
@@ -100,6 +105,7 @@ def summarize(long: pd.DataFrame, matrix: dict[str, dict[str, Any]]) -> pd.DataF
                 "ours_mean": mean,
                 "ours_std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
                 "folds": len(values),
+                "seeds": len({split_run(str(f))[1] for f in group["fold"]}),
                 "paper_value": paper,
                 "diff": None if paper is None else mean - float(paper),
                 **_unseen_summary(group),

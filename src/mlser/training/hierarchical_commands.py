@@ -16,12 +16,13 @@ def cmd_train_hierarchical(args: argparse.Namespace) -> int:
     from mlser.data.folds import read_folds
     from mlser.data.labels import classes_for
     from mlser.data.manifest import read_manifest
+    from mlser.data.runs import run_training
     from mlser.features.acoustic import load_feature_table
     from mlser.provenance import provenance
     from mlser.training.hierarchical import merge_tables, train_level
 
     use_compute(args)
-    training = json.loads(args.training)
+    training = run_training(json.loads(args.training), args.fold)
     table = merge_tables([load_feature_table(p) for p in args.features])
     record = train_level(
         level=args.level,
