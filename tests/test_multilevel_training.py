@@ -146,6 +146,26 @@ def test_two_stages_then_scoring_never_touch_the_test_fold(tmp_path) -> None:
     assert pred.equals(again)
 
 
+def test_test_peek_records_the_test_scores_and_changes_nothing_else(tmp_path) -> None:
+    """`test_peek` (#24): each epoch's test scores go into the training record, for the
+    report's optimistic bound; the selected epoch and the saved model are unchanged."""
+    data = {"train": examples(12, 0), "valid": examples(4, 1), "test": examples(6, 2)}
+    records, states = {}, {}
+    for peek in (False, True):
+        out = tmp_path / f"peek{peek}.pt"
+        records[peek] = run_stage(
+            stage_number=1, experiment=experiment(), data=data, classes=CLASSES,
+            models=MODELS, training={**TRAINING, "test_peek": peek}, out=out,
+            checkpoint_dir=tmp_path / f"ck{peek}", device=torch.device("cpu"),
+            log=lambda s: None,
+        )  # fmt: skip
+        states[peek] = load_model(out)[0].state_dict()
+    assert records[True]["best_epoch"] == records[False]["best_epoch"]
+    assert all(0 <= h["test_ua"] <= 1 for h in records[True]["history"])
+    assert not any("test_ua" in h for h in records[False]["history"])
+    assert all(torch.equal(v, states[True][k]) for k, v in states[False].items())
+
+
 def _one_epoch_stage_args() -> dict:
     """``run_stage`` arguments of a one-epoch stage of the aligned models (test poisoned)."""
     data = {"train": examples(8, 0), "valid": examples(4, 1), "test": examples(4, 2, poison=True)}

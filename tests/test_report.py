@@ -166,6 +166,13 @@ def test_tiny_run_writes_every_table_and_figure(tiny_run: Path) -> None:
     two_stage = effects.set_index("comparison").loc["gao2025-two-stage-tgf"]
     assert two_stage["folds"] == 1 and two_stage["verdict"] != "not run"
     assert "Reproduction scorecard" in (results / "tables" / "scorecard.md").read_text()
+    # why our number differs: every headline row; the multi-level rows' trainings recorded
+    # their per-epoch test scores (the bound), LE-MER's record none
+    why = pd.read_csv(results / "tables" / "why_numbers_differ.csv").set_index("experiment")
+    assert {"gao2025-exp14", "gao2025-exp17", "wang2023-b5"} <= set(why.index)
+    assert why.loc["gao2025-exp17", "test_epoch_diff"] >= 0
+    assert pd.isna(why.loc["wang2023-b5", "test_epoch_diff"])
+    assert (results / "figures" / "why_numbers_differ.png").stat().st_size > 0
 
 
 @pytest.mark.slow
@@ -181,9 +188,11 @@ def test_a_changed_prediction_file_reruns_exactly_what_reads_it(tiny_run: Path) 
         os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     assert plan.returncode == 0, plan.stderr[-3000:]
     planned = set(re.findall(r"^(\w+)\s+\d+$", plan.stdout + plan.stderr, flags=re.M))
-    # Fig. 2 (panel d) and Fig. 3 read exp14's predictions, the scorecard bootstraps them;
-    # tables read metrics.json only, and the CmGI figure reads another row
-    assert planned - {"all", "total"} == {"confusion_figure", "gate_figure", "scorecard"}
+    # Fig. 2 (panel d) and Fig. 3 read exp14's predictions, the scorecard bootstraps them,
+    # "why our number differs" pools them (a headline row); tables read metrics.json only,
+    # and the CmGI figure reads another row
+    expected = {"confusion_figure", "gate_figure", "scorecard", "why_numbers_differ"}
+    assert planned - {"all", "total"} == expected
     one_gate = plan.stdout + plan.stderr
     assert re.search(r"^gate_figure\s+1$", one_gate, flags=re.M), one_gate[-2000:]
 
@@ -239,6 +248,8 @@ def test_report_renders_in_chromium_and_lists_every_table_and_figure(
         "results/figures/gao2024/cmgi_gates.png",
         "results/figures/iemocap/per_fold.png",
         "results/tables/scorecard.html",
+        "results/tables/why_numbers_differ.html",
+        "results/figures/why_numbers_differ.png",
         "results/iemocap/tables/per_fold.html",
         *(f"results/iemocap/tables/gao2025_table{n}.html" for n in range(1, 7)),
         *(f"results/iemocap/tables/gao2024_table{n}.html" for n in range(1, 4)),

@@ -66,6 +66,11 @@ def report_targets():
         f"results/tables/scorecard.{ext}"
         for ext in ("md", "html", "cells.csv", "effects.csv")
     ] * bool(TABLE_SPECS)
+    if HEADLINE_ROWS:
+        targets += [
+            f"results/tables/why_numbers_differ.{e}" for e in ("csv", "md", "html")
+        ]
+        targets += [f"results/figures/why_numbers_differ.{e}" for e in ("png", "pdf")]
     for key, f in FIGURES.items():
         if f["rules_file"] == "report.smk" and _figure_corpus(f) in CORPORA:
             targets += [f"results/figures/{key}.{ext}" for ext in ("png", "pdf")]
@@ -114,6 +119,62 @@ def get_scored_metrics(wildcards):
 
 def get_scored_predictions(wildcards):
     return [f"{d}/predictions.tsv" for i in EXPERIMENTS for d in _scored(i)]
+
+
+# ---------------------------------------------------------------- why_numbers_differ
+
+
+def _headline_rows():
+    """Selected rows a headline comparison names -> its metric (the first, where several)."""
+    found = {}
+    for c in yaml.safe_load((MATRIX_DIR / "comparisons.yaml").read_text())[
+        "comparisons"
+    ]:
+        for key in ("baseline", "treatment"):
+            if c.get("headline") and c[key] in EXPERIMENTS:
+                if c["metric"] in ("UA", "WA", "WF1"):
+                    found.setdefault(c[key], c["metric"])
+    return dict(sorted(found.items()))
+
+
+HEADLINE_ROWS = _headline_rows()
+
+
+def _final_model(exp_id, run):
+    """A multi-level row's final model, whose training record holds its per-epoch test
+    scores (`test_peek`); None for the families that record none."""
+    e = MATRIX[exp_id]
+    if e["model"]["family"] != "multilevel":
+        return None
+    return final_model(model_owner(e, MATRIX), run)
+
+
+def get_why_differ_inputs(wildcards):
+    files = []
+    for i in HEADLINE_ROWS:
+        for run in experiment_folds(i):
+            files += [
+                f"{experiment_dir(i, run)}/{n}"
+                for n in ("metrics.json", "predictions.tsv")
+            ]
+            files += [m] if (m := _final_model(i, run)) else []
+    return list(dict.fromkeys(files))
+
+
+def get_why_differ_rows(wildcards):
+    return _json(
+        {
+            i: {
+                "metric": metric,
+                "paper": MATRIX[i].get("paper_results", {}).get(metric),
+                "runs": {
+                    run: {"dir": experiment_dir(i, run), "model": _final_model(i, run)}
+                    for run in experiment_folds(i)
+                },
+            }
+            for i, metric in HEADLINE_ROWS.items()
+        }
+    )
 
 
 # ---------------------------------------------------------------- confusion_figure, gate_figure

@@ -68,6 +68,37 @@ rule scorecard:
         " --out-html {output.html} > {log} 2>&1"
 
 
+rule why_numbers_differ:
+    input:
+        get_why_differ_inputs,
+    output:
+        csv="results/tables/why_numbers_differ.csv",
+        md="results/tables/why_numbers_differ.md",
+        html=report(
+            "results/tables/why_numbers_differ.html",
+            caption="../report/why_numbers_differ.rst",
+            category="Scorecard",
+        ),
+        pdf="results/figures/why_numbers_differ.pdf",
+        png=report(
+            "results/figures/why_numbers_differ.png",
+            caption="../report/why_numbers_differ_figure.rst",
+            category="Scorecard",
+        ),
+    log:
+        "results/logs/why_numbers_differ.log",
+    localrule: True
+    conda:
+        "../../envs/mlser.yaml"
+    params:
+        rows=get_why_differ_rows,
+        made_on=MADE_ON,
+    shell:
+        "python -m mlser why-differ --rows {params.rows:q} --out-csv {output.csv}"
+        " --out-md {output.md} --out-html {output.html}"
+        " --out-figure results/figures/why_numbers_differ > {log} 2>&1"
+
+
 rule confusion_figure:
     input:
         get_figure_predictions,

@@ -190,6 +190,34 @@ def _add_fold_breakdown(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_fold_breakdown)
 
 
+def cmd_why_differ(args: argparse.Namespace) -> int:
+    import json
+
+    from mlser.atomic import write_text
+    from mlser.report.html_page import markdown_page
+    from mlser.report.why_differ import to_markdown, waterfall_figure, why_table
+
+    table = why_table(json.loads(args.rows))
+    markdown = to_markdown(table)
+    write_text(args.out_csv, table.to_csv(index=False))
+    write_text(args.out_md, markdown)
+    write_text(args.out_html, markdown_page(markdown, "Why our number differs"))
+    waterfall_figure(table, args.out_figure)
+    print(markdown)
+    return 0
+
+
+def _add_why_differ(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("why-differ", help="headline rows re-scored under the usual confounders")
+    p.add_argument(
+        "--rows", required=True, help="JSON: row -> {metric, paper, runs: {run: {dir, model}}}"
+    )
+    for name in ("csv", "md", "html"):
+        p.add_argument(f"--out-{name}", required=True, type=Path)
+    p.add_argument("--out-figure", required=True, type=Path, help="file stem (.pdf and .png)")
+    p.set_defaults(func=cmd_why_differ)
+
+
 def cmd_figures_alqurashi2024(args: argparse.Namespace) -> int:
     from mlser.report.figures.alqurashi2024 import correction_figure, precision_recall_figure
 
@@ -308,6 +336,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     _add_scorecard(sub)
     _add_prediction_figures(sub)
     _add_fold_breakdown(sub)
+    _add_why_differ(sub)
     _add_figures_alqurashi2024(sub)
     _add_keyword_tables(sub)
     _add_figure_wang2023(sub)

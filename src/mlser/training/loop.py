@@ -60,6 +60,11 @@ class NonFiniteLossError(FloatingPointError):
     """A NaN or infinite loss; the message names where it happened."""
 
 
+#: History keys of the test-set metrics recorded for the optimistic bound (``fit``'s
+#: ``peek``): never a selection metric.
+PEEK_PREFIX = "test_"
+
+
 @dataclass
 class TrainConfig:
     """Optimisation settings of one training stage.
@@ -209,6 +214,7 @@ def fit(
     context: str = "",
     log: Callable[[str], None] = print,
     lr_scale: Callable[[str], float] | None = None,
+    peek: Callable[[nn.Module], dict[str, float]] | None = None,
 ) -> FitResult:
     """Train ``model`` in place, selecting the epoch with the best validation metric.
 
@@ -220,6 +226,10 @@ def fit(
         context: e.g. ``"experiment gao2025-exp17, fold s3"``, named in errors.
         lr_scale: maps a parameter name to a factor on ``config.lr`` (e.g. a smaller rate
             for a pretrained encoder than for freshly initialised layers).
+        peek: metrics on the test data, recorded in each epoch's history as ``test_<name>``
+            for the optimistic bound of the report (the best epoch picked on the test set,
+            as some papers do, #24) and never read by the selection, which sees
+            ``validate``'s metrics only.
     Returns:
         A :class:`FitResult`; the model holds the weights of the last epoch.
     """
@@ -316,6 +326,9 @@ def fit(
             metrics = validate(model)
         key = selection_key(metrics, config.select_metric)
         record = {"epoch": epoch, "train_loss": total / max(count, 1), **metrics}
+        if peek is not None:  # after the selection key is taken: it cannot reach it
+            with torch.no_grad():
+                record.update({f"{PEEK_PREFIX}{k}": v for k, v in peek(model).items()})
         record["seconds"] = round(time.perf_counter() - started, 3)
         record["train_seconds"] = round(train_seconds, 3)
         if config.max_batches is not None:  # the rehearsal scales an epoch from these

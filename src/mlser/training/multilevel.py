@@ -261,10 +261,13 @@ def train_stage(
     log: Callable[[str], None] = print,
     temperature: float = 0.07,
     valid_text_source: str = "ground_truth",
+    test: list[Example] | None = None,
 ) -> dict[str, Any]:
     """Train ``model`` in place on ``tasks``; keep the weights with the best validation
     ``training["select_metric"]`` (default UA), the model reading ``valid_text_source``
-    (see :func:`selection_text_source`)."""
+    (see :func:`selection_text_source`). With ``test`` and ``training["test_peek"]``
+    each epoch's history also gets the test set's metrics, read the same way (``fit``'s
+    ``peek``: the report's optimistic bound, never the selection)."""
     weights = loss_weights(tasks, training.get("loss_weights", {}))
     alignment = alignment_weights(tasks, training.get("loss_weights", {}))
     config = TrainConfig(**{k: v for k, v in training.items() if k in _TRAIN_FIELDS})
@@ -282,6 +285,10 @@ def train_stage(
         pred = predict(m, valid, classes, valid_text_source, max_seconds, device, correction=greedy)
         return selection_scores(pred["gold"], pred["pred"])
 
+    def peek(m: MultiLevelSER) -> dict[str, float]:
+        pred = predict(m, test, classes, valid_text_source, max_seconds, device, correction=greedy)
+        return selection_scores(pred["gold"], pred["pred"])
+
     # A pretrained text encoder fine-tunes at its own (smaller) rate; the papers use one
     # rate (1e-5) for everything, which text_lr defaults to.
     text_scale = float(training.get("text_lr", config.lr)) / config.lr
@@ -292,7 +299,11 @@ def train_stage(
     model.to(device)
     ctc_reduction = str(training.get("ctc_reduction", "mean"))
     step = make_step(weights, device, alignment, temperature, ctc_reduction)
-    result = fit(model, batches, step, validate, config, checkpoint_dir, context, log, lr_scale)
+    peeks = test is not None and bool(training.get("test_peek"))
+    result = fit(
+        model, batches, step, validate, config, checkpoint_dir, context, log, lr_scale,
+        peek if peeks else None,
+    )  # fmt: skip
     model.load_state_dict(result.best_state)
     trainable, total = count_parameters(model)
     return {
@@ -450,6 +461,7 @@ def run_stage(
         log,
         float(models.get("contrastive", {}).get("temperature", 0.07)),
         selection_text_source(model, tasks),
+        data.get("test"),
     )
     if heads is not None:
         record["heads"] = heads
