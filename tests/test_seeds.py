@@ -114,3 +114,8 @@ def test_the_passport_states_the_seeds() -> None:
     passport = build_passport("iemocap", manifest, table, rejects, seeds=[0, 1, 2])
     assert passport["seeds"] == [0, 1, 2]
     assert "under 3 seed(s) (0, 1, 2)" in to_markdown(passport)
+    # and says whether the trainings score the test partition per epoch (the bound)
+    assert "never read by the selection" not in to_markdown(passport)
+    peeked = build_passport("iemocap", manifest, table, rejects, test_peek=True)
+    assert peeked["selection"]["test_scored_per_epoch_for_the_bound"] is True
+    assert "never read by the selection" in to_markdown(peeked)

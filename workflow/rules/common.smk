@@ -131,6 +131,12 @@ def get_fold_schemes(wildcards):
     return " ".join(config["corpora"][wildcards.corpus]["folds"])
 
 
+def get_test_peek_flag(wildcards):
+    """`--test-peek` where a multi-level stage records per-epoch test scores."""
+    stages = config.get("training", {}).get("multilevel", {})
+    return "--test-peek" if any(s.get("test_peek") for s in stages.values()) else ""
+
+
 def get_select_metric(wildcards):
     return config["corpora"][wildcards.corpus]["select_metric"]
 

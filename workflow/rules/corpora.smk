@@ -116,12 +116,13 @@ rule passport:
         select_metric=get_select_metric,
         config_digest=CONFIG_DIGEST,
         seeds=config["seeds"],
+        test_peek=get_test_peek_flag,
     shell:
         "python -m mlser passport --corpus {wildcards.corpus} --manifest {input.manifest}"
         " --folds {input.folds} --rejects {input.rejects} --summary {input.summary}"
         " --validation {params.validation} --valid-share {params.valid_share}"
         " --select-metric {params.select_metric} --config-digest {params.config_digest}"
-        " --seeds {params.seeds}"
+        " --seeds {params.seeds} {params.test_peek}"
         " --unseen-text results/{wildcards.corpus}/unseen_text.tsv"
         " --out-json {output.json} --out-md {output.md} > {log} 2>&1"
 

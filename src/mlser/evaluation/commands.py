@@ -31,6 +31,7 @@ def cmd_passport(args: argparse.Namespace) -> int:
             provenance=provenance(),
             unseen_path=args.unseen_text,
             seeds=args.seeds,
+            test_peek=args.test_peek,
         )
     except PassportError as exc:
         print(f"mlser passport: {args.folds}: {exc}", file=sys.stderr)
@@ -54,6 +55,11 @@ def _add_passport(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config-digest", default=None, help="SHA-256 of the resolved config")
     p.add_argument("--unseen-text", default=None, help="the unseen-text list it names")
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="the config's seeds")
+    p.add_argument(
+        "--test-peek",
+        action="store_true",
+        help="the trainings record per-epoch test scores (the report's bound, never selected on)",
+    )
     p.add_argument("--out-json", required=True, type=Path)
     p.add_argument("--out-md", required=True, type=Path)
     p.set_defaults(func=cmd_passport)

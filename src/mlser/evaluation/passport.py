@@ -209,6 +209,7 @@ def build_passport(
     provenance: Mapping[str, Any] | None = None,
     unseen_path: str | None = None,
     seeds: Sequence[int] = (0,),
+    test_peek: bool = False,
 ) -> dict[str, Any]:
     """The passport of ``corpus`` as a JSON-able dict; :func:`check_folds` first, so that
     folds that leak never get one. ``summary`` is the reader's prepare_summary.json."""
@@ -286,6 +287,12 @@ def build_passport(
         "folds_config": {"validation": validation, "valid_share": valid_share},
         # every trained row runs on each fold under each seed (mlser.data.runs)
         "seeds": [int(s) for s in seeds],
+        "selection": {
+            "reads": "valid",
+            # the multi-level trainings' per-epoch test scores (`test_peek`): the report's
+            # optimistic bound, written to the training record and never selected on
+            "test_scored_per_epoch_for_the_bound": bool(test_peek),
+        },
         "folds": out_folds,
         "unseen_text": {
             "file": unseen_path,
@@ -358,6 +365,15 @@ def to_markdown(passport: Mapping[str, Any]) -> str:
         "",
         "A digest is the SHA-256 of the partition's utterance ids sorted by code point, one "
         "per line (`LC_ALL=C sort | sha256sum`); passport.json holds them in full.",
+        "",
+        "Model selection reads the valid partition only."
+        + (
+            " The multi-level trainings also score the test partition after each epoch "
+            "(`test_peek`), into the training record only: the report's optimistic bound "
+            "(the epoch picked on the test set), never read by the selection."
+            if p.get("selection", {}).get("test_scored_per_epoch_for_the_bound")
+            else ""
+        ),
         "",
         "## Speaker overlap",
         "",
