@@ -23,6 +23,10 @@ or the paired bootstrap). The comparisons marked ``headline`` (what a paper's ab
 conclusion claims) are Holm-corrected per paper on the verdict's bootstrap p: the i-th
 smallest of k p-values times k - i + 1, a running maximum; a claim survives when that is
 < 0.05, and a claim not tested stays in k with p = 1.
+
+With several seeds (config ``seeds``, :mod:`mlser.data.runs`) a "fold" here is a run, one
+fold under one seed: means, stds and t-tests are over folds x seeds, and two rows pair by
+(seed, fold), the run's name.
 """
 
 from __future__ import annotations
