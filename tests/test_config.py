@@ -38,6 +38,8 @@ def test_shipped_configs_validate(name: str) -> None:
         (lambda c: c.update(unknown_section={}), "unknown_section"),
         (lambda c: c["training"]["multilevel"]["stage1"].update(epochs="ten"), "'ten'"),
         (lambda c: c.update(export={"experiment": "gao2025-exp17"}), "'fold' is a required"),
+        (lambda c: c.update(seeds=[1, 2]), "0 was expected"),  # seed 0 first (#24)
+        (lambda c: c.update(seeds=[0, 0]), "non-unique"),
     ],
 )
 def test_schema_rejects_bad_values(mutate, needle: str) -> None:

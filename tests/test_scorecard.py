@@ -412,3 +412,43 @@ def test_the_margin_comes_from_the_config_through_the_rule_and_the_cli(tmp_path:
         assert main(args) == 0
         assert pd.read_csv(f"{out}.cells")["equivalence"].tolist() == [expected]
         assert f"TOST ±{float(margin) * 100:g}" in Path(f"{out}.md").read_text()
+
+
+# ---------------------------------------------------------------- seeds (#24)
+
+
+def test_the_seeds_of_a_fold_are_one_sample_of_its_test_set() -> None:
+    """A fold's seeds share its test set: the bootstrap resamples it once for all of them
+    (two identical seeds give one seed's distribution, not a narrower one)."""
+    rng = np.random.default_rng(1)
+    gold = rng.choice(["neu", "hap", "ang", "sad"], 200).tolist()
+    pred = [g if rng.random() < 0.6 else "neu" for g in gold]
+    one = scorecard.bootstrap_metric({"s1": fold(gold, pred)}, "UA", CLASSES, n_boot=300)
+    both = {"s1": fold(gold, pred), "s1_seed1": fold(gold, pred)}
+    two = scorecard.bootstrap_metric(both, "UA", CLASSES, n_boot=300)
+    assert np.allclose(one, two)
+    diff = scorecard.paired_bootstrap(both, both, "UA", CLASSES, n_boot=50)
+    assert diff["diff"] == 0
+
+
+def test_tests_count_folds_not_seeds() -> None:
+    # UA by hand: s1 0.5 / 0.7 (seeds 0, 1) -> 0.6; s2 0.8 / 0.8 -> 0.8: two folds,
+    # std (ddof 1) of (0.6, 0.8) = 0.1414; MELD-like one split under three seeds: one fold
+    scores = pd.DataFrame(
+        [("a", "s1", "UA", 0.5), ("a", "s1_seed1", "UA", 0.7), ("a", "s2", "UA", 0.8),
+         ("a", "s2_seed1", "UA", 0.8), ("m", "official", "WF1", 0.4),
+         ("m", "official_seed1", "WF1", 0.5), ("m", "official_seed2", "WF1", 0.6),
+         ("b", "s1", "UA", 0.3), ("b", "s2", "UA", 0.4)],
+        columns=["experiment", "fold", "metric", "value"],
+    )  # fmt: skip
+    tables = pd.DataFrame(
+        {"experiment": ["a", "m", "b"], "metric": ["UA", "WF1", "UA"], "folds": [4, 3, 2],
+         "ours_std": [0.1291, 0.1, 0.0707]}
+    )  # fmt: skip
+    out = scorecard.fold_level(tables, scores).set_index("experiment")
+    assert out.loc["a", "folds"] == 2 and out.loc["a", "ours_std"] == pytest.approx(0.2 / 2**0.5)
+    assert out.loc["m", "folds"] == 1 and out.loc["m", "ours_std"] == 0.0  # -> bootstrap
+    assert out.loc["b", "ours_std"] == 0.0707  # one seed: as the table has it
+    assert scorecard.seed_means({"s1": 0.5, "s1_seed1": 0.7, "s2": 0.8}) == {
+        "s1": pytest.approx(0.6), "s2": 0.8,
+    }  # fmt: skip

@@ -181,9 +181,19 @@ def get_why_differ_rows(wildcards):
 
 
 def _figure_spec(wildcards):
+    """A paper figure's panels: each row's predictions of every fold, under the first
+    seed (a figure summed over folds would count each utterance once per seed)."""
     f = FIGURES[f"{wildcards.paper}/{wildcards.figure}"]
+    first = set().union(*(first_seed_runs(p["experiment"]) for p in f["panels"]))
     panels = [
-        {**p, "predictions": [f"{d}/predictions.tsv" for d in _scored(p["experiment"])]}
+        {
+            **p,
+            "predictions": [
+                f"{d}/predictions.tsv"
+                for d in _scored(p["experiment"])
+                if os.path.basename(d) in first
+            ],
+        }
         for p in f["panels"]
     ]
     return {"title": f["title"], "panels": panels}

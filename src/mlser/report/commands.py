@@ -77,14 +77,16 @@ def cmd_scorecard(args: argparse.Namespace) -> int:
     matrix = load_matrix(args.matrix)
     comparisons = scorecard.load_comparisons(args.comparisons, matrix)
     tables = pd.concat([pd.read_csv(p) for p in args.tables], ignore_index=True)
+    compared = {c["metric"] for c in comparisons} - set(scorecard.BOOTSTRAP_METRICS)
+    wanted = [*scorecard.BOOTSTRAP_METRICS, *sorted(compared | set(tables["metric"].dropna()))]
+    fold_scores = load_scores(args.metrics, list(dict.fromkeys(wanted)))
+    tables = scorecard.fold_level(tables, fold_scores)  # seeds: folds, not runs
     predictions = scorecard.group_predictions(args.predictions)
     classes_of = {i: classes_for(e["corpus"]) for i, e in matrix.items()}
     boot_dist = scorecard.bootstrap_distributions(tables, predictions, classes_of, args.n_boot)
     boot_std = scorecard.bootstrap_stds(tables, predictions, classes_of, dists=boot_dist)
     margin = args.equivalence_margin
     cells = scorecard.cell_table(tables, boot_std, margin=margin, boot_dist=boot_dist)
-    compared = {c["metric"] for c in comparisons} - set(scorecard.BOOTSTRAP_METRICS)
-    fold_scores = load_scores(args.metrics, [*scorecard.BOOTSTRAP_METRICS, *sorted(compared)])
     effects = scorecard.effects_table(
         comparisons, fold_scores, predictions, classes_of, n_boot=args.n_boot, margin=margin
     )

@@ -24,9 +24,11 @@ conclusion claims) are Holm-corrected per paper on the verdict's bootstrap p: th
 smallest of k p-values times k - i + 1, a running maximum; a claim survives when that is
 < 0.05, and a claim not tested stays in k with p = 1.
 
-With several seeds (config ``seeds``, :mod:`mlser.data.runs`) a "fold" here is a run, one
-fold under one seed: means, stds and t-tests are over folds x seeds, and two rows pair by
-(seed, fold), the run's name.
+With several seeds (config ``seeds``, :mod:`mlser.data.runs`) the runs of a fold (one per
+seed) share its test set, so they are not independent samples of it: two rows pair by
+(seed, fold), each fold's value is the mean over its seeds before a t-test, the std and
+the choice between t-test and bootstrap count folds, not runs (:func:`fold_level`), and
+the bootstrap resamples a fold's utterances once for all of its seeds.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mlser.data.runs import split_run
 from mlser.report.paper_tables import CLASS_CODES, SCORED, per_class_metric
 
 #: Metrics of a whole prediction set that a comparison or a bootstrap std can use; the
@@ -185,7 +188,50 @@ def weighted_metric(
 def _fold_arrays(
     predictions: dict[str, pd.DataFrame], classes: Sequence[str]
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    return {fold: _codes(p, classes) for fold, p in predictions.items()}
+    """Gold and predicted codes per run, in utterance order (the seeds of a fold line up)."""
+    return {
+        run: _codes(p.sort_values("utt_id", kind="stable"), classes)
+        for run, p in predictions.items()
+    }
+
+
+def _fold_weights(
+    weights: dict[str, np.ndarray], run: str, n: int, n_boot: int, rng: np.random.Generator
+) -> np.ndarray:
+    """The bootstrap weights ``(n_boot, n)`` of ``run``'s fold: drawn for its first run,
+    reused by the fold's other seeds, which share its test set."""
+    fold = split_run(run)[0]
+    if fold not in weights:
+        weights[fold] = rng.multinomial(n, np.full(n, 1 / n), size=n_boot).astype(float)
+    if weights[fold].shape[1] != n:
+        raise ValueError(f"run {run}: {n} test utterances, another seed of fold {fold} has "
+                         f"{weights[fold].shape[1]}")  # fmt: skip
+    return weights[fold]
+
+
+def seed_means(values: dict[str, float]) -> dict[str, float]:
+    """Per-run values -> each fold's mean over its seeds (``s1``, ``s1_seed1`` -> ``s1``)."""
+    groups: dict[str, list[float]] = {}
+    for run, value in values.items():
+        groups.setdefault(split_run(run)[0], []).append(value)
+    return {fold: float(np.mean(v)) for fold, v in groups.items()}
+
+
+def fold_level(tables: pd.DataFrame, fold_scores: pd.DataFrame) -> pd.DataFrame:
+    """``tables`` with ``folds`` and ``ours_std`` of every line scored under several seeds
+    counted over folds (each fold's mean over its seeds) rather than runs, from
+    ``fold_scores`` (``experiment, fold, metric, value``, a run per ``fold``)."""
+    out = tables.copy()
+    if fold_scores.empty:
+        return out
+    for (exp_id, metric), group in fold_scores.groupby(["experiment", "metric"]):
+        if all(split_run(r)[1] == 0 for r in group["fold"]):
+            continue  # one seed: a run is a fold
+        means = list(seed_means(dict(zip(group["fold"], group["value"], strict=True))).values())
+        line = (out["experiment"] == exp_id) & (out["metric"] == metric)
+        out.loc[line, "folds"] = len(means)
+        out.loc[line, "ours_std"] = float(np.std(means, ddof=1)) if len(means) > 1 else 0.0
+    return out
 
 
 def bootstrap_metric(
@@ -198,10 +244,10 @@ def bootstrap_metric(
     """Bootstrap distribution ``(n_boot,)`` of the mean over folds of ``metric``,
     resampling utterances within each fold."""
     rng = np.random.default_rng(seed)
-    per_fold = []
-    for gold, pred in _fold_arrays(predictions, classes).values():
-        w = rng.multinomial(len(gold), np.full(len(gold), 1 / len(gold)), size=n_boot)
-        per_fold.append(weighted_metric(gold, pred, w.astype(float), metric, classes))
+    per_fold, weights = [], {}
+    for run, (gold, pred) in _fold_arrays(predictions, classes).items():
+        w = _fold_weights(weights, run, len(gold), n_boot, rng)
+        per_fold.append(weighted_metric(gold, pred, w, metric, classes))
     return np.mean(per_fold, axis=0)
 
 
@@ -231,9 +277,9 @@ def _paired_bootstrap(
     folds = sorted(set(baseline) & set(treatment))
     if not folds:
         raise ValueError("no fold is scored for both systems")
-    observed, diffs = [], []
+    observed, diffs, weights = [], [], {}
     for fold in folds:
-        b = baseline[fold].set_index("utt_id")
+        b = baseline[fold].set_index("utt_id").sort_index(kind="stable")
         t = treatment[fold].set_index("utt_id")
         if set(b.index) != set(t.index):
             raise ValueError(f"fold {fold}: the two systems were scored on different utterances")
@@ -247,7 +293,7 @@ def _paired_bootstrap(
             weighted_metric(gt, pt, ones, metric, classes)[0]
             - weighted_metric(gb, pb, ones, metric, classes)[0]
         )
-        w = rng.multinomial(len(gb), np.full(len(gb), 1 / len(gb)), size=n_boot).astype(float)
+        w = _fold_weights(weights, fold, len(gb), n_boot, rng)
         diffs.append(
             weighted_metric(gt, pt, w, metric, classes)
             - weighted_metric(gb, pb, w, metric, classes)
@@ -540,7 +586,7 @@ def effects_table(
             s = fold_scores[
                 (fold_scores["experiment"] == c[key]) & (fold_scores["metric"] == c["metric"])
             ]
-            per_fold[key] = dict(zip(s["fold"], s["value"], strict=True))
+            per_fold[key] = seed_means(dict(zip(s["fold"], s["value"], strict=True)))
         boot, dist = _paired_bootstrap(
             base, treat, c["metric"], classes_of[c["baseline"]], n_boot=n_boot, seed=0
         )
@@ -557,7 +603,7 @@ def effects_table(
             {
                 **line,
                 "ours_diff": boot["diff"],
-                "folds": len(set(base) & set(treat)),
+                "folds": len({split_run(r)[0] for r in set(base) & set(treat)}),
                 "p_folds": p_folds,
                 "ci_low": boot["ci_low"],
                 "ci_high": boot["ci_high"],

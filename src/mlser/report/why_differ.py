@@ -13,7 +13,9 @@ from our number, the mean over runs (folds x seeds) of the metric:
   test set instead of the validation set, from the per-epoch test scores its training
   recorded (``test_peek``; :func:`mlser.training.loop.fit`): the run's best test score
   minus its test score at the epoch the validation set picked, averaged over runs; blank
-  where the training recorded none (the LE-MER and hierarchical families).
+  where the training recorded none (the LE-MER and hierarchical families). The test set
+  is read as the selection reads its data (the validation text source, greedy AEC
+  correction), so the bound is that gain added to our number, not a score of its own.
 
 Each step is a difference from our number, not a running sum: the confounders are
 applied one at a time.
