@@ -251,6 +251,18 @@ def test_aec_decoding_batched_equals_alone_and_beam1_equals_greedy() -> None:
     assert all(len(s) <= 6 for s in both.sequences)
 
 
+def test_a_correction_stops_at_its_length_cap() -> None:
+    """A decoder that never emits [SEP] stops at max_len_a * S + max_len_b tokens, not at
+    max_len (the rehearsal's random-weight AEC decoded 128 steps per utterance)."""
+    model = _tiny_aec(max_len_a=1.0, max_len_b=2).eval()
+    with torch.no_grad():
+        model.output_bias[EOS] = -1e4  # never finishes
+    src, src_mask = to_encoder_inputs([[3, 4], [5, 6, 7, 8]], BOS, EOS, PAD)  # S = 6
+    for beam in (1, 3):
+        out = model.correct(src, src_mask, beam_size=beam, max_len=30)
+        assert [len(s) for s in out.sequences] == [8, 8], beam
+
+
 def test_aec_learns_a_correction_and_decodes_it() -> None:
     """End to end: teacher forcing fits hypothesis → reference; both decoders recover it."""
     torch.manual_seed(0)
