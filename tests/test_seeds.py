@@ -119,3 +119,17 @@ def test_the_passport_states_the_seeds() -> None:
     peeked = build_passport("iemocap", manifest, table, rejects, test_peek=True)
     assert peeked["selection"]["test_scored_per_epoch_for_the_bound"] is True
     assert "never read by the selection" in to_markdown(peeked)
+
+
+def test_seeds_given_on_the_command_line_plan_their_runs(tmp_path: Path) -> None:
+    """`--config seeds=[0,2]` (Snakemake reads the items as strings) plans seed 2's runs."""
+    from test_workflow import REPO, planned_jobs, snakemake
+
+    run = snakemake(
+        tmp_path, "-n", "-p", "--cores", "2", "--configfile", str(REPO / "config" / "tiny.yaml"),
+        "--config", "seeds=[0,2]",
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    runs = {j["shell"].split("--fold ")[1].split()[0] for j in planned_jobs(run.stdout + run.stderr)
+            if j["rule"] == "train_stage1"}  # fmt: skip
+    assert runs == {"s1", "s1_seed2", "official", "official_seed2"}

@@ -26,6 +26,12 @@ from mlser.experiments import (
 from mlser.data.folds import scheme_fold_names
 from mlser.data.runs import run_names, split_run
 
+# `--config seeds=[0,1]` reaches the config as strings ('0', '1'): read them as numbers
+if isinstance(config.get("seeds"), list):
+    config["seeds"] = [
+        int(s) if isinstance(s, str) and s.strip().isdigit() else s
+        for s in config["seeds"]
+    ]
 validate(config, schema="../../config/schema.yaml")
 
 # A relative corpus root that is not under the working directory is taken inside the
