@@ -1,5 +1,7 @@
 # The LE-MER family (wang2023): label keywords and codebook frames per training fold,
 # continued pre-training, fine-tuning, scoring, score fusion, the K sweep, figures.
+# mem_mb: the full rehearsal's CPU peaks x1.5 at the papers' sizes (benchmarks/HISTORY.md);
+# a GPU job's host memory is lower, and a local run caps them at `--resources mem_mb`.
 
 
 rule label_keywords:
@@ -72,7 +74,7 @@ rule train_lemer_stage1:
     threads: NEURAL_THREADS
     resources:
         gpu=NEURAL_GPU,
-        mem_mb=16000,
+        mem_mb=24000,
         runtime=1440,
     params:
         device=NEURAL_DEVICE,
@@ -112,7 +114,7 @@ rule train_lemer_stage2:
     threads: NEURAL_THREADS
     resources:
         gpu=NEURAL_GPU,
-        mem_mb=16000,
+        mem_mb=34000,
         runtime=720,
     params:
         device=NEURAL_DEVICE,
@@ -158,7 +160,7 @@ if LEMER_SCORED:
         threads: NEURAL_THREADS
         resources:
             gpu=NEURAL_GPU,
-            mem_mb=8000,
+            mem_mb=10000,
             runtime=120,
         params:
             device=NEURAL_DEVICE,
@@ -222,7 +224,7 @@ rule lemer_sweep_point:
     threads: NEURAL_THREADS
     resources:
         gpu=NEURAL_GPU,
-        mem_mb=16000,
+        mem_mb=31000,
         runtime=720,
     params:
         device=NEURAL_DEVICE,
