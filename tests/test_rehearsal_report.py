@@ -81,6 +81,11 @@ def test_full_run_estimate_by_hand(tmp_path):
     # config/paper.yaml's three seeds train every model three times
     three = rehearsal.training_table([loso], full_epochs, scale, seeds=3)
     assert three.loc[0, "full_run_h"] == pytest.approx(3 * 1750.0)
+    # a seed's run of a LOSO fold stands for the five folds too
+    seeded = tmp_path / "results/iemocap/stage1/abc/s1_seed1/model.pt.json"
+    seeded.parent.mkdir(parents=True)
+    seeded.write_text(loso.read_text())
+    assert rehearsal.training_table([seeded], full_epochs, scale).loc[0, "folds"] == 5
     assert t.loc["wang2023-b5", "full_run_h"] == pytest.approx(12 * 20 * 420 * 5 / 3600)
     md = rehearsal.to_markdown(
         rehearsal.benchmark_table(tmp_path / "none"), t.reset_index(), _models(), "cuda",

@@ -53,7 +53,7 @@ TRAINING_KINDS: tuple[tuple[str, str], ...] = (
     ("multilevel.stage2", r"/stage2/"),
     ("pretraining", r"/pretrained/"),
 )
-LOSO_FOLD = re.compile(r"/s[1-5]/")
+LOSO_FOLD = re.compile(r"/s[1-5](_seed[1-9][0-9]*)?/")  # a fold, or a seed's run of it
 #: Memory requests: measured peak x this, rounded up to the GB.
 MEMORY_MARGIN = 1.5
 
