@@ -45,11 +45,12 @@ def figure_ids(kind):
     return alternatives(f["id"] for f in FIGURES.values() if f["kind"] == kind)
 
 
-def _scored(exp_id):
-    """The metrics.json / predictions.tsv folders of a selected experiment (none if not)."""
+def _scored(exp_id, runs=experiment_folds):
+    """The metrics.json / predictions.tsv folders of a selected experiment (none if not),
+    of every run or of ``runs(exp_id)``."""
     if exp_id not in EXPERIMENTS:
         return []
-    return [experiment_dir(exp_id, fold) for fold in experiment_folds(exp_id)]
+    return [experiment_dir(exp_id, run) for run in runs(exp_id)]
 
 
 def _figure_corpus(figure):
@@ -149,32 +150,32 @@ def _final_model(exp_id, run):
     return final_model(model_owner(e, MATRIX), run)
 
 
+def _why_differ_rows():
+    """Each headline row's metric, paper number and runs (results folder, final model)."""
+    return {
+        i: {
+            "metric": metric,
+            "paper": MATRIX[i].get("paper_results", {}).get(metric),
+            "runs": {
+                run: {"dir": experiment_dir(i, run), "model": _final_model(i, run)}
+                for run in experiment_folds(i)
+            },
+        }
+        for i, metric in HEADLINE_ROWS.items()
+    }
+
+
 def get_why_differ_inputs(wildcards):
     files = []
-    for i in HEADLINE_ROWS:
-        for run in experiment_folds(i):
-            files += [
-                f"{experiment_dir(i, run)}/{n}"
-                for n in ("metrics.json", "predictions.tsv")
-            ]
-            files += [m] if (m := _final_model(i, run)) else []
+    for row in _why_differ_rows().values():
+        for run in row["runs"].values():
+            files += [f"{run['dir']}/{n}" for n in ("metrics.json", "predictions.tsv")]
+            files += [run["model"]] if run["model"] else []
     return list(dict.fromkeys(files))
 
 
 def get_why_differ_rows(wildcards):
-    return _json(
-        {
-            i: {
-                "metric": metric,
-                "paper": MATRIX[i].get("paper_results", {}).get(metric),
-                "runs": {
-                    run: {"dir": experiment_dir(i, run), "model": _final_model(i, run)}
-                    for run in experiment_folds(i)
-                },
-            }
-            for i, metric in HEADLINE_ROWS.items()
-        }
-    )
+    return _json(_why_differ_rows())
 
 
 # ---------------------------------------------------------------- confusion_figure, gate_figure
@@ -184,14 +185,12 @@ def _figure_spec(wildcards):
     """A paper figure's panels: each row's predictions of every fold, under the first
     seed (a figure summed over folds would count each utterance once per seed)."""
     f = FIGURES[f"{wildcards.paper}/{wildcards.figure}"]
-    first = set().union(*(first_seed_runs(p["experiment"]) for p in f["panels"]))
     panels = [
         {
             **p,
             "predictions": [
                 f"{d}/predictions.tsv"
-                for d in _scored(p["experiment"])
-                if os.path.basename(d) in first
+                for d in _scored(p["experiment"], first_seed_runs)
             ],
         }
         for p in f["panels"]

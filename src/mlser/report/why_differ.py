@@ -33,12 +33,11 @@ import numpy as np
 import pandas as pd
 
 from mlser.data.runs import split_run
-from mlser.evaluation import metrics as m
+from mlser.evaluation.metrics import selection_scores
 from mlser.training.loop import PEEK_PREFIX
 
 #: The metric a headline metric is confused with.
 OTHER_METRIC = {"UA": "WA", "WA": "UA", "WF1": "WA"}
-SCORE = {"UA": m.unweighted_accuracy, "WA": m.weighted_accuracy, "WF1": m.weighted_f1}
 COLUMNS = [
     "experiment", "metric", "runs", "ours", "other_metric", "other_metric_diff",
     "pooled_diff", "test_epoch_diff", "paper", "paper_diff",
@@ -49,11 +48,12 @@ class WhyDifferError(ValueError):
     """A row's files that cannot be read as a row's runs; the message names the file."""
 
 
-def _run_metric(path: Path, metric: str) -> float:
+def _run_metrics(path: Path, *metrics: str) -> list[float]:
     scores = json.loads(Path(path).read_text())
-    if metric not in scores:
-        raise WhyDifferError(f"{path}: no {metric!r}")
-    return float(scores[metric])
+    missing = [k for k in metrics if k not in scores]
+    if missing:
+        raise WhyDifferError(f"{path}: no {missing}")
+    return [float(scores[k]) for k in metrics]
 
 
 def optimistic_gain(record: Mapping[str, Any], metric: str) -> float | None:
@@ -80,15 +80,20 @@ def row_steps(
     if metric not in OTHER_METRIC:
         raise WhyDifferError(f"{exp_id}: metric {metric!r} is not one of {sorted(OTHER_METRIC)}")
     other = OTHER_METRIC[metric]
-    ours = np.mean([_run_metric(Path(r["dir"]) / "metrics.json", metric) for r in runs.values()])
-    alt = np.mean([_run_metric(Path(r["dir"]) / "metrics.json", other) for r in runs.values()])
+    ours, alt = np.mean(
+        [_run_metrics(Path(r["dir"]) / "metrics.json", metric, other) for r in runs.values()],
+        axis=0,
+    )
     by_seed: dict[int, list[pd.DataFrame]] = {}
     for run, r in runs.items():
         path = Path(r["dir"]) / "predictions.tsv"
         pred = pd.read_csv(path, sep="\t", keep_default_na=False, usecols=["gold", "pred"])
         by_seed.setdefault(split_run(run)[1], []).append(pred)
     pooled = np.mean(
-        [SCORE[metric](p["gold"], p["pred"]) for p in map(pd.concat, by_seed.values())]
+        [
+            selection_scores(p["gold"], p["pred"])[metric.lower()]
+            for p in map(pd.concat, by_seed.values())
+        ]
     )
     gains = []
     for r in runs.values():

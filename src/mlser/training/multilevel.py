@@ -281,13 +281,16 @@ def train_stage(
     # greedy correction: the beam only refines what test-time scoring reads
     greedy = {"beam_size": 1, "max_length": model.text.config.max_length} if model.text else None
 
-    def validate(m: MultiLevelSER) -> dict[str, float]:
-        pred = predict(m, valid, classes, valid_text_source, max_seconds, device, correction=greedy)
-        return selection_scores(pred["gold"], pred["pred"])
+    def scorer(examples: list[Example]) -> Callable[[MultiLevelSER], dict[str, float]]:
+        """Selection metrics on ``examples``, read as the selection reads the valid set."""
 
-    def peek(m: MultiLevelSER) -> dict[str, float]:
-        pred = predict(m, test, classes, valid_text_source, max_seconds, device, correction=greedy)
-        return selection_scores(pred["gold"], pred["pred"])
+        def score(m: MultiLevelSER) -> dict[str, float]:
+            pred = predict(
+                m, examples, classes, valid_text_source, max_seconds, device, correction=greedy
+            )
+            return selection_scores(pred["gold"], pred["pred"])
+
+        return score
 
     # A pretrained text encoder fine-tunes at its own (smaller) rate; the papers use one
     # rate (1e-5) for everything, which text_lr defaults to.
@@ -299,11 +302,10 @@ def train_stage(
     model.to(device)
     ctc_reduction = str(training.get("ctc_reduction", "mean"))
     step = make_step(weights, device, alignment, temperature, ctc_reduction)
-    peeks = test is not None and bool(training.get("test_peek"))
+    peek = scorer(test) if test is not None and training.get("test_peek") else None
     result = fit(
-        model, batches, step, validate, config, checkpoint_dir, context, log, lr_scale,
-        peek if peeks else None,
-    )  # fmt: skip
+        model, batches, step, scorer(valid), config, checkpoint_dir, context, log, lr_scale, peek
+    )
     model.load_state_dict(result.best_state)
     trainable, total = count_parameters(model)
     return {
