@@ -11,12 +11,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+# tests/ is on sys.path under pytest's prepend import mode (no tests package)
+from test_folds import make_manifest
+
 from mlser.cli_args import stage_kwargs
 from mlser.data import folds
 from mlser.data.runs import SEED_STRIDE, run_name, run_names, run_training, split_run
 from mlser.evaluation.passport import build_passport, to_markdown
 from mlser.report.results_table import collect, summarize
-from tests.test_folds import make_manifest
 
 
 @pytest.mark.parametrize("fold", ["s1", "s12", "sd", "si", "official"])
