@@ -34,7 +34,9 @@ def slice_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
             {
                 "experiments": {"select": ROWS, "folds": ["s1", "sd"]},
                 "corpora": {"meld": {"enabled": False}},
-                "compute": {"device": "cpu"},
+                # two one-thread jobs side by side (no mem_mb limit here), as before the
+                # full rehearsal gave each job every core
+                "compute": {"device": "cpu", "threads": {"cpu": 1}},
                 "label_embeddings": {"sweeps": []},  # Figure 3's K points: more of B5
             }
         )

@@ -202,6 +202,21 @@ def test_demo_on_a_cpu_machine_runs_neural_jobs_side_by_side(tmp_path: Path) -> 
         assert_neural_jobs(run.stdout + run.stderr, gpu=0, threads=1, device="cpu")
 
 
+def test_rehearsal_on_a_cpu_gives_each_neural_job_every_core(tmp_path: Path) -> None:
+    """The rehearsal's neural jobs run one at a time on a CPU (its `mem_mb`), so each gets
+    every core Snakemake grants: with one thread each, a core idled for most of the run
+    (a stage-2 job at the papers' sizes: 109 s on 1 thread, 69 s on 2, same epochs)."""
+    configs = [str(REPO / "config" / name) for name in ("paper.yaml", "rehearsal.yaml")]
+    plan = ["-n", "-p", "--cores", "2", "--resources", "gpu=1", "mem_mb=20000"]
+    run = snakemake(tmp_path, *plan, "--configfile", *configs, "--config", "compute={device: cpu}")
+    assert run.returncode == 0, run.stderr[-3000:]
+    heavy = {"train_stage1", "train_stage2", "evaluate_multilevel", "train_lemer_stage2"}
+    jobs = [j for j in planned_jobs(run.stdout + run.stderr) if j["rule"] in heavy]
+    assert {j["rule"] for j in jobs} == heavy
+    for job in jobs:
+        assert job["threads"] == "2" and "--threads 2 --device cpu " in job["shell"], job
+
+
 def test_demo_full_scores_lemer_per_fold_and_sweeps_on_the_chosen_folds(tmp_path: Path) -> None:
     """config/demo-full.yaml: one `evaluate_lemer` job per test fold scores every LE-MER
     row (score fusions aside) in one process; the K sweeps run on `sweep_folds` only,
