@@ -13,10 +13,15 @@ from mlser.report import rehearsal
 HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
 
 
-def _bench(root: Path, rel: str, *runs: tuple[float, float]) -> None:
+def _bench(root: Path, rel: str, *runs: tuple) -> None:
+    """Benchmark lines of (wall s, peak RSS MB[, MB written])."""
     path = root / rel
     path.parent.mkdir(parents=True, exist_ok=True)
-    lines = [f"{s}\t0:00:00\t{rss}\t0\t0\t0\t0\t0\t0\t{s / 2}\n" for s, rss in runs]
+    lines = [
+        f"{run[0]}\t0:00:00\t{run[1]}\t0\t0\t0\t0\t{run[2] if len(run) > 2 else 0}\t0\t"
+        f"{run[0] / 2}\n"
+        for run in runs
+    ]
     path.write_text(HEADER + "".join(lines))
 
 
@@ -38,6 +43,22 @@ def test_jobs_take_the_last_run_of_each_benchmark_and_memory_gets_its_margin(tmp
     assert stage1.loc["iemocap/abc/s1", "wall_s"] == 40.0  # the rerun's, not the first
     # 8000 MB x 1.5 = 12000 MB -> 12 GB (12288); 200 x 1.5 = 300 -> 1 GB
     assert rehearsal.resource_suggestions(jobs) == {"train_stage1": 12288, "prepare_corpus": 1024}
+
+
+def test_the_bill_sums_what_the_jobs_wrote_also_files_deleted_since(tmp_path):
+    """`temp_models`: a model file is gone by the time the bill is made; its size is in
+    the job's bytes written (Snakemake's io_out, MB), the last run's of each job."""
+    _bench(
+        tmp_path, "train_lemer_stage2/iemocap/b5/s1.tsv", (9.0, 900.0, 100.0), (9.0, 900.0, 2500.0)
+    )
+    _bench(tmp_path, "train_lemer_stage2/iemocap/c1/s1.tsv", (9.0, 900.0, 2400.0))
+    _bench(tmp_path, "prepare_corpus/iemocap.tsv", (3.0, 200.0, "-"))
+    jobs = rehearsal.benchmark_table(tmp_path)
+    assert jobs.set_index("job").loc["iemocap/b5/s1", "written_mb"] == 2500.0
+    assert math.isnan(jobs.set_index("job").loc["iemocap", "written_mb"])
+    md = rehearsal.to_markdown(jobs, rehearsal.training_table([], {}, {}), _models(), "cpu")
+    assert "| train_lemer_stage2 | 2 | 18 | 9 | 900 | 2048 | 4.9 |" in md
+    assert "Written by all jobs: 4.9 GB." in md
 
 
 def test_full_run_estimate_by_hand(tmp_path):

@@ -80,6 +80,17 @@ def test_each_family_runs_at_the_papers_sizes(slice_run: Path) -> None:
         assert heads["emotion_head"].startswith("fresh (new input)")  # gao2024: pooled -> fused
     report = (results / "rehearsal" / "report.md").read_text()
     assert "| architecture:facebook/hubert-large-ll60k | random | HubertModel | 315.4 M |" in report
+    # temp_models: each model file went once the jobs reading it had run (the full
+    # rehearsal wrote 70 GB of them); the training records stay, and the bill has the bytes
+    models = [
+        p
+        for kind in ("stage1", "stage2", "lemer")
+        for p in (results / "iemocap" / kind).rglob("model.pt")
+    ]
+    assert not models, models
+    assert all((slice_run / m / "model.pt.json").is_file() for m in trainings["model"])
+    jobs = pd.read_csv(results / "rehearsal" / "jobs.tsv", sep="\t").set_index("rule")
+    assert jobs.loc["train_stage1", "written_mb"].min() > 1000  # HuBERT-large: 1.3 GB
 
 
 def requested_mem_mb(log: str) -> dict[str, int]:

@@ -428,6 +428,14 @@ def bases_of(owners, fold, bases=model_bases):
     return list(dict.fromkeys(path for i in owners for path in bases(i, fold)))
 
 
+def model_output(path):
+    """A trained model file: temp() in a rehearsal with `temp_models`, so that each is
+    deleted once every job reading it has run (the full rehearsal wrote 70 GB of them,
+    more than its machine's free disk); the bill takes their size from the jobs' bytes
+    written."""
+    return temp(path) if config.get("rehearsal", {}).get("temp_models") else path
+
+
 def training_settings(corpus, *path):
     """The training block ``training.<path...>`` with the corpus's selection metric
     (``corpora.<corpus>.select_metric``; a row's stage block may override it)."""

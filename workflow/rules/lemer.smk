@@ -63,7 +63,7 @@ rule train_lemer_stage1:
         manifest=rules.prepare_corpus.output.manifest,
         folds=rules.make_folds.output.folds,
     output:
-        "results/{corpus}/lemer/stage1/{key}/{fold}/model.pt",
+        model_output("results/{corpus}/lemer/stage1/{key}/{fold}/model.pt"),
     log:
         "results/logs/train_lemer_stage1/{corpus}/{key}/{fold}.log",
     benchmark:
@@ -101,7 +101,7 @@ rule train_lemer_stage2:
         manifest=rules.prepare_corpus.output.manifest,
         folds=rules.make_folds.output.folds,
     output:
-        "results/{corpus}/lemer/stage2/{experiment}/{fold}/model.pt",
+        model_output("results/{corpus}/lemer/stage2/{experiment}/{fold}/model.pt"),
     log:
         "results/logs/train_lemer_stage2/{corpus}/{experiment}/{fold}.log",
     benchmark:
@@ -207,7 +207,9 @@ rule lemer_sweep_point:
         manifest=rules.prepare_corpus.output.manifest,
         folds=rules.make_folds.output.folds,
     output:
-        model="results/{corpus}/lemer/sweeps/{sweep}/{value}/{fold}/model.pt",
+        model=model_output(
+            "results/{corpus}/lemer/sweeps/{sweep}/{value}/{fold}/model.pt"
+        ),
         predictions="results/{corpus}/sweeps/{sweep}/{value}/{fold}/predictions.tsv",
         metrics="results/{corpus}/sweeps/{sweep}/{value}/{fold}/metrics.json",
         attention="results/{corpus}/sweeps/{sweep}/{value}/{fold}/attention.json",

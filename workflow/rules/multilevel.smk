@@ -10,7 +10,7 @@ rule train_stage1:
         manifest=rules.prepare_corpus.output.manifest,
         folds=rules.make_folds.output.folds,
     output:
-        "results/{corpus}/stage1/{key}/{fold}/model.pt",
+        model_output("results/{corpus}/stage1/{key}/{fold}/model.pt"),
     log:
         "results/logs/train_stage1/{corpus}/{key}/{fold}.log",
     benchmark:
@@ -45,7 +45,7 @@ rule train_stage2:
         manifest=rules.prepare_corpus.output.manifest,
         folds=rules.make_folds.output.folds,
     output:
-        "results/{corpus}/stage2/{experiment}/{fold}/model.pt",
+        model_output("results/{corpus}/stage2/{experiment}/{fold}/model.pt"),
     log:
         "results/logs/train_stage2/{corpus}/{experiment}/{fold}.log",
     benchmark:

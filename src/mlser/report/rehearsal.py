@@ -84,7 +84,8 @@ def _full_epoch_seconds(epoch: Mapping[str, Any]) -> float:
 
 def benchmark_table(root: str | Path) -> pd.DataFrame:
     """One row per job with a benchmark file under ``root`` (``results/benchmarks``):
-    rule, job, wall seconds, peak RSS in MB, CPU seconds."""
+    rule, job, wall seconds, peak RSS in MB, CPU seconds, MB written (model files
+    included, also where the rehearsal deleted them later: ``temp_models``)."""
     root = Path(root)
     rows = []
     for path in sorted(root.rglob("*.tsv")):
@@ -98,11 +99,20 @@ def benchmark_table(root: str | Path) -> pd.DataFrame:
                 "rule": rel.parts[0],
                 "job": rel.with_suffix("").as_posix().split("/", 1)[-1],
                 "wall_s": float(last["s"]),
-                "peak_rss_mb": float(last["max_rss"]) if last["max_rss"] != "-" else math.nan,
-                "cpu_s": float(last["cpu_time"]) if "cpu_time" in last else math.nan,
+                "peak_rss_mb": _number(last, "max_rss"),
+                "cpu_s": _number(last, "cpu_time"),
+                "written_mb": _number(last, "io_out"),
             }
         )
-    return pd.DataFrame(rows, columns=["rule", "job", "wall_s", "peak_rss_mb", "cpu_s"])
+    return pd.DataFrame(
+        rows, columns=["rule", "job", "wall_s", "peak_rss_mb", "cpu_s", "written_mb"]
+    )
+
+
+def _number(line: pd.Series, column: str) -> float:
+    """A benchmark column as a number; NaN where Snakemake wrote ``-`` or left it out."""
+    value = line.get(column, "-")
+    return math.nan if value == "-" or pd.isna(value) else float(value)
 
 
 def training_table(
@@ -216,16 +226,17 @@ def to_markdown(
         "",
         "## Rules",
         "",
-        "| rule | jobs | wall s (sum) | wall s (max) | peak RSS MB | mem_mb at x1.5 |",
-        "|---|---|---|---|---|---|",
+        "| rule | jobs | wall s (sum) | wall s (max) | peak RSS MB | mem_mb at x1.5 | written GB |",
+        "|---|---|---|---|---|---|---|",
     ]
     mem = resource_suggestions(jobs)
     for rule, group in jobs.groupby("rule"):
         lines.append(
             f"| {rule} | {len(group)} | {group['wall_s'].sum():.0f} | "
             f"{group['wall_s'].max():.0f} | {group['peak_rss_mb'].max():.0f} | "
-            f"{mem.get(str(rule), '–')} |"
+            f"{mem.get(str(rule), '–')} | {group['written_mb'].sum() / 1e3:.1f} |"
         )
+    lines += ["", f"Written by all jobs: {jobs['written_mb'].sum() / 1e3:.1f} GB."]
     if not_run:
         lines += ["", "Rows not run, and why:", ""]
         lines += [f"- {row}: {why}" for row, why in sorted(not_run.items())]
