@@ -278,3 +278,17 @@ def test_cli_stops_on_a_planted_speaker_leak_in_the_manifest(tmp_path: Path, cap
     assert "fold s1 (loso): speakers in both train and test: Ses01_M" in err
     assert "fold s2 (loso): speakers in both train and test: Ses01_M" in err
     assert "their test utterances: Ses02M_a" in err
+
+
+def test_folds_step_stops_on_a_speaker_leak_before_any_training(tmp_path: Path, capsys) -> None:
+    """`mlser folds` (rule make_folds, read by every training) checks the folds it built:
+    a manifest whose session-2 row carries a session-1 speaker writes no folds.tsv."""
+    m = manifest()
+    write_manifest(m, tmp_path / "manifest.tsv")
+    args = ["folds", "--manifest", str(tmp_path / "manifest.tsv"), "--schemes", "loso"]
+    assert cli.main([*args, "--out", str(tmp_path / "ok.tsv")]) == 0
+    m.loc[m["utt_id"] == "Ses02M_a", "speaker"] = "Ses01_M"
+    write_manifest(m, tmp_path / "manifest.tsv")
+    assert cli.main([*args, "--out", str(tmp_path / "folds.tsv")]) == 2
+    assert "fold s1 (loso): speakers in both train and test: Ses01_M" in capsys.readouterr().err
+    assert not (tmp_path / "folds.tsv").exists()

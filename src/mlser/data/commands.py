@@ -46,8 +46,11 @@ def _add_prepare(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_folds(args: argparse.Namespace) -> int:
+    import sys
+
     from mlser.data import folds
     from mlser.data.manifest import read_manifest
+    from mlser.evaluation.passport import PassportError, check_folds
 
     manifest = read_manifest(args.manifest)
     table = folds.build_folds(
@@ -57,6 +60,11 @@ def cmd_folds(args: argparse.Namespace) -> int:
         valid_share=args.valid_share,
         seed=args.seed,
     )
+    try:  # here, not only in the passport: every training reads folds.tsv (#24)
+        check_folds(manifest, table)
+    except PassportError as exc:
+        print(f"mlser folds: {args.manifest}: {exc}", file=sys.stderr)
+        return 2
     folds.write_folds(table, args.out)
     print(table.groupby(["fold", "partition"]).size().unstack(fill_value=0).to_string())
     return 0
