@@ -292,3 +292,31 @@ def test_folds_step_stops_on_a_speaker_leak_before_any_training(tmp_path: Path, 
     assert cli.main([*args, "--out", str(tmp_path / "folds.tsv")]) == 2
     assert "fold s1 (loso): speakers in both train and test: Ses01_M" in capsys.readouterr().err
     assert not (tmp_path / "folds.tsv").exists()
+
+
+def test_passport_names_the_fetched_pretrained_models(tmp_path: Path) -> None:
+    """The run's pretrained models in the passport: source, revision, commit, weights and
+    the weight files' SHA-256, from each fetched folder's record (#24)."""
+    folder = tmp_path / "resources" / "bert-base-uncased"
+    folder.mkdir(parents=True)
+    record = {
+        "source": "bert-base-uncased",
+        "revision": "86b5e0934494bd15c9632b12f734a8a67f723594",
+        "commit": "86b5e0934494bd15c9632b12f734a8a67f723594",
+        "files": {"model.safetensors": {"sha256": "ab" * 32}, "vocab.txt": {"sha256": "cd"}},
+    }
+    (folder / ".mlser_fetch.json").write_text(json.dumps(record))
+    args = _files(tmp_path, two_folds())
+    assert cli.main([*_passport_args(tmp_path, args), "--pretrained", str(folder)]) == 0
+    pretrained = json.loads((tmp_path / "passport.json").read_text())["provenance"]["pretrained"]
+    assert pretrained == {
+        "bert-base-uncased": {
+            "source": "bert-base-uncased",
+            "revision": record["revision"],
+            "commit": record["commit"],
+            "weights": "pretrained",
+            "sha256": {"model.safetensors": "ab" * 32},
+        }
+    }
+    md = (tmp_path / "passport.md").read_text()
+    assert "- pretrained `bert-base-uncased`: bert-base-uncased, revision `86b5e09" in md

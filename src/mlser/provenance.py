@@ -10,7 +10,7 @@ import platform
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -52,30 +52,39 @@ def git_revision(path: str | Path | None = None) -> str | None:
 
 
 def pretrained_records(models: Mapping[str, Any] | None) -> dict[str, Any]:
-    """What each fetched pretrained model of a ``models`` section was (#23): source,
-    revision and the commit it resolved to, ``weights`` (``random`` in a rehearsal), and
-    the SHA-256 of its weight files, from the folder's fetch record."""
+    """What each fetched pretrained model of a ``models`` section was (#23): see
+    :func:`fetched_records`."""
+    folders = [
+        str((spec or {}).get("pretrained") or "")
+        for kind in ("acoustic", "text")
+        for spec in ((models or {}).get(kind) or {}).values()
+    ]
+    return fetched_records(folders)
+
+
+def fetched_records(folders: Iterable[str | Path]) -> dict[str, Any]:
+    """Per fetched folder (by name): source, revision and the commit it resolved to,
+    ``weights`` (``random`` in a rehearsal), and the SHA-256 of its weight files, from
+    the folder's fetch record; a folder without one is left out."""
     import json
 
     out: dict[str, Any] = {}
-    for kind in ("acoustic", "text"):
-        for spec in ((models or {}).get(kind) or {}).values():
-            folder = Path(str((spec or {}).get("pretrained") or ""))
-            record_path = folder / ".mlser_fetch.json"
-            if not record_path.is_file():
-                continue
-            record = json.loads(record_path.read_text())
-            out[folder.name] = {
-                "source": record.get("source"),
-                "revision": record.get("revision"),
-                "commit": record.get("commit"),
-                "weights": record.get("weights", "pretrained"),
-                "sha256": {
-                    name: info.get("sha256")
-                    for name, info in record.get("files", {}).items()
-                    if name.endswith((".safetensors", ".bin"))
-                },
-            }
+    for folder in map(Path, folders):
+        record_path = folder / ".mlser_fetch.json"
+        if not record_path.is_file():
+            continue
+        record = json.loads(record_path.read_text())
+        out[folder.name] = {
+            "source": record.get("source"),
+            "revision": record.get("revision"),
+            "commit": record.get("commit"),
+            "weights": record.get("weights", "pretrained"),
+            "sha256": {
+                name: info.get("sha256")
+                for name, info in record.get("files", {}).items()
+                if name.endswith((".safetensors", ".bin"))
+            },
+        }
     return out
 
 

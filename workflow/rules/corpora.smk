@@ -92,6 +92,7 @@ rule passport:
         folds=rules.make_folds.output.folds,
         rejects=unflagged(rules.prepare_corpus.output.rejects),
         summary=rules.prepare_corpus.output.summary,
+        pretrained=sorted(PRETRAINED_FOLDERS.values()),
     output:
         json=report(
             "results/{corpus}/passport.json",
@@ -122,7 +123,7 @@ rule passport:
         " --folds {input.folds} --rejects {input.rejects} --summary {input.summary}"
         " --validation {params.validation} --valid-share {params.valid_share}"
         " --select-metric {params.select_metric} --config-digest {params.config_digest}"
-        " --seeds {params.seeds} {params.test_peek}"
+        " --seeds {params.seeds} {params.test_peek} --pretrained {input.pretrained}"
         " --unseen-text results/{wildcards.corpus}/unseen_text.tsv"
         " --out-json {output.json} --out-md {output.md} > {log} 2>&1"
 

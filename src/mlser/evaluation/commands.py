@@ -14,7 +14,7 @@ def cmd_passport(args: argparse.Namespace) -> int:
     from mlser.data.folds import read_folds
     from mlser.data.manifest import read_manifest, read_rejects
     from mlser.evaluation.passport import PassportError, build_passport, to_markdown
-    from mlser.provenance import provenance
+    from mlser.provenance import fetched_records, provenance
 
     summary = json.loads(args.summary.read_text()) if args.summary is not None else None
     try:
@@ -28,7 +28,7 @@ def cmd_passport(args: argparse.Namespace) -> int:
             valid_share=args.valid_share,
             select_metric=args.select_metric,
             config_digest=args.config_digest,
-            provenance=provenance(),
+            provenance={**provenance(), "pretrained": fetched_records(args.pretrained)},
             unseen_path=args.unseen_text,
             seeds=args.seeds,
             test_peek=args.test_peek,
@@ -59,6 +59,13 @@ def _add_passport(sub: argparse._SubParsersAction) -> None:
         "--test-peek",
         action="store_true",
         help="the trainings record per-epoch test scores (the report's bound, never selected on)",
+    )
+    p.add_argument(
+        "--pretrained",
+        nargs="*",
+        default=[],
+        type=Path,
+        help="the run's fetched pretrained folders: their sources, revisions and digests",
     )
     p.add_argument("--out-json", required=True, type=Path)
     p.add_argument("--out-md", required=True, type=Path)

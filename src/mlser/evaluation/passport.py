@@ -8,7 +8,8 @@ One passport per corpus (``results/{corpus}/passport.json`` and ``passport.md``)
 * per fold: the speakers shared between its partitions, and the text overlap, the share of
   test utterances whose normalised transcript (:func:`normalize_transcript`) also occurs
   in the fold's training data (train + valid);
-* the metric definitions, and the provenance (package versions, the config digest).
+* the metric definitions, and the provenance (package versions, the config digest, the
+  pretrained models fetched: source, revision, weight digests).
 
 and it is checked: an utterance in two partitions of one fold, or a speaker shared by
 the test partition and the training data of a speaker-independent fold (``loso``:
@@ -419,4 +420,11 @@ def to_markdown(passport: Mapping[str, Any]) -> str:
         lines.append(f"- Python {prov['python']}")
     if packages:
         lines.append("- " + ", ".join(f"{k} {v}" for k, v in packages.items() if v))
+    for name, m in (prov.get("pretrained") or {}).items():
+        commit = f", commit `{m['commit']}`" if m.get("commit") else ""
+        lines.append(
+            f"- pretrained `{name}`: {m.get('source')}, revision `{m.get('revision')}`"
+            f"{commit}, {m.get('weights')} weights, {len(m.get('sha256') or {})} weight file(s)"
+            " with SHA-256 in passport.json"
+        )
     return "\n".join(lines) + "\n"
