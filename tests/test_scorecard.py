@@ -156,8 +156,12 @@ def test_within_std_uses_fold_std_or_the_bootstrap_std() -> None:
     assert "**2 of 3** rows" in md and "**2 of 3** cells" in md
     assert "**0** cells *reproduced within ±1*, **1** *differs*" in md
     # the largest gap first
-    gaps = md.split("### Largest gaps")[1].splitlines()
+    gaps = md.split("### Largest gaps")[1].split("###")[0].splitlines()
     assert [line.split(" | ")[3] for line in gaps if line.startswith("| p ")] == ["b", "c", "a"]
+    # every cell, with its TOST verdict beside the paper's number (not only the top gaps)
+    every = md.split("### Every cell")[1].splitlines()
+    verdicts = [line.split(" | ")[-1].rstrip(" |") for line in every if line.startswith("| p ")]
+    assert verdicts == cells["equivalence"].tolist()
 
 
 def test_bundled_comparisons_are_valid_and_follow_the_papers(matrix: dict) -> None:

@@ -687,19 +687,14 @@ def to_markdown(
             f"| {r.cells_compared} | {r.cells_within_std} | {r.cells_equivalent} "
             f"| {r.cells_differ} |"
         )
-    out += ["", f"### Largest gaps (top {top}, percentage points)", ""]
-    out += [
-        f"| paper | table | row | experiment | metric | ours | paper | diff | std | TOST {pm} |"
+    cell_header = [
+        f"| paper | table | row | experiment | metric | ours | paper | diff | std | TOST {pm} |",
+        "|---|---:|---|---|---|---:|---:|---:|---:|---|",
     ]
-    out += ["|---|---:|---|---|---|---:|---:|---:|---:|---|"]
+    out += ["", f"### Largest gaps (top {top}, percentage points)", "", *cell_header]
     if len(cells):
         gaps = cells.reindex(cells["diff"].abs().sort_values(ascending=False).index).head(top)
-        for r in gaps.itertuples(index=False):
-            out.append(
-                f"| {r.paper} | {r.table} | {r.row} | {r.experiment} | {r.metric} "
-                f"| {_pct(r.ours_mean)} | {_pct(r.paper_value)} | {_pct(r.diff, True)} "
-                f"| {_pct(r.std)} | {r.equivalence} |"
-            )
+        out += [_cell_line(r) for r in gaps.itertuples(index=False)]
     out += [
         "",
         "### Headline comparisons (treatment − baseline)",
@@ -725,4 +720,15 @@ def to_markdown(
             f"| {r.verdict}{' (' + r.note + ')' if r.note else ''} | {r.equivalence} "
             f"| {_p(r.p_holm)} | {'–' if r.holm == 'not headline' else r.holm} |"
         )
+    out += ["", f"### Every cell: ours beside the paper's number (TOST {pm})", "", *cell_header]
+    out += [_cell_line(r) for r in cells.itertuples(index=False)]
     return "\n".join(out) + "\n"
+
+
+def _cell_line(r: Any) -> str:
+    """One scorecard cell (a row of :func:`cell_table`) as a Markdown table line."""
+    return (
+        f"| {r.paper} | {r.table} | {r.row} | {r.experiment} | {r.metric} "
+        f"| {_pct(r.ours_mean)} | {_pct(r.paper_value)} | {_pct(r.diff, True)} "
+        f"| {_pct(r.std)} | {r.equivalence} |"
+    )
