@@ -58,7 +58,7 @@ def test_the_bill_sums_what_the_jobs_wrote_also_files_deleted_since(tmp_path):
     assert math.isnan(jobs.set_index("job").loc["iemocap", "written_mb"])
     md = rehearsal.to_markdown(jobs, rehearsal.training_table([], {}, {}), _models(), "cpu")
     assert "| train_lemer_stage2 | 2 | 18 | 9 | 900 | 2048 | 4.9 |" in md
-    assert "Written by all jobs: 4.9 GB." in md
+    assert "Written by all jobs: 4.9 GB (model files" in md
 
 
 def test_full_run_estimate_by_hand(tmp_path):

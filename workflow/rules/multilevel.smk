@@ -57,7 +57,7 @@ rule train_stage2:
     threads: NEURAL_THREADS
     resources:
         gpu=NEURAL_GPU,
-        mem_mb=20000,
+        mem_mb=21000,
         runtime=720,
     params:
         device=NEURAL_DEVICE,

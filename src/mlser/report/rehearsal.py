@@ -236,7 +236,11 @@ def to_markdown(
             f"{group['wall_s'].max():.0f} | {group['peak_rss_mb'].max():.0f} | "
             f"{mem.get(str(rule), '–')} | {group['written_mb'].sum() / 1e3:.1f} |"
         )
-    lines += ["", f"Written by all jobs: {jobs['written_mb'].sum() / 1e3:.1f} GB."]
+    lines += [
+        "",
+        f"Written by all jobs: {jobs['written_mb'].sum() / 1e3:.1f} GB (model files and the "
+        "epoch checkpoints, also those deleted since).",
+    ]
     if not_run:
         lines += ["", "Rows not run, and why:", ""]
         lines += [f"- {row}: {why}" for row, why in sorted(not_run.items())]
