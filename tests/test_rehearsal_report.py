@@ -58,7 +58,31 @@ def test_the_bill_sums_what_the_jobs_wrote_also_files_deleted_since(tmp_path):
     assert math.isnan(jobs.set_index("job").loc["iemocap", "written_mb"])
     md = rehearsal.to_markdown(jobs, rehearsal.training_table([], {}, {}), _models(), "cpu")
     assert "| train_lemer_stage2 | 2 | 18 | 9 | 900 | 2048 | 4.9 |" in md
-    assert "Written by all jobs: 4.9 GB (model files" in md
+    assert "Written by all jobs: 4.9 GB to a block device" in md
+
+
+def test_the_bill_takes_model_file_sizes_from_the_records_not_the_disk_counters(tmp_path):
+    """CI's overlay disk: io_out read 0.02 MB for a stage-1 job that saved 1.3 GB, so the
+    model files' sizes come from each training record (``model_file_bytes``)."""
+    _bench(tmp_path, "benchmarks/train_stage1/iemocap/abc/s1.tsv", (9.0, 900.0, 0.02))
+    paths = []
+    for name, size in (("abc", 1_300_000_000), ("def", 200_000_000)):
+        path = _record(
+            tmp_path, f"results/iemocap/stage1/{name}/s1/model.pt.json", f"gao2025-{name}",
+            [{"epoch": 1, "seconds": 3.0}],
+        )  # fmt: skip
+        path.write_text(json.dumps({**json.loads(path.read_text()), "model_file_bytes": size}))
+        paths.append(path)
+    t = rehearsal.training_table(paths, {}, {"iemocap": 1.0})
+    assert sorted(t["model_file_mb"]) == [200.0, 1300.0]
+    jobs = rehearsal.benchmark_table(tmp_path / "benchmarks")
+    md = rehearsal.to_markdown(jobs, t, _models(), "cpu")
+    assert "Written by all jobs: 0.0 GB to a block device" in md
+    assert "Model files saved: 1.5 GB" in md
+    # a record from before the field: its size is unknown, not zero
+    old = _record(tmp_path, "results/iemocap/stage1/old/s1/model.pt.json", "gao2025-old",
+                  [{"epoch": 1, "seconds": 3.0}])  # fmt: skip
+    assert math.isnan(rehearsal.training_table([old], {}, {})["model_file_mb"][0])
 
 
 def test_full_run_estimate_by_hand(tmp_path):

@@ -89,8 +89,12 @@ def test_each_family_runs_at_the_papers_sizes(slice_run: Path) -> None:
     ]
     assert not models, models
     assert all((slice_run / m / "model.pt.json").is_file() for m in trainings["model"])
-    jobs = pd.read_csv(results / "rehearsal" / "jobs.tsv", sep="\t").set_index("rule")
-    assert jobs.loc["train_stage1", "written_mb"].min() > 1000  # HuBERT-large: 1.3 GB
+    # the sizes come from the records: CI's disk is an overlay, where a benchmark's
+    # io_out read 0.02 MB for a job that saved 1.3 GB
+    sizes = trainings.groupby("kind")["model_file_mb"].max()
+    assert sizes["multilevel.stage1"] > 1000  # HuBERT-large fine-tuned: 1.3 GB
+    assert sizes["le_mer.finetune"] > 400  # BERT-base alone is 440 MB
+    assert "Model files saved: " in report
 
 
 def requested_mem_mb(log: str) -> dict[str, int]:

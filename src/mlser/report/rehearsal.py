@@ -84,8 +84,9 @@ def _full_epoch_seconds(epoch: Mapping[str, Any]) -> float:
 
 def benchmark_table(root: str | Path) -> pd.DataFrame:
     """One row per job with a benchmark file under ``root`` (``results/benchmarks``):
-    rule, job, wall seconds, peak RSS in MB, CPU seconds, MB written (model files
-    included, also where the rehearsal deleted them later: ``temp_models``)."""
+    rule, job, wall seconds, peak RSS in MB, CPU seconds, MB written to a block device
+    (Snakemake's ``io_out``: ~0 where the results lie on tmpfs or an overlay disk, so
+    the model files' own sizes come from the training records instead)."""
     root = Path(root)
     rows = []
     for path in sorted(root.rglob("*.tsv")):
@@ -161,6 +162,7 @@ def training_table(
                 "peak_gpu_mb": max(gpu) if gpu else math.nan,
                 "parameters": record.get("total_parameters"),
                 "trainable": record.get("trainable_parameters"),
+                "model_file_mb": record.get("model_file_bytes", math.nan) / 1e6,
                 "full_run_h": full / 3600,
             }
         )
@@ -226,7 +228,8 @@ def to_markdown(
         "",
         "## Rules",
         "",
-        "| rule | jobs | wall s (sum) | wall s (max) | peak RSS MB | mem_mb at x1.5 | written GB |",
+        "| rule | jobs | wall s (sum) | wall s (max) | peak RSS MB | mem_mb at x1.5 "
+        "| disk writes GB |",
         "|---|---|---|---|---|---|---|",
     ]
     mem = resource_suggestions(jobs)
@@ -236,10 +239,12 @@ def to_markdown(
             f"{group['wall_s'].max():.0f} | {group['peak_rss_mb'].max():.0f} | "
             f"{mem.get(str(rule), '–')} | {group['written_mb'].sum() / 1e3:.1f} |"
         )
+    files = trainings["model_file_mb"].sum() if "model_file_mb" in trainings else 0.0
     lines += [
         "",
-        f"Written by all jobs: {jobs['written_mb'].sum() / 1e3:.1f} GB (model files and the "
-        "epoch checkpoints, also those deleted since).",
+        f"Written by all jobs: {jobs['written_mb'].sum() / 1e3:.1f} GB to a block device "
+        "(model files and epoch checkpoints, also those deleted since; ~0 on tmpfs). "
+        f"Model files saved: {files / 1e3:.1f} GB (the training records' sizes).",
     ]
     if not_run:
         lines += ["", "Rows not run, and why:", ""]

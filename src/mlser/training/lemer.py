@@ -425,6 +425,7 @@ def run_lemer_stage(
         "history": result.history,
         "total_parameters": sum(p.numel() for p in system.parameters()),
         "trainable_parameters": sum(p.numel() for p in system.parameters() if p.requires_grad),
+        "model_file_bytes": os.path.getsize(out),  # see multilevel.run_stage
         "settings": {"experiment": experiment, "models": models, "training": training},
         "provenance": provenance(models),
     }

@@ -486,6 +486,9 @@ def run_stage(
             "experiment": experiment["id"],
             "stage": stage_number,
             **record,
+            # what the job leaves on disk (the rehearsal's bill); a benchmark's io_out
+            # counts block-device writes only and reads ~0 on tmpfs or overlay disks
+            "model_file_bytes": os.path.getsize(out),
             # the resolved settings this model was trained with, and what ran it
             "settings": {"experiment": experiment, "models": models, "training": training},
             "provenance": provenance(models),
