@@ -227,6 +227,53 @@ def test_aec_next_token_logits_are_the_last_position_of_decode() -> None:
         )
 
 
+class _Uncached:
+    """The same AEC without its key/value cache: decoding re-runs the whole prefix."""
+
+    def __init__(self, model: ErrorCorrectionModel) -> None:
+        self.encode, self.next_token_logits = model.encode, model.next_token_logits
+
+
+@pytest.mark.parametrize("norm_first", [True, False], ids=["pre-LN", "post-LN"])
+def test_aec_cached_step_equals_the_whole_prefix_decode(norm_first: bool) -> None:
+    """Each cached step's logits are decode()'s last position on the whole prefix, padded
+    source included; after a reorder (a beam's) the rows follow their prefixes."""
+    model = _tiny_aec(norm_first=norm_first).eval()
+    src, src_mask, tgt, _ = _pair_batch()
+    with torch.no_grad():
+        memory = model.encode(src, src_mask)
+        cache = model.start_cache(memory, src_mask)
+        for t in range(1, 6):
+            logits, cache = model.next_token_logits_cached(tgt[:, t - 1], cache)
+            full = model.decode(tgt[:, :t], memory, src_mask)[:, -1]
+            torch.testing.assert_close(logits, full, atol=ATOL, rtol=1e-5)
+        swap = torch.tensor([1, 0])
+        logits, _ = model.next_token_logits_cached(tgt[swap, 5], cache.select(swap))
+        full = model.decode(tgt[swap, :6], memory[swap], src_mask[swap])[:, -1]
+        torch.testing.assert_close(logits, full, atol=ATOL, rtol=1e-5)
+
+
+def test_aec_decoding_with_the_cache_equals_decoding_without() -> None:
+    """Greedy (rows dropping out as they finish) and beam search (beams reordered every
+    step): the cache changes the cost, not the corrections."""
+    model = _tiny_aec().eval()
+    g = torch.Generator().manual_seed(3)
+    src, src_mask = torch.randint(3, 100, (6, 9), generator=g), torch.ones(6, 9, dtype=torch.long)
+    src_mask[2, 3:], src_mask[4, 6:] = 0, 0
+    with torch.no_grad():
+        model.output_bias[EOS] = 0.1  # some rows finish after 5 tokens, others run to 12
+    for beam in (1, 3):
+        fast = model.correct(src, src_mask, beam_size=beam, max_len=12)
+        assert {len(s) for s in fast.sequences} == {5, 12}, beam
+        slow = (
+            greedy_decode(_Uncached(model), src, src_mask, 12, BOS, EOS)
+            if beam == 1
+            else beam_search(_Uncached(model), src, src_mask, beam, 12, BOS, EOS, 1.0)
+        )
+        assert fast.sequences == slow.sequences, beam
+        torch.testing.assert_close(fast.log_probs, slow.log_probs, atol=1e-4, rtol=0)
+
+
 def test_beam_search_max_len_cuts_unfinished() -> None:
     stub = _MarkovStub()
     src, mask = torch.zeros(1, 1, dtype=torch.long), torch.ones(1, 1, dtype=torch.long)

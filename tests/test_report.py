@@ -173,6 +173,8 @@ def test_tiny_run_writes_every_table_and_figure(tiny_run: Path) -> None:
     assert why.loc["gao2025-exp17", "test_epoch_diff"] >= 0
     assert pd.isna(why.loc["wang2023-b5", "test_epoch_diff"])
     assert (results / "figures" / "why_numbers_differ.png").stat().st_size > 0
+    alone = {p.stem for p in (results / "figures" / "why_numbers_differ_rows").glob("*.png")}
+    assert alone == set(why.index)
 
 
 @pytest.mark.slow
@@ -189,9 +191,10 @@ def test_a_changed_prediction_file_reruns_exactly_what_reads_it(tiny_run: Path) 
     assert plan.returncode == 0, plan.stderr[-3000:]
     planned = set(re.findall(r"^(\w+)\s+\d+$", plan.stdout + plan.stderr, flags=re.M))
     # Fig. 2 (panel d) and Fig. 3 read exp14's predictions, the scorecard bootstraps them,
-    # "why our number differs" pools them (a headline row); tables read metrics.json only,
-    # and the CmGI figure reads another row
+    # "why our number differs" pools them (a headline row), the row passport checks their
+    # ids; tables read metrics.json only, and the CmGI figure reads another row
     expected = {"confusion_figure", "gate_figure", "scorecard", "why_numbers_differ"}
+    expected.add("row_passport")
     assert planned - {"all", "total"} == expected
     one_gate = plan.stdout + plan.stderr
     assert re.search(r"^gate_figure\s+1$", one_gate, flags=re.M), one_gate[-2000:]
@@ -250,6 +253,8 @@ def test_report_renders_in_chromium_and_lists_every_table_and_figure(
         "results/tables/scorecard.html",
         "results/tables/why_numbers_differ.html",
         "results/figures/why_numbers_differ.png",
+        "results/figures/why_numbers_differ_rows/gao2025-exp17.png",
+        "results/iemocap/passport_rows.md",
         "results/iemocap/tables/per_fold.html",
         *(f"results/iemocap/tables/gao2025_table{n}.html" for n in range(1, 7)),
         *(f"results/iemocap/tables/gao2024_table{n}.html" for n in range(1, 4)),

@@ -3,6 +3,7 @@ and a half-written checkpoint is never loaded. The learning-rate schedule."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 import signal
@@ -351,8 +352,10 @@ def test_selection_metric_ties_break_by_the_stated_rule_also_after_resume(
     result = run()
     assert calls["n"] == 4
     assert result.best_epoch == epoch
-    record = selection_record(result, metric)
+    record = selection_record(result, metric, ["v2", "v1"])
     assert record["select_metric"] == metric
+    assert record["selected_on"]["ids"] == ["v1", "v2"]
+    assert record["selected_on"]["sha256"] == hashlib.sha256(b"v1\nv2\n").hexdigest()
     assert record["best_valid"] == SCRIPTED[epoch - 1][metric]
     assert record["best_valid_ua"] == SCRIPTED[epoch - 1]["ua"]
 

@@ -70,6 +70,7 @@ def test_the_step_writes_table_and_waterfall(tmp_path: Path) -> None:
     rows = {"gao2025-exp13": {"metric": "UA", "paper": 0.7, "runs": _runs(tmp_path)}}
     out = {k: tmp_path / f"why.{k}" for k in ("csv", "md", "html")}
     args = ["why-differ", "--rows", json.dumps(rows), "--out-figure", str(tmp_path / "fig")]
+    args += ["--out-row-figures", str(tmp_path / "rows")]
     args += [a for k, p in out.items() for a in (f"--out-{k}", str(p))]
     assert main(args) == 0
     table = pd.read_csv(out["csv"])
@@ -79,3 +80,5 @@ def test_the_step_writes_table_and_waterfall(tmp_path: Path) -> None:
     )
     assert (tmp_path / "fig.png").read_bytes().startswith(b"\x89PNG")
     assert (tmp_path / "fig.pdf").read_bytes().startswith(b"%PDF")
+    # and one small figure per headline row, which the report lists one by one
+    assert (tmp_path / "rows" / "gao2025-exp13.png").read_bytes().startswith(b"\x89PNG")

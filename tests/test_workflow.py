@@ -43,6 +43,12 @@ def test_tiny_config_runs_every_rule(tiny_run: Path) -> None:
         assert set(passport["folds"]) == set(folds["fold"])
         assert (results / "passport.md").stat().st_size > 0
         assert (results / "unseen_text.tsv").stat().st_size > 0
+        # each row's passport: every model behind its numbers selected on valid, checked
+        rows = json.loads((results / "passport_rows.json").read_text())["rows"]
+        assert rows and all(0 < r["selections_checked"] == r["selections"] for r in rows.values())
+        assert all(set(r["selected_on"]) <= {"valid", "train"} for r in rows.values())
+        # a stage 2 is checked with the stage 1 it started from
+        assert all(r["selections"] >= 2 for k, r in rows.items() if k == "gao2025-exp17")
     # every training rule ran: stage 1, stage 2 from another row's stage 1, scoring
     metrics = sorted(
         p.relative_to(tiny_run) for p in tiny_run.glob("results/*/experiments/*/*/metrics.json")

@@ -431,8 +431,8 @@ def bases_of(owners, fold, bases=model_bases):
 def model_output(path):
     """A trained model file: temp() in a rehearsal with `temp_models`, so that each is
     deleted once every job reading it has run (the full rehearsal wrote 70 GB of them,
-    more than its machine's free disk); the bill still gives each rule's bytes written
-    (checkpoints included)."""
+    more than its machine's free disk); the bill still gives each model file's size,
+    from its training record, which stays."""
     return temp(path) if config.get("rehearsal", {}).get("temp_models") else path
 
 

@@ -139,6 +139,12 @@ def get_evaluate_hierarchical_input(wildcards):
     }
     if hier_text_inputs(exp):
         inputs["text"] = hier_probs(c, f, hier_text_inputs(exp), "text")
+    # the classifiers themselves: their training records feed the row passport
+    inputs["models"] = [
+        str(Path(inputs[level]).parent / "model.pt")
+        for level in ("level1", "level2", "text")
+        if level in inputs
+    ]
     if reads_text(exp):
         inputs["unseen_text"] = unseen_text_list(c)
     return inputs

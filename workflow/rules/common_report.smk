@@ -72,6 +72,7 @@ def report_targets():
             f"results/tables/why_numbers_differ.{e}" for e in ("csv", "md", "html")
         ]
         targets += [f"results/figures/why_numbers_differ.{e}" for e in ("png", "pdf")]
+        targets.append("results/figures/why_numbers_differ_rows")
     for key, f in FIGURES.items():
         if f["rules_file"] == "report.smk" and _figure_corpus(f) in CORPORA:
             targets += [f"results/figures/{key}.{ext}" for ext in ("png", "pdf")]
@@ -81,6 +82,7 @@ def report_targets():
                 f"results/{corpus}/tables/per_fold.csv",
                 f"results/{corpus}/tables/per_fold.html",
                 f"results/figures/{corpus}/per_fold.png",
+                f"results/{corpus}/passport_rows.md",
             ]
     return targets
 
@@ -111,6 +113,15 @@ def get_scorecard_tables(wildcards):
             number=s["number"],
         )[0]
         for s in TABLE_SPECS
+    ]
+
+
+def get_row_passports(wildcards):
+    """The corpora's row passports: the scorecard waits for their checks."""
+    return [
+        f"results/{c}/passport_rows.json"
+        for c in CORPORA
+        if any(MATRIX[i]["corpus"] == c for i in EXPERIMENTS)
     ]
 
 
@@ -218,14 +229,30 @@ def get_figure_caption(wildcards):
     return (Path(workflow.basedir) / "workflow" / "report" / f["caption"]).read_text()
 
 
-# ---------------------------------------------------------------- fold_breakdown
+# ---------------------------------------------------------------- fold_breakdown, row_passport
 
 
-def get_fold_breakdown_metrics(wildcards):
-    """The metrics of every selected row of the corpus, each fold."""
-    return [
-        f"{d}/metrics.json"
+def _corpus_dirs(corpus):
+    return [d for i in EXPERIMENTS if MATRIX[i]["corpus"] == corpus for d in _scored(i)]
+
+
+def get_corpus_metrics(wildcards):
+    """The metrics of every selected row of the corpus, each run."""
+    return [f"{d}/metrics.json" for d in _corpus_dirs(wildcards.corpus)]
+
+
+def get_row_passport_inputs(wildcards):
+    """Each run's metrics and predictions, and the metrics of the rows a score fusion
+    combines (whose models the fusion's numbers come from; selected or not)."""
+    combined = {
+        f"{experiment_dir(c, run, corpus=wildcards.corpus)}/metrics.json"
         for i in EXPERIMENTS
         if MATRIX[i]["corpus"] == wildcards.corpus
-        for d in _scored(i)
-    ]
+        for c in MATRIX[i].get("combines") or []
+        for run in experiment_folds(i)
+    }
+    return {
+        "metrics": get_corpus_metrics(wildcards),
+        "predictions": [f"{d}/predictions.tsv" for d in _corpus_dirs(wildcards.corpus)],
+        "combined": sorted(combined),
+    }

@@ -153,6 +153,7 @@ rule evaluate_hierarchical:
         " --manifest {input.manifest} --folds {input.folds} --fold {wildcards.fold}"
         " --experiment-id {wildcards.experiment} --threshold {params.threshold}"
         " --level1 {input.level1} --level2 {input.level2} {params.text}"
+        " --models {input.models}"
         " --predictions {output.predictions} --metrics {output.metrics} {params.unseen}"
         " > {log} 2>&1"
 

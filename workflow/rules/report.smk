@@ -40,6 +40,8 @@ rule scorecard:
         metrics=get_scored_metrics,
         predictions=get_scored_predictions,
         comparisons=MATRIX_DIR / "comparisons.yaml",
+        # not read: a selection that scored a test utterance stops the scorecard
+        passports=get_row_passports,
     output:
         md="results/tables/scorecard.md",
         cells="results/tables/scorecard.cells.csv",
@@ -85,6 +87,13 @@ rule why_numbers_differ:
             caption="../report/why_numbers_differ_figure.rst",
             category="Scorecard",
         ),
+        rows=report(
+            directory("results/figures/why_numbers_differ_rows"),
+            patterns=["{row}.png"],
+            caption="../report/why_numbers_differ_figure.rst",
+            category="Scorecard",
+            subcategory="why our number differs, per headline row",
+        ),
     log:
         "results/logs/why_numbers_differ.log",
     localrule: True
@@ -96,7 +105,8 @@ rule why_numbers_differ:
     shell:
         "python -m mlser why-differ --rows {params.rows:q} --out-csv {output.csv}"
         " --out-md {output.md} --out-html {output.html}"
-        " --out-figure results/figures/why_numbers_differ > {log} 2>&1"
+        " --out-figure results/figures/why_numbers_differ"
+        " --out-row-figures {output.rows} > {log} 2>&1"
 
 
 rule confusion_figure:
@@ -157,7 +167,7 @@ rule gate_figure:
 
 rule fold_breakdown:
     input:
-        get_fold_breakdown_metrics,
+        get_corpus_metrics,
     output:
         csv="results/{corpus}/tables/per_fold.csv",
         html=report(
@@ -184,3 +194,27 @@ rule fold_breakdown:
         "python -m mlser fold-breakdown --corpus {wildcards.corpus} --metrics {input}"
         " --out-csv {output.csv} --out-html {output.html}"
         " --out-figure results/figures/{wildcards.corpus}/per_fold > {log} 2>&1"
+
+
+rule row_passport:
+    input:
+        unpack(get_row_passport_inputs),
+        folds=rules.make_folds.output.folds,
+        passport=rules.passport.output.json,
+    output:
+        json="results/{corpus}/passport_rows.json",
+        md=report(
+            "results/{corpus}/passport_rows.md",
+            caption="../report/passport_rows.rst",
+            category="Corpora",
+            subcategory="{corpus}",
+        ),
+    log:
+        "results/logs/row_passport/{corpus}.log",
+    localrule: True
+    conda:
+        "../../envs/mlser.yaml"
+    shell:
+        "python -m mlser row-passport --corpus {wildcards.corpus} --folds {input.folds}"
+        " --passport {input.passport} --metrics {input.metrics}"
+        " --out-json {output.json} --out-md {output.md} > {log} 2>&1"

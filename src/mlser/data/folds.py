@@ -16,7 +16,9 @@ Every fold is a set of rows ``(fold, utt_id, partition)`` with partition in
 
 from __future__ import annotations
 
+import hashlib
 import os
+from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
@@ -30,6 +32,13 @@ FOLD_COLUMNS: tuple[str, ...] = ("fold", "utt_id", "partition")
 
 class FoldError(ValueError):
     """A fold scheme that cannot be built from the manifest at hand."""
+
+
+def digest(ids: Iterable[str]) -> str:
+    """SHA-256 of utterance ids sorted by code point, each followed by a newline (any order
+    in): a partition's digest in the passports, and a selection's in a training record."""
+    text = "".join(f"{i}\n" for i in sorted(ids))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _stratified_pick(df: pd.DataFrame, share: float, seed: int, by: list[str]) -> pd.Index:

@@ -1,4 +1,5 @@
-"""The protocol checks of ``workflow/rules/corpora.smk``: ``passport`` and ``unseen-text``."""
+"""The protocol checks: ``passport`` and ``unseen-text`` (``workflow/rules/corpora.smk``),
+``row-passport`` (``workflow/rules/report.smk``)."""
 
 from __future__ import annotations
 
@@ -98,7 +99,49 @@ def _add_unseen_text(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_unseen_text)
 
 
+def cmd_row_passport(args: argparse.Namespace) -> int:
+    import json
+
+    from mlser.atomic import write_json, write_text
+    from mlser.data.folds import read_folds
+    from mlser.evaluation.passport import PassportError
+    from mlser.evaluation.row_passport import row_passports, to_markdown
+
+    try:
+        passports = row_passports(
+            args.corpus,
+            args.metrics,
+            read_folds(args.folds),
+            json.loads(args.passport.read_text()),
+            root=args.root,
+        )
+    except PassportError as exc:
+        print(f"mlser row-passport: {args.corpus}: {exc}", file=sys.stderr)
+        return 2
+    write_json(args.out_json, passports)
+    write_text(args.out_md, to_markdown(passports))
+    print(to_markdown(passports))
+    return 0
+
+
+def _add_row_passport(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "row-passport", help="per reported row: its runs and their checked model selection"
+    )
+    p.add_argument("--corpus", required=True, choices=["iemocap", "meld"])
+    p.add_argument("--folds", required=True, type=Path)
+    p.add_argument("--passport", required=True, type=Path, help="the corpus passport.json")
+    p.add_argument("--metrics", nargs="+", required=True, type=Path, help="the rows' metrics.json")
+    p.add_argument(
+        "--root", default=Path("."), type=Path, help="folder the model paths are relative to"
+    )
+    p.add_argument("--out-json", required=True, type=Path)
+    p.add_argument("--out-md", required=True, type=Path)
+    p.set_defaults(func=cmd_row_passport)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add this module's steps to ``mlser``'s subcommands."""
     _add_passport(sub)
     _add_unseen_text(sub)
+    _add_row_passport(sub)

@@ -29,13 +29,13 @@ Pandas only: no audio is read and no model is loaded.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
 
+from mlser.data.folds import digest
 from mlser.data.labels import IEMOCAP_MAP, MELD_MAP, classes_for
 from mlser.data.transcripts import normalize_transcript
 
@@ -91,13 +91,8 @@ def fold_scheme(fold: str) -> str:
     raise PassportError(f"fold {fold!r}: no known fold scheme makes it (loso, sd, si, official)")
 
 
-def digest(ids: pd.Series | list[str]) -> str:
-    """SHA-256 of the ids sorted by code point, each followed by a newline (any order in)."""
-    text = "".join(f"{i}\n" for i in sorted(ids))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def _named(items: list[str]) -> str:
+def first_named(items: list[str]) -> str:
+    """The first ``SHOWN`` of ``items`` for an error message, and how many in all."""
     head = ", ".join(items[:SHOWN])
     return head + (f", ... ({len(items)} in all)" if len(items) > SHOWN else "")
 
@@ -117,7 +112,7 @@ def check_folds(manifest: pd.DataFrame, folds: pd.DataFrame) -> None:
         problems.append(f"unknown partition(s) {unknown}; partitions are {list(PARTITIONS)}")
     missing = sorted(set(folds["utt_id"]) - set(manifest["utt_id"]))
     if missing:
-        problems.append(f"utterances in the folds but not in the manifest: {_named(missing)}")
+        problems.append(f"utterances in the folds but not in the manifest: {first_named(missing)}")
     speaker = manifest.set_index("utt_id")["speaker"]
     for fold in dict.fromkeys(folds["fold"]):
         scheme = fold_scheme(fold)
@@ -127,7 +122,7 @@ def check_folds(manifest: pd.DataFrame, folds: pd.DataFrame) -> None:
             both = sorted(set(parts[a]) & set(parts[b]))
             twice.update(both)
             if both:
-                problems.append(f"fold {fold}: utterances in both {a} and {b}: {_named(both)}")
+                problems.append(f"fold {fold}: utterances in both {a} and {b}: {first_named(both)}")
         for a, b in ENFORCED_PAIRS[scheme]:
             # (an utterance named above would name its speaker again: left out here)
             of_a, of_b = (speaker.reindex(parts[q][~parts[q].isin(twice)]).dropna() for q in (a, b))
@@ -135,8 +130,8 @@ def check_folds(manifest: pd.DataFrame, folds: pd.DataFrame) -> None:
             if shared:
                 utts = sorted(of_b.index[of_b.isin(shared)])
                 problems.append(
-                    f"fold {fold} ({scheme}): speakers in both {a} and {b}: {_named(shared)};"
-                    f" their {b} utterances: {_named(utts)}"
+                    f"fold {fold} ({scheme}): speakers in both {a} and {b}: {first_named(shared)};"
+                    f" their {b} utterances: {first_named(utts)}"
                 )
     if problems:
         raise PassportError("the folds fail the protocol checks:\n  " + "\n  ".join(problems))

@@ -197,7 +197,7 @@ def cmd_why_differ(args: argparse.Namespace) -> int:
 
     from mlser.atomic import write_text
     from mlser.report.html_page import markdown_page
-    from mlser.report.why_differ import to_markdown, waterfall_figure, why_table
+    from mlser.report.why_differ import row_waterfalls, to_markdown, waterfall_figure, why_table
 
     table = why_table(json.loads(args.rows))
     markdown = to_markdown(table)
@@ -205,6 +205,7 @@ def cmd_why_differ(args: argparse.Namespace) -> int:
     write_text(args.out_md, markdown)
     write_text(args.out_html, markdown_page(markdown, "Why our number differs"))
     waterfall_figure(table, args.out_figure)
+    row_waterfalls(table, args.out_row_figures)
     print(markdown)
     return 0
 
@@ -217,6 +218,9 @@ def _add_why_differ(sub: argparse._SubParsersAction) -> None:
     for name in ("csv", "md", "html"):
         p.add_argument(f"--out-{name}", required=True, type=Path)
     p.add_argument("--out-figure", required=True, type=Path, help="file stem (.pdf and .png)")
+    p.add_argument(
+        "--out-row-figures", required=True, type=Path, help="folder: <row>.png and .pdf each"
+    )
     p.set_defaults(func=cmd_why_differ)
 
 

@@ -154,9 +154,44 @@ def to_markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _waterfall(ax: Any, r: Any) -> None:
+    """One row's waterfall on ``ax``: our bar, each confounder's step from it (hatched:
+    the upper bound), the paper's bar."""
+    ours = 100 * r.ours
+    steps = [
+        (r.other_metric, r.other_metric_diff, ""),
+        ("pooled", r.pooled_diff, ""),
+        ("test epoch", r.test_epoch_diff, "//"),
+    ]
+    labels, x = ["ours"], 0
+    ax.bar(x, ours, color="0.35", width=0.6)
+    for label, diff, hatch in steps:
+        x += 1
+        labels.append(label)
+        if diff is None or math.isnan(diff):
+            ax.text(x, ours, "n/a", ha="center", va="bottom", fontsize=6)
+            continue
+        colour = "tab:green" if diff >= 0 else "tab:red"
+        ax.bar(x, 100 * diff, bottom=ours, color=colour, width=0.6, hatch=hatch,
+               edgecolor="white" if hatch else colour)  # fmt: skip
+    x += 1
+    labels.append("paper")
+    if r.paper is not None and not math.isnan(r.paper):
+        ax.bar(x, 100 * r.paper, color="0.75", width=0.6)
+    ax.axhline(ours, color="0.35", lw=0.6, ls=":")
+    ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
+    ax.set_title(f"{r.experiment} ({r.metric})")
+    ax.set_ylabel(f"{r.metric} (%)")
+    values = [ours] + [ours + 100 * d for _, d, _ in steps if d is not None and not math.isnan(d)]
+    if r.paper is not None and not math.isnan(r.paper):
+        values.append(100 * r.paper)
+    low, high = min(values), max(values)
+    pad = max(2.0, 0.15 * (high - low))
+    ax.set_ylim(max(0.0, low - pad), min(100.0, high + pad))
+
+
 def waterfall_figure(table: pd.DataFrame, stem: str | Path) -> list[Path]:
-    """One small panel per row: our bar, each confounder's step from it (hatched: the
-    upper bound), the paper's bar."""
+    """All rows' waterfalls in one figure, a small panel each."""
     from mlser.report.figures.style import COLUMN_WIDTH, apply_style, save_figure
 
     apply_style()
@@ -171,38 +206,25 @@ def waterfall_figure(table: pd.DataFrame, stem: str | Path) -> list[Path]:
     for ax in axes.flat[len(table) :]:
         ax.axis("off")
     for ax, r in zip(axes.flat, table.itertuples(index=False), strict=False):
-        ours = 100 * r.ours
-        steps = [
-            (r.other_metric, r.other_metric_diff, ""),
-            ("pooled", r.pooled_diff, ""),
-            ("test epoch", r.test_epoch_diff, "//"),
-        ]
-        labels, x = ["ours"], 0
-        ax.bar(x, ours, color="0.35", width=0.6)
-        for label, diff, hatch in steps:
-            x += 1
-            labels.append(label)
-            if diff is None or math.isnan(diff):
-                ax.text(x, ours, "n/a", ha="center", va="bottom", fontsize=6)
-                continue
-            colour = "tab:green" if diff >= 0 else "tab:red"
-            ax.bar(x, 100 * diff, bottom=ours, color=colour, width=0.6, hatch=hatch,
-                   edgecolor="white" if hatch else colour)  # fmt: skip
-        x += 1
-        labels.append("paper")
-        if r.paper is not None and not math.isnan(r.paper):
-            ax.bar(x, 100 * r.paper, color="0.75", width=0.6)
-        ax.axhline(ours, color="0.35", lw=0.6, ls=":")
-        ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
-        ax.set_title(f"{r.experiment} ({r.metric})")
-        ax.set_ylabel(f"{r.metric} (%)")
-        values = [ours] + [
-            ours + 100 * d for _, d, _ in steps if d is not None and not math.isnan(d)
-        ]
-        if r.paper is not None and not math.isnan(r.paper):
-            values.append(100 * r.paper)
-        low, high = min(values), max(values)
-        pad = max(2.0, 0.15 * (high - low))
-        ax.set_ylim(max(0.0, low - pad), min(100.0, high + pad))
+        _waterfall(ax, r)
     fig.tight_layout()
     return save_figure(fig, stem)
+
+
+def row_waterfalls(table: pd.DataFrame, folder: str | Path) -> list[Path]:
+    """One small figure per headline row, ``folder/<row>.png`` and ``.pdf`` (the report
+    lists each beside the others)."""
+    from mlser.report.figures.style import COLUMN_WIDTH, apply_style, save_figure
+
+    apply_style()
+    import matplotlib.pyplot as plt
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for r in table.itertuples(index=False):
+        fig, ax = plt.subplots(figsize=(COLUMN_WIDTH * 0.9, 2.2))
+        _waterfall(ax, r)
+        fig.tight_layout()
+        written += save_figure(fig, folder / str(r.experiment))
+    return written

@@ -272,7 +272,7 @@ def train_level(
         "fold": fold,
         "classes": list(names),
         "best_epoch": result.best_epoch,
-        **selection_record(result, fit_config.select_metric),
+        **selection_record(result, fit_config.select_metric, data["valid"].utt_ids),
         "history": result.history,
         "skipped": {p: d.skipped for p, d in data.items() if d.skipped},
     }

@@ -78,6 +78,7 @@ def cmd_evaluate_hierarchical(args: argparse.Namespace) -> int:
     if pt is not None and threshold is None and args.sweep:
         scores["threshold_sweep"] = threshold_sweep(gold, p1, p2, pt, args.sweep, classes)
     scores.update(experiment=args.experiment_id, fold=args.fold, threshold=threshold)
+    scores["models"] = [p.as_posix() for p in args.models]  # for the row passport
     scores.update(skipped=skipped, provenance=provenance())
     write_json(args.metrics, scores)
     print(json.dumps({k: scores[k] for k in ("UA", "WA", "recall", "precision")}))
@@ -94,6 +95,13 @@ def _add_evaluate_hierarchical(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--text", type=Path, default=None, help="Model 3 probs.tsv (speech+text)")
     p.add_argument(
         "--sweep", nargs="*", type=float, default=[], help="speech+text: thresholds to score too"
+    )
+    p.add_argument(
+        "--models",
+        nargs="+",
+        required=True,
+        type=Path,
+        help="the classifiers whose probs these are",
     )
     p.add_argument("--predictions", required=True, type=Path)
     p.add_argument("--metrics", required=True, type=Path)

@@ -354,6 +354,7 @@ def run_lemer_stage(
         )
         targets = unit_targets(cb, data["train"])
         probe = data["train"][: max(1, len(data["train"]) // 10)]
+        selected_on = [e.utt_id for e in probe]
         config = dataclasses.replace(config, select_metric="neg_ssl_loss")
 
         def step(m: LEMERSystem, batch: Batch) -> torch.Tensor:
@@ -384,6 +385,8 @@ def run_lemer_stage(
             batch = batch.to(device)
             out = m(batch.waveforms, batch.lengths, batch.texts, batch.emotion)
             return out.loss  # type: ignore[return-value]
+
+        selected_on = [e.utt_id for e in data["valid"]]
 
         def validate(m: LEMERSystem) -> dict[str, float]:
             pred, _ = predict(m, data["valid"], classes, max_seconds, device)
@@ -419,13 +422,14 @@ def run_lemer_stage(
         "experiment": experiment["id"],
         "stage": stage_number,
         "best_epoch": result.best_epoch,
-        **selection_record(result, config.select_metric),
+        **selection_record(result, config.select_metric, selected_on),
         "resumed_from_epoch": result.resumed_from,
         "skipped_batches": result.skipped_batches,
         "history": result.history,
         "total_parameters": sum(p.numel() for p in system.parameters()),
         "trainable_parameters": sum(p.numel() for p in system.parameters() if p.requires_grad),
         "model_file_bytes": os.path.getsize(out),  # see multilevel.run_stage
+        "init": os.fspath(init) if init else None,  # the row passport checks its selection too
         "settings": {"experiment": experiment, "models": models, "training": training},
         "provenance": provenance(models),
     }

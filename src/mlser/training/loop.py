@@ -22,7 +22,7 @@ import itertools
 import math
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from mlser.data.folds import digest
 from mlser.training.checkpoint import (
     CheckpointError,
     epoch_checkpoint,
@@ -168,15 +169,21 @@ def _selection_matches(result: dict[str, Any], config: TrainConfig) -> bool:
     return True
 
 
-def selection_record(result: FitResult, select_metric: str) -> dict[str, Any]:
+def selection_record(
+    result: FitResult, select_metric: str, selected_on: Sequence[str]
+) -> dict[str, Any]:
     """What a training record says of its model selection: the metric, the tie-breakers,
-    the chosen epoch's value of it, and the chosen epoch's validation UA."""
+    the chosen epoch's value of it, the chosen epoch's validation UA, and the utterances
+    the selection scored (``selected_on``: their ids, count and digest), which the row
+    passport checks against the fold's partitions (:mod:`mlser.evaluation.row_passport`)."""
     best = next((h for h in result.history if h["epoch"] == result.best_epoch), {})
+    ids = sorted(selected_on)
     return {
         "select_metric": select_metric,
         "tie_break": [*TIE_BREAK.get(select_metric, ()), "earlier epoch"],
         "best_valid": result.best_score,
         **({"best_valid_ua": best["ua"]} if "ua" in best else {}),
+        "selected_on": {"utterances": len(ids), "sha256": digest(ids), "ids": ids},
     }
 
 

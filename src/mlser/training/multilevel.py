@@ -310,7 +310,7 @@ def train_stage(
     trainable, total = count_parameters(model)
     return {
         "best_epoch": result.best_epoch,
-        **selection_record(result, config.select_metric),
+        **selection_record(result, config.select_metric, [e.utt_id for e in valid]),
         "valid_text_source": valid_text_source,
         "resumed_from_epoch": result.resumed_from,
         "skipped_batches": result.skipped_batches,
@@ -489,6 +489,7 @@ def run_stage(
             # what the job leaves on disk (the rehearsal's bill); a benchmark's io_out
             # counts block-device writes only and reads ~0 on tmpfs or overlay disks
             "model_file_bytes": os.path.getsize(out),
+            "init": os.fspath(init) if init else None,  # the row passport checks its selection too
             # the resolved settings this model was trained with, and what ran it
             "settings": {"experiment": experiment, "models": models, "training": training},
             "provenance": provenance(models),
