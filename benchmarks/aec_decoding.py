@@ -22,11 +22,10 @@ Usage::
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
 import torch
-from workload import machine, parser, save_json
+from workload import machine, parser, save_json, torch_args
 
 from mlser.models.error_correction import (
     ErrorCorrectionConfig,
@@ -63,8 +62,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--hypotheses", type=int, default=6, help="transcripts decoded at once")
     ap.add_argument("--words", type=int, default=20, help="tokens per hypothesis")
     ap.add_argument("--beam", type=int, default=5)
-    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    ap.add_argument("--json", type=Path, default=None, help="also write the results here")
+    torch_args(ap)
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)

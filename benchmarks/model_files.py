@@ -32,7 +32,7 @@ from typing import Any
 
 import torch
 from torch import nn
-from workload import machine, parser, save_json
+from workload import machine, parser, save_json, torch_args
 
 from mlser.models.adapters import AdapterConfig
 from mlser.models.multilevel import MultiLevelSER, demo_config, paper_config
@@ -90,8 +90,7 @@ def _variants(
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = parser(__doc__)
     ap.add_argument("--size", choices=["demo", "large"], default="demo")
-    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    ap.add_argument("--json", type=Path, default=None, help="also write the results here")
+    torch_args(ap)
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)

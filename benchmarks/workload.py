@@ -155,6 +155,12 @@ def parser(doc: str | None) -> argparse.ArgumentParser:
     )
 
 
+def torch_args(ap: argparse.ArgumentParser) -> None:
+    """The options of a benchmark that runs torch: ``--threads`` and ``--json``."""
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    ap.add_argument("--json", type=Path, default=None, help="also write the results here")
+
+
 def save_json(path: Path | None, obj: Any) -> None:
     """Write ``obj`` to ``path`` as indented JSON (nothing where ``path`` is None)."""
     if path is not None:

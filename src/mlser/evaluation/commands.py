@@ -11,7 +11,6 @@ from pathlib import Path
 def cmd_passport(args: argparse.Namespace) -> int:
     import json
 
-    from mlser.atomic import write_json, write_text
     from mlser.data.folds import read_folds
     from mlser.data.manifest import read_manifest, read_rejects
     from mlser.evaluation.passport import PassportError, build_passport, to_markdown
@@ -37,9 +36,16 @@ def cmd_passport(args: argparse.Namespace) -> int:
     except PassportError as exc:
         print(f"mlser passport: {args.folds}: {exc}", file=sys.stderr)
         return 2
+    return _written(args, passport, to_markdown(passport))
+
+
+def _written(args: argparse.Namespace, passport: dict, markdown: str) -> int:
+    """Write a passport's JSON and Markdown (``--out-json``, ``--out-md``) and show it."""
+    from mlser.atomic import write_json, write_text
+
     write_json(args.out_json, passport)
-    write_text(args.out_md, to_markdown(passport))
-    print(to_markdown(passport))
+    write_text(args.out_md, markdown)
+    print(markdown)
     return 0
 
 
@@ -102,7 +108,6 @@ def _add_unseen_text(sub: argparse._SubParsersAction) -> None:
 def cmd_row_passport(args: argparse.Namespace) -> int:
     import json
 
-    from mlser.atomic import write_json, write_text
     from mlser.data.folds import read_folds
     from mlser.evaluation.passport import PassportError
     from mlser.evaluation.row_passport import row_passports, to_markdown
@@ -118,10 +123,7 @@ def cmd_row_passport(args: argparse.Namespace) -> int:
     except PassportError as exc:
         print(f"mlser row-passport: {args.corpus}: {exc}", file=sys.stderr)
         return 2
-    write_json(args.out_json, passports)
-    write_text(args.out_md, to_markdown(passports))
-    print(to_markdown(passports))
-    return 0
+    return _written(args, passports, to_markdown(passports))
 
 
 def _add_row_passport(sub: argparse._SubParsersAction) -> None:
