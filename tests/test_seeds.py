@@ -135,3 +135,24 @@ def test_seeds_given_on_the_command_line_plan_their_runs(tmp_path: Path) -> None
     runs = {j["shell"].split("--fold ")[1].split()[0] for j in planned_jobs(run.stdout + run.stderr)
             if j["rule"] == "train_stage1"}  # fmt: skip
     assert runs == {"s1", "s1_seed2", "official", "official_seed2"}
+
+
+def test_the_per_fold_breakdown_groups_a_folds_seeds(tmp_path: Path) -> None:
+    """Three seeds of s1 are one fold column (their mean), not three folds; the mean and
+    std are over every run, as in the paper tables."""
+    from mlser.report.breakdowns import fold_table
+    from mlser.report.breakdowns import to_markdown as breakdown_md
+
+    paths = []
+    for run, ua in (("s1", 0.50), ("s1_seed1", 0.60), ("s1_seed2", 0.70), ("s2", 0.40)):
+        path = tmp_path / run / "metrics.json"
+        path.parent.mkdir()
+        path.write_text(json.dumps({"experiment": "x", "fold": run, "n": 10, "UA": ua}))
+        paths.append(path)
+    table = fold_table(paths)
+    assert table[["fold", "seed"]].values.tolist() == [["s1", 0], ["s1", 1], ["s1", 2], ["s2", 0]]
+    md = breakdown_md(table, "iemocap")
+    assert "| experiment | s1 | s2 | mean | std |" in md
+    # s1: (50 + 60 + 70) / 3; mean over the four runs 55.0, std 12.9
+    assert "| x | 60.0 | 40.0 | 55.0 | 12.9 |" in md
+    assert "each the mean of its 3 seeds" in md

@@ -1,5 +1,9 @@
 """Per-fold and per-class breakdowns of every experiment scored on one corpus: the
-numbers behind a mean ± std (per-session UA on IEMOCAP) and the per-class recalls."""
+numbers behind a mean ± std (per-session UA on IEMOCAP) and the per-class recalls.
+
+A run is a fold under a seed (``s1_seed2``: :mod:`mlser.data.runs`); the table keeps one
+line per run, with its fold and seed apart, and the Markdown gives one column per fold,
+the mean over that fold's seeds, so that three seeds do not read as fifteen folds."""
 
 from __future__ import annotations
 
@@ -9,18 +13,21 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from mlser.data.runs import split_run
 from mlser.report.figures.style import emotion_order
 
 METRICS: tuple[str, ...] = ("UA", "WA", "WF1")
 
 
 def fold_table(paths: Sequence[str | os.PathLike[str]]) -> pd.DataFrame:
-    """One line per (experiment, fold): n, UA, WA, WF1 and ``recall_<class>`` per class."""
+    """One line per (experiment, run): its fold and seed, n, UA, WA, WF1 and
+    ``recall_<class>`` per class."""
     rows = []
     for path in paths:
         with open(path, encoding="utf-8") as f:
             scores = json.load(f)
-        row = {"experiment": scores["experiment"], "fold": str(scores["fold"]), "n": scores["n"]}
+        fold, seed = split_run(str(scores["fold"]))
+        row = {"experiment": scores["experiment"], "fold": fold, "seed": seed, "n": scores["n"]}
         row.update({m: scores.get(m) for m in METRICS})
         row.update({f"recall_{c}": v for c, v in (scores.get("recall") or {}).items()})
         rows.append(row)
@@ -28,8 +35,8 @@ def fold_table(paths: Sequence[str | os.PathLike[str]]) -> pd.DataFrame:
     if table.empty:
         return table
     classes = emotion_order([c[len("recall_") :] for c in table if c.startswith("recall_")])
-    columns = ["experiment", "fold", "n", *METRICS, *(f"recall_{c}" for c in classes)]
-    return table[columns].sort_values(["experiment", "fold"]).reset_index(drop=True)
+    columns = ["experiment", "fold", "seed", "n", *METRICS, *(f"recall_{c}" for c in classes)]
+    return table[columns].sort_values(["experiment", "fold", "seed"]).reset_index(drop=True)
 
 
 def _pct(x: float) -> str:
@@ -43,17 +50,20 @@ def to_markdown(table: pd.DataFrame, corpus: str) -> str:
         return f"## {corpus}\n\nNo experiment was scored on {corpus}.\n"
     metric = "UA" if corpus == "iemocap" else "WF1"
     folds = sorted(table["fold"].unique())
-    out = [f"## {corpus}: {metric} per fold (%)", ""]
+    seeds = table["seed"].nunique()
+    per = f", each the mean of its {seeds} seeds" if seeds > 1 else ""
+    out = [f"## {corpus}: {metric} per fold (%){per}", ""]
     out.append("| experiment | " + " | ".join(folds) + " | mean | std |")
     out.append("|---|" + "---:|" * (len(folds) + 2))
     for exp_id, group in table.groupby("experiment"):
-        by_fold = dict(zip(group["fold"], group[metric], strict=True))
+        by_fold = group.groupby("fold")[metric].mean().to_dict()
+        # mean and std over every run (folds x seeds), as the paper tables give them
         values = group[metric].astype(float)
         cells = [_pct(by_fold.get(f)) for f in folds]
         std = values.std(ddof=1) if len(values) > 1 else float("nan")
         out.append(f"| {exp_id} | " + " | ".join([*cells, _pct(values.mean()), _pct(std)]) + " |")
     recalls = [c for c in table if c.startswith("recall_")]
-    out += ["", f"## {corpus}: recall per class (%), mean over folds", ""]
+    out += ["", f"## {corpus}: recall per class (%), mean over runs", ""]
     out.append("| experiment | " + " | ".join(c[len("recall_") :] for c in recalls) + " |")
     out.append("|---|" + "---:|" * len(recalls))
     for exp_id, group in table.groupby("experiment"):

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mlser.data.runs import split_run
 from mlser.evaluation.metrics import confusion_matrix
 from mlser.report.figures.style import (
     COLUMN_WIDTH,
@@ -187,6 +188,8 @@ def per_fold_figure(
     import matplotlib.pyplot as plt
 
     mine = scores[scores["metric"] == metric]
+    # a run's dot takes its fold's colour, whatever its seed (s1, s1_seed1, ...)
+    mine = mine.assign(fold=[split_run(f)[0] for f in mine["fold"]])
     experiments = list(dict.fromkeys(mine["experiment"]))
     folds = sorted(mine["fold"].unique())
     fig, ax = plt.subplots(
@@ -201,7 +204,7 @@ def per_fold_figure(
     ax.set_yticks(range(len(experiments)), experiments)
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
-    ax.set_xlabel(f"{metric} (bar: mean over folds)")
+    ax.set_xlabel(f"{metric} (bar: mean over runs, folds x seeds)")
     handles = [
         plt.Line2D([], [], ls="", marker="o", ms=3.5, color=palette(k % 10), label=f)
         for k, f in enumerate(folds)
