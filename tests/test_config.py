@@ -187,3 +187,15 @@ def test_device_flag_of_a_neural_step(monkeypatch) -> None:
                 )
     finally:
         torch.set_num_threads(threads)
+
+
+def test_the_paper_config_reduces_ctc_as_the_recipe_it_follows() -> None:
+    """gao2025 §4.2 takes lambda_ASR = 0.1 from Cai et al. [7], whose CTC is Hugging Face's
+    with the checkpoint config's `ctc_loss_reduction` (`sum` for HuBERT-large): the paper
+    config must reduce it the same way (it said `mean`, ~100x weaker)."""
+    paper = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
+    facts = REPO / "config" / "architectures" / "facebook--hubert-large-ll60k" / "config.json"
+    reduction = yaml.safe_load(facts.read_text())["ctc_loss_reduction"]
+    stage1 = paper["training"]["multilevel"]["stage1"]
+    assert stage1["loss_weights"]["asr"] == 0.1
+    assert stage1["ctc_reduction"] == reduction == "sum"
