@@ -1,5 +1,6 @@
-"""The papers' tables rebuilt from our per-fold scores: every printed row, our mean ± std
-over folds (or the one MELD test split), the paper's number and the difference.
+"""The papers' tables rebuilt from our per-run scores: every printed row, our mean ± std
+over its runs (folds x seeds: :mod:`mlser.data.runs`), the paper's number and the
+difference.
 
 Rows this run did not score stay in the table with the reason (published result of
 another paper, not wired into the training yet, not selected in this config). Written
@@ -149,8 +150,9 @@ def row_status(e: dict[str, Any], scored: bool) -> str:
 def build_table(
     spec: dict[str, Any], matrix: dict[str, dict[str, Any]], scores: pd.DataFrame
 ) -> pd.DataFrame:
-    """One line per (row, metric) of the table ``spec``; std over folds with ddof=1
-    (NaN for one fold); diff = ours - paper."""
+    """One line per (row, metric) of the table ``spec``: mean and std (ddof=1; NaN for
+    one run) over the row's runs, folds x seeds (``folds`` counts them); diff = ours -
+    paper."""
     lines = []
     for exp_id in spec["rows"]:
         e = matrix[exp_id]
@@ -222,8 +224,10 @@ def _title(spec: dict[str, Any]) -> str:
 
 
 NOTE = (
-    "Ours: mean ± std over folds (IEMOCAP leave-one-session-out) or the single test split "
-    "(MELD); paper: the paper's number; diff: ours − paper, in percentage points."
+    "Ours: mean ± std over the row's runs, each fold under each seed (IEMOCAP "
+    "leave-one-session-out: 5 folds x the seeds; MELD's test split and alqurashi2024's "
+    "splits are one fold, so there the ± is the spread over seeds alone, and none with one "
+    "seed); paper: the paper's number; diff: ours − paper, in percentage points."
 )
 
 
