@@ -117,7 +117,6 @@ def test_metrics_from_predictions_report_only_what_was_predicted() -> None:
             "gold": ["ang", "sad"],
             "pred": ["ang", "ang"],
             "text": ["i am angry", "so sad"],
-            "transcript": ["", ""],
             "gender": [0, 1],
             "pred_gender": [-100, -100],
             "style": [0, 1],
@@ -130,3 +129,7 @@ def test_metrics_from_predictions_report_only_what_was_predicted() -> None:
     assert scores["STYLE_UA"] == pytest.approx(0.5)
     pred["transcript"] = ["i am angry", "so bad"]
     assert metrics_from_predictions(pred)["WER"] == pytest.approx(1 / 5)
+    # a model that transcribes nothing at all: every word deleted, WER 1, not "no WER"
+    # (its run left the table's WER mean before, biasing it down)
+    pred["transcript"] = ["", None]
+    assert metrics_from_predictions(pred)["WER"] == pytest.approx(1.0)

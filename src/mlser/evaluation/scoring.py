@@ -63,7 +63,8 @@ def text_subset_metrics(pred: pd.DataFrame, unseen: pd.Series) -> dict[str, Any]
 
 
 def metrics_from_predictions(pred: pd.DataFrame, unseen: pd.Series | None = None) -> dict[str, Any]:
-    """UA, WA, weighted F1 of the emotion; WER/CER where transcripts exist; gender and
+    """UA, WA, weighted F1 of the emotion; WER/CER where the model transcribes (a
+    ``transcript`` column, its empty transcripts included: all words deleted); gender and
     style UA where both gold and prediction exist (IEMOCAP); with ``unseen`` (a row that
     reads text) the same on the unseen- and seen-text subsets (:func:`text_subset_metrics`)."""
     out: dict[str, Any] = {
@@ -73,7 +74,7 @@ def metrics_from_predictions(pred: pd.DataFrame, unseen: pd.Series | None = None
         "WF1": metrics.weighted_f1(pred["gold"], pred["pred"]),
         "recall": metrics.per_class_recall(pred["gold"], pred["pred"]),
     }
-    if "transcript" in pred and (pred["transcript"].fillna("") != "").any():
+    if "transcript" in pred:  # a model that transcribes: its empty transcripts count too
         refs, hyps = pred["text"].fillna("").tolist(), pred["transcript"].fillna("").tolist()
         out["WER"] = metrics.word_error_rate(refs, hyps)
         out["CER"] = metrics.char_error_rate(refs, hyps)

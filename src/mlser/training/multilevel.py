@@ -234,12 +234,15 @@ def predict(
                 "pred": classes[int(probs[i].argmax())],
                 **{f"p_{c}": float(probs[i, k]) for k, c in enumerate(classes)},
                 "text": e.text,
-                "transcript": hyps[i] if hyps[i] is not None else "",
                 "gender": e.gender,
                 "pred_gender": int(gender[i]) if gender is not None else -100,
                 "style": e.style,
                 "pred_style": int(style[i]) if style is not None else -100,
             }
+            # only a model that transcribes has the column: an empty transcript of one
+            # counts in its WER (all words deleted), not as "no ASR"
+            if hyps[i] is not None:
+                row["transcript"] = hyps[i]
             if raw is not None:
                 row["transcript_asr"] = raw[i]
             for name, value in gates.items():
