@@ -199,3 +199,18 @@ def test_the_paper_config_reduces_ctc_as_the_recipe_it_follows() -> None:
     stage1 = paper["training"]["multilevel"]["stage1"]
     assert stage1["loss_weights"]["asr"] == 0.1
     assert stage1["ctc_reduction"] == reduction == "sum"
+
+
+def test_wang2023_reads_150_text_tokens_on_the_paper_config() -> None:
+    """§3.2: "maximum token length is limited to 150". The rows say so; the paper config's
+    BERT (schema default 128) cut them to 128 before."""
+    from mlser.experiments import load_matrix
+    from mlser.training.lemer import system_config
+
+    cfg = load("paper.yaml")
+    validate(cfg, SCHEMA)  # fills the schema's defaults, as the workflow does
+    matrix = load_matrix(REPO / "config" / "experiments")
+    stage = matrix["wang2023-a5"]["model"]["stage1"]
+    config = system_config(stage, cfg["models"], 4, [1.0, 0.5, 0.2, 0.2])
+    assert stage["max_text_tokens"] == 150
+    assert config.text is not None and config.text.max_length == 150
