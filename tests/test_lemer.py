@@ -276,6 +276,38 @@ def test_label_loss_only_with_its_task() -> None:
     torch.testing.assert_close(out.loss, expected)
 
 
+def test_continued_pretraining_predicts_the_units_of_masked_frames_only() -> None:
+    """wang2023's 2nd-stage pre-training as masked prediction: about half the frames
+    masked in spans (wav2vec 2.0's 0.65), none in the padding, and only those scored. It
+    scored every frame under 8 % masking before: a copy task, each unit read off the
+    frame's own input."""
+    import dataclasses
+
+    import torch.nn.functional as F
+
+    speech = _tiny_speech()
+    speech = dataclasses.replace(
+        speech, hubert={**speech.hubert, "mask_time_prob": 0.65, "mask_time_length": 4}
+    )
+    torch.manual_seed(0)
+    system = LEMERSystem(LEMERSystemConfig(speech=speech, ssl_units=7)).eval()
+    wav, lengths = torch.randn(2, 16000), torch.tensor([16000, 9000])
+    np.random.seed(3)
+    h, mask, masked = system.speech.masked_forward(wav, lengths, 0.65, 4)
+    assert not (masked & ~mask).any()
+    share = float(masked[mask].float().mean())
+    assert 0.3 < share < 0.8, share
+    units = torch.randint(0, 7, mask.shape)
+    np.random.seed(3)  # the same masks
+    loss = system.ssl_loss(wav, lengths, units)
+    logits = system.ssl_head(h)
+    expected = F.cross_entropy(logits[masked], units[masked])
+    torch.testing.assert_close(loss, expected)
+    # the masked frames reach the Transformer as the mask embedding, not as themselves
+    plain, _ = system.speech(wav, lengths)
+    assert not torch.allclose(h[masked], plain[masked])
+
+
 def test_score_fusion_sums_logits() -> None:
     a = pd.DataFrame(
         {"utt_id": ["u1", "u2"], "gold": ["neu", "sad"]}

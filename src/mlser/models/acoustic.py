@@ -299,6 +299,58 @@ class AcousticEncoder(nn.Module):
     def forward(
         self, waveform: torch.Tensor, lengths: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
+        hidden, mask = self._projected(waveform, lengths)
+        # SpecAugment draws spans of `mask_time_length` frames, and transformers raises on
+        # a batch shorter than one span: a batch of clips under 0.2 s (MELD has some;
+        # HuBERT-large's span is 10 frames of 20 ms) trains unmasked instead of crashing
+        if hidden.shape[1] > int(getattr(self.hubert.config, "mask_time_length", 0)):
+            hidden = self.hubert._mask_hidden_states(hidden, attention_mask=mask)
+        hidden = self.hubert.encoder(hidden, attention_mask=mask)[0]
+        return hidden, mask
+
+    def masked_forward(
+        self, waveform: torch.Tensor, lengths: torch.Tensor, mask_prob: float, mask_length: int
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Masked prediction's forward (wav2vec 2.0 / HuBERT pre-training), in train and
+        eval mode alike: spans of ``mask_length`` frames covering about ``mask_prob`` of
+        each utterance (transformers' ``_compute_mask_indices``, numpy's global RNG, at
+        least 2 spans) replaced by the learned mask embedding before the Transformer.
+
+        Returns features (B, T, H), the padding mask (B, T) and the masked frames (B, T)
+        bool (none among the padding).
+        """
+        from transformers.models.wav2vec2.modeling_wav2vec2 import _compute_mask_indices
+
+        hidden, mask = self._projected(waveform, lengths)
+        if getattr(self.hubert, "masked_spec_embed", None) is None:
+            raise ValueError(
+                "masked prediction needs the encoder's mask embedding: build it with "
+                "mask_time_prob > 0 (transformers creates `masked_spec_embed` only then)"
+            )
+        span = min(int(mask_length), int(mask.sum(1).min()))  # a clip shorter than a span
+        masked = (
+            torch.from_numpy(
+                _compute_mask_indices(
+                    tuple(hidden.shape[:2]),
+                    mask_prob,
+                    span,
+                    attention_mask=mask.long(),
+                    min_masks=2,
+                )
+            ).to(device=hidden.device, dtype=torch.bool)
+            & mask
+        )
+        hidden = hidden.masked_fill(masked.unsqueeze(-1), 0.0) + masked.unsqueeze(-1).to(
+            hidden.dtype
+        ) * self.hubert.masked_spec_embed.to(hidden.dtype)
+        hidden = self.hubert.encoder(hidden, attention_mask=mask)[0]
+        return hidden, mask, masked
+
+    def _projected(
+        self, waveform: torch.Tensor, lengths: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The front end and feature projection: (B, T, H) before the Transformer, (B, T)
+        padding mask."""
         batch, n_samples = waveform.shape
         if lengths is None:
             lengths = torch.full((batch,), n_samples, dtype=torch.long, device=waveform.device)
@@ -323,10 +375,4 @@ class AcousticEncoder(nn.Module):
         hidden = self.hubert.feature_projection(extract)
         if isinstance(hidden, tuple):  # transformers 4.x wav2vec2-style projections return a pair
             hidden = hidden[0]
-        # SpecAugment draws spans of `mask_time_length` frames, and transformers raises on
-        # a batch shorter than one span: a batch of clips under 0.2 s (MELD has some;
-        # HuBERT-large's span is 10 frames of 20 ms) trains unmasked instead of crashing
-        if hidden.shape[1] > int(getattr(self.hubert.config, "mask_time_length", 0)):
-            hidden = self.hubert._mask_hidden_states(hidden, attention_mask=mask)
-        hidden = self.hubert.encoder(hidden, attention_mask=mask)[0]
         return hidden, mask

@@ -231,13 +231,20 @@ class LEMERSystem(nn.Module):
         return torch.where((is_sep.sum(1) <= 1).unsqueeze(1), mask.bool(), current)
 
     def ssl_loss(self, waveforms: Tensor, lengths: Tensor, units: Tensor) -> Tensor:
-        """Unit prediction on every real frame: ``units`` ``(B, T')`` with ``IGNORE`` where
-        a frame has no unit; T' may differ from the encoder's T by a frame (cropped)."""
+        """Masked unit prediction (the continued pre-training, wang2023 §3.2): spans of
+        frames masked at the encoder's ``mask_time_prob`` / ``mask_time_length``
+        (:meth:`AcousticEncoder.masked_forward`), and the codebook unit of each masked
+        real frame predicted from the Transformer's output there; unmasked frames are not
+        scored (their unit is read off their own input: a copy task). ``units`` ``(B, T')``
+        with ``IGNORE`` where a frame has no unit; T' may differ from T by a frame."""
         if self.speech is None or self.ssl_head is None:
             raise ValueError("this system has no speech encoder / unit head to pre-train")
-        h, mask = self.speech(waveforms, lengths)
+        config = self.speech.hubert.config
+        h, mask, masked = self.speech.masked_forward(
+            waveforms, lengths, float(config.mask_time_prob), int(config.mask_time_length)
+        )
         t = min(h.shape[1], units.shape[1])
-        target = units[:, :t].masked_fill(~mask[:, :t], IGNORE)
+        target = units[:, :t].masked_fill(~(mask[:, :t] & masked[:, :t]), IGNORE)
         logits = self.ssl_head(h[:, :t])
         return F.cross_entropy(
             logits.reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=IGNORE

@@ -245,11 +245,12 @@ def build_system(
     inputs: dict[str, Any] | None = None,
     ssl_units: int | None = None,
     label_dims: dict[str, int | None] | None = None,
-    ssl_mask_prob: float = 0.08,
+    ssl_mask_prob: float = 0.65,
 ) -> LEMERSystem:
     """A system for a stage block, its label embeddings started from ``inputs``.
 
-    ``ssl_mask_prob``: HuBERT's ``mask_time_prob`` in continued pre-training."""
+    ``ssl_mask_prob``: the encoder's ``mask_time_prob`` in continued pre-training (its
+    masked unit prediction: :meth:`LEMERSystem.ssl_loss`)."""
     inputs = inputs or {}
     cfg = system_config(stage, models, len(classes), mu)
     dims = label_dims or {
@@ -348,7 +349,9 @@ def run_lemer_stage(
     if ssl:
         if cb is None:
             raise StageError(f"{context}: continued pre-training needs the fold's codebook")
-        mask_prob = float(training.get("ssl_mask_prob", 0.08))  # HuBERT's; span 10
+        # wav2vec 2.0's pre-training masking (transformers' mask_time_prob 0.65, spans
+        # of 10: about half the frames), the objective the conformer was trained with
+        mask_prob = float(training.get("ssl_mask_prob", 0.65))
         system = build_system(
             stage, models, classes, mu, ssl_units=len(cb.code_ids), ssl_mask_prob=mask_prob
         )
@@ -363,8 +366,16 @@ def run_lemer_stage(
             return m.ssl_loss(batch.waveforms, batch.lengths, units)
 
         def validate(m: LEMERSystem) -> dict[str, float]:
-            # no labels and no codes outside the training set: a fixed tenth of it
-            losses = [step(m, collate(g)).item() for g in batches_of(probe, max_seconds, 0, False)]
+            # no labels and no codes outside the training set: a fixed tenth of it, under
+            # the same masks every epoch (numpy's RNG draws them), so that the selection
+            # compares epochs, not mask draws
+            state = np.random.get_state()
+            np.random.seed(0)
+            try:
+                groups = batches_of(probe, max_seconds, 0, False)
+                losses = [step(m, collate(g)).item() for g in groups]
+            finally:
+                np.random.set_state(state)
             return {"neg_ssl_loss": -float(np.mean(losses))}
     else:
         kw = read_keywords(keywords) if keywords else None
