@@ -741,3 +741,62 @@ def test_a_batch_shorter_than_one_specaugment_span_trains_unmasked() -> None:
     assert hidden.shape[1] <= 10 and mask.shape == hidden.shape[:2]
     long_wave = torch.randn(1, 16000)  # 1 s: masked as before (no error, spans drawn)
     enc(long_wave, torch.tensor([16000]))
+
+
+# a tiny relative-position conformer (wang2023's wav2vec2-conformer-rel-pos-large in miniature)
+TINY_CONFORMER = {
+    "hidden_size": 32,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "intermediate_size": 64,
+    "conv_dim": (32, 32),
+    "conv_stride": (5, 64),
+    "conv_kernel": (10, 64),
+    "conv_depthwise_kernel_size": 7,
+    "feat_extract_norm": "layer",
+    "do_stable_layer_norm": True,
+    "position_embeddings_type": "relative",
+    "mask_time_prob": 0.0,
+    "layerdrop": 0.0,
+}
+
+
+def test_conformer_encoder_padding_invariance() -> None:
+    # transformers' conformer convolves over padded frames: an utterance's last frames read
+    # its batch neighbour's padding unless the encoder masks them
+    torch.manual_seed(0)
+    enc = AcousticEncoder(
+        AcousticEncoderConfig(hubert=TINY_CONFORMER, architecture="wav2vec2_conformer")
+    )
+    with torch.no_grad():  # non-trivial running statistics, as after training
+        for layer in enc.hubert.encoder.layers:
+            bn = layer.conv_module.batch_norm
+            bn.running_mean.uniform_(-1, 1)
+            bn.running_var.uniform_(0.5, 2)
+    enc = enc.double().eval()
+    short, batch = padded_pair()
+    with torch.no_grad():
+        alone, _ = enc(short)
+        batched, mask = enc(batch, torch.tensor([SHORT, LONG]))
+    n = alone.shape[1]
+    assert n < batched.shape[1] and not mask[0, n:].any()
+    torch.testing.assert_close(batched[0, :n], alone[0], atol=F64_ATOL, rtol=0)
+
+
+def test_masked_batch_norm_trains_on_real_frames_only() -> None:
+    from mlser.models.acoustic import FrameMask, MaskedBatchNorm1d
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 6, dtype=torch.float64)
+    mask = torch.tensor([[1, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1]], dtype=torch.bool)
+    x[0, :, 4:] = 50.0  # padding the statistics must not see
+    masked = MaskedBatchNorm1d(3).double().train()
+    masked.frame_mask = FrameMask()
+    masked.frame_mask.value = mask
+    plain = torch.nn.BatchNorm1d(3).double().train()
+    real = torch.cat([x[0, :, :4], x[1]], dim=1).unsqueeze(0)  # (1, 3, 10): the real frames
+    out, expected = masked(x), plain(real)[0]
+    torch.testing.assert_close(torch.cat([out[0, :, :4], out[1]], dim=1), expected)
+    torch.testing.assert_close(masked.running_mean, plain.running_mean)
+    torch.testing.assert_close(masked.running_var, plain.running_var)
+    assert int(masked.num_batches_tracked) == 1

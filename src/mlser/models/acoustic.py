@@ -32,7 +32,10 @@ __all__ = [
     "FRONTENDS",
     "AcousticEncoder",
     "AcousticEncoderConfig",
+    "FrameMask",
     "LogMelFrontend",
+    "MaskedBatchNorm1d",
+    "MaskedDepthwiseConv1d",
     "demo_hubert_config",
     "hubert_large_config",
     "lengths_to_mask",
@@ -227,6 +230,76 @@ def _model_classes(architecture: str) -> tuple[Any, Any]:
     return getattr(transformers, cfg), getattr(transformers, model)
 
 
+class FrameMask:
+    """The (B, T) bool padding mask of the batch being encoded, shared with the conformer's
+    convolution modules, which transformers calls without one."""
+
+    def __init__(self) -> None:
+        self.value: torch.Tensor | None = None
+
+
+class MaskedDepthwiseConv1d(nn.Conv1d):
+    """wav2vec2-conformer's depthwise time convolution with the padded frames zeroed first.
+
+    transformers feeds the convolution module every frame, padding included, and by then the
+    padding is no longer zero (the first feed-forward block and the module's layer norm add
+    their biases), so a kernel of 31 frames reads the batch neighbour's padding into an
+    utterance's last 15 frames. Zeroed, it reads what an utterance alone reads: the
+    convolution's own zero padding. Shapes: (B, C, T) -> (B, C, T).
+    """
+
+    frame_mask: FrameMask
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mask = self.frame_mask.value
+        if mask is not None:
+            x = x * mask.unsqueeze(1).to(x.dtype)
+        return super().forward(x)
+
+
+class MaskedBatchNorm1d(nn.BatchNorm1d):
+    """wav2vec2-conformer's batch norm with its training statistics (and so its running
+    averages) over the real frames only, not the padding. Eval mode is per-frame and needs no
+    mask. Shapes: (B, C, T) -> (B, C, T).
+    """
+
+    frame_mask: FrameMask
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mask = self.frame_mask.value
+        if mask is None or not self.training or not self.track_running_stats:
+            return super().forward(x)
+        weights = mask.unsqueeze(1).to(x.dtype)  # (B, 1, T)
+        n = weights.sum()
+        mean = (x * weights).sum(dim=(0, 2)) / n
+        var = ((x - mean[:, None]).pow(2) * weights).sum(dim=(0, 2)) / n
+        with torch.no_grad():
+            self.num_batches_tracked += 1
+            momentum = (
+                self.momentum
+                if self.momentum is not None
+                else 1.0 / float(self.num_batches_tracked)
+            )
+            unbiased = var * n / (n - 1).clamp(min=1.0)
+            self.running_mean.lerp_(mean.to(self.running_mean.dtype), momentum)
+            self.running_var.lerp_(unbiased.to(self.running_var.dtype), momentum)
+        out = (x - mean[:, None]) / torch.sqrt(var[:, None] + self.eps)
+        if self.affine:
+            out = out * self.weight[:, None] + self.bias[:, None]
+        return out
+
+
+def _mask_conformer_convolutions(model: nn.Module, frame_mask: FrameMask) -> None:
+    """Swap each conformer layer's depthwise convolution and batch norm for their masked
+    versions (same parameter names, so checkpoints and model files load unchanged)."""
+    swaps = (("depthwise_conv", MaskedDepthwiseConv1d), ("batch_norm", MaskedBatchNorm1d))
+    for layer in model.encoder.layers:
+        for name, cls in swaps:
+            old = getattr(layer.conv_module, name)
+            old.__class__ = cls  # keeps its weights, buffers and device
+            old.frame_mask = frame_mask
+
+
 class AcousticEncoder(nn.Module):
     """HuBERT frame features with a padding mask; CNN frozen, Transformer trainable.
 
@@ -236,7 +309,10 @@ class AcousticEncoder(nn.Module):
     (``_mask_hidden_states``, training only, padded frames excluded) and encoder; the padded
     frames are zeroed and masked out of attention by HuBERT's encoder, so an utterance's features
     do not depend on what it is batched with. That holds for the layer-norm CNN of the large
-    models; the group-norm CNN of HuBERT-base normalises over time, padding included.
+    models; the group-norm CNN of HuBERT-base normalises over time, padding included. The
+    conformer's convolution modules take no mask in transformers: their depthwise convolution
+    and batch norm are swapped for masked ones (:class:`MaskedDepthwiseConv1d`,
+    :class:`MaskedBatchNorm1d`) that read the mask of the batch being encoded.
     SpecAugment follows the HubertConfig (``mask_time_prob``, 0.05 by default, as in the
     released checkpoints; the papers are silent) and draws its masks from numpy's global RNG
     (transformers' ``_compute_mask_indices``): seed numpy too for repeatable training.
@@ -256,6 +332,9 @@ class AcousticEncoder(nn.Module):
             else:
                 hubert = model_cls(config_cls(**config.hubert))
         self.hubert = hubert
+        self._frame_mask = FrameMask()
+        if config.architecture == "wav2vec2_conformer":
+            _mask_conformer_convolutions(hubert, self._frame_mask)
         self.logmel: LogMelFrontend | None = None
         if config.frontend == "cnn":
             hubert.feature_extractor._freeze_parameters()
@@ -305,8 +384,7 @@ class AcousticEncoder(nn.Module):
         # HuBERT-large's span is 10 frames of 20 ms) trains unmasked instead of crashing
         if hidden.shape[1] > int(getattr(self.hubert.config, "mask_time_length", 0)):
             hidden = self.hubert._mask_hidden_states(hidden, attention_mask=mask)
-        hidden = self.hubert.encoder(hidden, attention_mask=mask)[0]
-        return hidden, mask
+        return self._encode(hidden, mask), mask
 
     def masked_forward(
         self, waveform: torch.Tensor, lengths: torch.Tensor, mask_prob: float, mask_length: int
@@ -343,8 +421,15 @@ class AcousticEncoder(nn.Module):
         hidden = hidden.masked_fill(masked.unsqueeze(-1), 0.0) + masked.unsqueeze(-1).to(
             hidden.dtype
         ) * self.hubert.masked_spec_embed.to(hidden.dtype)
-        hidden = self.hubert.encoder(hidden, attention_mask=mask)[0]
-        return hidden, mask, masked
+        return self._encode(hidden, mask), mask, masked
+
+    def _encode(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The Transformer (or conformer) layers: (B, T, H), (B, T) -> (B, T, H)."""
+        self._frame_mask.value = mask
+        try:
+            return self.hubert.encoder(hidden, attention_mask=mask)[0]
+        finally:
+            self._frame_mask.value = None
 
     def _projected(
         self, waveform: torch.Tensor, lengths: torch.Tensor | None
