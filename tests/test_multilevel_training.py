@@ -420,7 +420,12 @@ def test_alignment_losses_train_the_decoder_and_the_text_encoder(text: dict) -> 
     ):
         model.zero_grad()
         loss = alignment_loss(
-            model, out, ["hello there", "good day", "oh no"], weights, ContrastiveLoss()
+            model,
+            out,
+            ["hello there", "good day", "oh no"],
+            weights,
+            ContrastiveLoss(),
+            ["hello", "god day", "oh"],
         )
         loss.backward(retain_graph=True)
         grads = {n: p.grad for n, p in model.named_parameters()}
@@ -428,3 +433,31 @@ def test_alignment_losses_train_the_decoder_and_the_text_encoder(text: dict) -> 
             g is not None and g.abs().sum() > 0 for n, g in grads.items() if n.startswith(trained)
         )
         assert all(g is None or not g.any() for n, g in grads.items() if n.startswith(untouched))
+
+
+def test_aec_learns_from_the_transcripts_inference_makes() -> None:
+    """The AEC's sources are eval-mode transcripts (no SpecAugment, LayerDrop or dropout),
+    as at test time; they came from the training pass before."""
+    from mlser.data.batching import collate
+    from mlser.training.multilevel import build_model, loss_weights, make_step
+
+    tiny = MODELS["acoustic"]["tiny"]
+    noisy = {**tiny, "hubert": {**tiny["hubert"], "hidden_dropout": 0.5, "mask_time_prob": 0.5}}
+    models = {**ALIGN_MODELS, "acoustic": {"tiny": noisy}}
+    torch.manual_seed(0)
+    model = build_model(ALIGNED_STAGE, models, 4).train()
+    batch = collate(examples(4, 0))
+    sources = []
+    model.error_correction.register_forward_hook(
+        lambda _module, args, _out: sources.append(args[0].clone())
+    )
+    step = make_step(
+        loss_weights(ALIGNED_STAGE["tasks"], {}), torch.device("cpu"), {"aec": 1.0, "cl": 0.0}
+    )
+    torch.manual_seed(1)
+    step(model, batch)
+    assert model.training  # put back after decoding
+    model.eval()
+    with torch.no_grad():
+        expected = model.text.tokenize(model.transcribe(batch.waveforms, batch.lengths))
+    assert torch.equal(sources[0], expected["input_ids"])

@@ -124,10 +124,26 @@ def make_step(
         targets = MultiTaskTargets(batch.emotion, ctc, ctc_lengths, batch.gender, batch.style)
         total = multitask_loss(out, targets, weights, ctc_reduction).total
         if alignment.get("aec") or alignment.get("cl"):
-            total = total + alignment_loss(model, out, references, alignment, contrastive)
+            hyps = test_time_transcripts(model, batch)
+            total = total + alignment_loss(model, out, references, alignment, contrastive, hyps)
         return total
 
     return step
+
+
+def test_time_transcripts(model: MultiLevelSER, batch: Batch) -> list[str]:
+    """The model's greedy CTC transcripts of ``batch`` as inference makes them: eval mode
+    (no SpecAugment, LayerDrop or dropout), no gradient. The AEC learns to correct, and the
+    contrastive loss aligns with, the transcripts it meets at test time (gao2025 §4.2: the
+    fine-tuned HuBERT's transcriptions), not the training pass's noisier ones; one more
+    acoustic forward per batch."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            return model.transcribe(batch.waveforms, batch.lengths)
+    finally:
+        model.train(was_training)
 
 
 def alignment_loss(
@@ -136,11 +152,12 @@ def alignment_loss(
     references: list[str],
     alignment: dict[str, float],
     contrastive: ContrastiveLoss,
+    hyps: list[str],
 ) -> torch.Tensor:
-    """λ_AEC · L_AEC + λ_c · L_c of one batch, on the model's own greedy CTC hypotheses."""
+    """λ_AEC · L_AEC + λ_c · L_c of one batch, on the model's greedy CTC hypotheses ``hyps``
+    (:func:`test_time_transcripts`)."""
     if out.ctc_log_probs is None or model.text is None or out.linguistic is None:
         raise StageError("AEC and the contrastive loss need both speech and text encoders")
-    hyps = model.tokenizer.greedy_decode(out.ctc_log_probs.detach(), out.ctc_lengths)
     total = out.emotion_logits.new_zeros(())
     if alignment.get("aec"):
         if model.error_correction is None:
