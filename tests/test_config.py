@@ -214,3 +214,13 @@ def test_wang2023_reads_150_text_tokens_on_the_paper_config() -> None:
     config = system_config(stage, cfg["models"], 4, [1.0, 0.5, 0.2, 0.2])
     assert stage["max_text_tokens"] == 150
     assert config.text is not None and config.text.max_length == 150
+
+
+def test_the_paper_config_attends_as_the_equations_do() -> None:
+    """gao2024 Eq. 3-6: one attention head on features of d = HuBERT-large's hidden size
+    (§2.1); the paper config said 4 heads of a 256-d projection."""
+    paper = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
+    facts = REPO / "config" / "architectures" / "facebook--hubert-large-ll60k" / "config.json"
+    hidden = yaml.safe_load(facts.read_text())["hidden_size"]
+    fusion = paper["models"]["fusion"]
+    assert (fusion["d_model"], fusion["num_heads"]) == (hidden, 1) == (1024, 1)

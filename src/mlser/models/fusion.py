@@ -29,10 +29,13 @@ Choices where the papers are silent (see each class for the equation-level ones)
 
 * Da = 1024 (HuBERT-large) and Dl = 768 (BERT-base) differ, yet the cross-attention and the
   gates need one width d: each modality is first projected by a Linear layer to ``d_model``
-  (default 256, a common fusion width in SER).
+  (default 256, a common fusion width in SER; ``config/paper.yaml``: the papers' d,
+  HuBERT-large's 1024, "the hidden dimension of the Transformer layer", gao2024 §2.1).
 * Attention is multi-head scaled dot-product attention, softmax(QK^T / sqrt(d_k)) V, with an
-  output projection (``num_heads`` default 4); one layer per SA / CA as in the equations: no
-  residual, LayerNorm or FFN, since the equations show none. Attention dropout ``dropout``.
+  output projection (``num_heads`` default 4; the paper config: 1, as the equations are,
+  where the output projection composes with W^V into one linear map); one layer per SA / CA
+  as in the equations: no residual, LayerNorm or FFN, since the equations show none.
+  Attention dropout ``dropout``.
 * Self- and cross-attention weights are separate per modality and per direction (the papers
   reuse the symbols W^Q, W^K, W^V, the usual notation for distinct matrices).
 * The final FC (gao2025 eq. 2 / eq. 14) is Linear -> ReLU -> Dropout to ``out_dim``: the
