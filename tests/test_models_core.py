@@ -13,6 +13,7 @@ from dataclasses import replace
 
 import pytest
 import torch
+from test_lemer_paper_setup import TINY_CONFORMER as PAPER_SETUP_CONFORMER
 from transformers import HubertModel
 
 from mlser.models import (
@@ -743,20 +744,13 @@ def test_a_batch_shorter_than_one_specaugment_span_trains_unmasked() -> None:
     enc(long_wave, torch.tensor([16000]))
 
 
-# a tiny relative-position conformer (wang2023's wav2vec2-conformer-rel-pos-large in miniature)
+# wang2023's wav2vec2-conformer-rel-pos-large in miniature: relative positions, 2 layers
 TINY_CONFORMER = {
-    "hidden_size": 32,
+    **PAPER_SETUP_CONFORMER,
     "num_hidden_layers": 2,
-    "num_attention_heads": 2,
-    "intermediate_size": 64,
     "conv_dim": (32, 32),
-    "conv_stride": (5, 64),
-    "conv_kernel": (10, 64),
     "conv_depthwise_kernel_size": 7,
-    "feat_extract_norm": "layer",
-    "do_stable_layer_norm": True,
     "position_embeddings_type": "relative",
-    "mask_time_prob": 0.0,
     "layerdrop": 0.0,
 }
 
