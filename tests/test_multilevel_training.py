@@ -461,3 +461,56 @@ def test_aec_learns_from_the_transcripts_inference_makes() -> None:
     with torch.no_grad():
         expected = model.text.tokenize(model.transcribe(batch.waveforms, batch.lengths))
     assert torch.equal(sources[0], expected["input_ids"])
+
+
+def test_a_model_that_reads_ground_truth_at_test_time_reads_it_as_released(
+    tmp_path, monkeypatch
+) -> None:
+    """gao2024/gao2025's text-only rows: BERT reads "the ground-truth transcription", its
+    punctuation included, in training, selection and scoring (event tags removed); a model
+    that reads ASR output at test time trains on the ground truth written as the ASR
+    writes (before, every model read the latter: "Really?!" as "really")."""
+    from mlser.models.multilevel import MultiLevelSER
+
+    seen: list[str] = []
+    forward = MultiLevelSER.forward
+
+    def spy(self, *args, **kwargs):
+        seen.extend(kwargs.get("texts") or [])
+        return forward(self, *args, **kwargs)
+
+    monkeypatch.setattr(MultiLevelSER, "forward", spy)
+    released = "[LAUGHTER] Really?! Don't."
+
+    def data(n: int, seed: int) -> list[Example]:
+        return [dataclasses.replace(e, text=released) for e in examples(n, seed)]
+
+    text_only = {
+        "acoustic_encoder": None,
+        "text_encoder": "minilm",
+        "fusion": "none",
+        "strategy": "full_finetune",
+        "tasks": ["ser"],
+    }
+    for stage1, expected in ((text_only, "Really?! Don't."), (ALIGNED_STAGE, "really don't")):
+        seen.clear()
+        exp = {"id": "test-gt", "fold": "s1", "model": {"stage1": stage1, "stage2": None}}
+        record = run_stage(
+            stage_number=1,
+            experiment=exp,
+            data={"train": data(4, 0), "valid": data(2, 1)},
+            classes=CLASSES,
+            models=ALIGN_MODELS,
+            training={**TRAINING, "epochs": 1},
+            out=tmp_path / "m.pt",
+            checkpoint_dir=tmp_path / "ck",
+            device=torch.device("cpu"),
+            log=lambda s: None,
+        )
+        assert record["ground_truth_text"] == ("release" if stage1 is text_only else "normalised")
+        evaluate(
+            model_path=tmp_path / "m.pt", data=data(2, 2), text_source="ground_truth", max_seconds=4
+        )
+        # training, selection and scoring alike
+        other = ({"Really?! Don't.", "really don't"} - {expected}).pop()
+        assert expected in seen and other not in seen

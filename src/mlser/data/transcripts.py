@@ -1,5 +1,6 @@
 """Transcript normalisation shared by CTC targets, WER, the text vocabularies and the
-ground-truth text the multi-level family's BERT and AEC read (as the ASR output is).
+ground-truth text the multi-level family's BERT and AEC read where the model reads ASR
+output at test time (:func:`strip_event_tags` where it reads the ground truth).
 
 One normalisation everywhere, stated once: lower-case; IEMOCAP's bracketed event tokens
 (``[LAUGHTER]``, ``[BREATHING]``, ``[GARBAGE]``) removed; curly apostrophes made straight;
@@ -35,6 +36,13 @@ def normalize_transcript(text: str) -> str:
     text = _EVENT.sub(" ", text.lower()).replace("\u2019", "'").replace("\u2018", "'")
     text = _NOT_CHAR.sub(" ", text.replace("-", " "))
     return _SPACES.sub(" ", text).strip()
+
+
+def strip_event_tags(text: str) -> str:
+    """The release's transcript as a model that reads ground truth at test time reads it:
+    IEMOCAP's bracketed event tokens removed, spaces collapsed; case, punctuation and digits
+    kept ("[LAUGHTER] Really?!" -> "Really?!")."""
+    return _SPACES.sub(" ", _EVENT.sub(" ", text)).strip()
 
 
 def join_word_pieces(text: str) -> str:

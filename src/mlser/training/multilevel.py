@@ -20,8 +20,11 @@ random-init HuBERT and MiniLM on the demo).
   Voice + IEMOCAP transcripts; here it learns from the fold's training utterances only.
 
 Model selection uses the fold's ``valid`` partition only (never the test session), the
-model reading there what it reads at test time (:func:`selection_text_source`). BERT and the
-AEC read the ground truth normalised as the ASR output is (:func:`reference_texts`).
+model reading there what it reads at test time (:func:`selection_text_source`). The AEC, and
+BERT in a model that reads ASR output at test time, read the ground truth normalised as the
+ASR output is (:func:`reference_texts`); BERT in a model that reads the ground truth at test
+time reads it as released, less IEMOCAP's event tags (:func:`ground_truth_texts`), as the
+papers' BERT reads "the ground-truth transcription" and the other two families read it.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ import torch
 
 from mlser.atomic import write_json
 from mlser.data.batching import Batch, Example, batches_of, collate
-from mlser.data.transcripts import normalize_transcript
+from mlser.data.transcripts import normalize_transcript, strip_event_tags
 from mlser.evaluation.metrics import selection_scores
 from mlser.experiments import TEXT_SOURCES
 from mlser.models.adapters import AdapterConfig, count_parameters
@@ -89,15 +92,27 @@ def reference_texts(texts: list[str]) -> list[str]:
     return [normalize_transcript(t) for t in texts]
 
 
+def ground_truth_texts(texts: list[str], release: bool) -> list[str]:
+    """Ground-truth transcripts as BERT reads them: as released less event tags
+    (``release``: a model that reads the ground truth at test time too; punctuation such as
+    "?!" is part of what it reads), else :func:`reference_texts` (a model that reads ASR
+    output at test time: training text and test text then differ in words only)."""
+    return [strip_event_tags(t) for t in texts] if release else reference_texts(texts)
+
+
 def _forward(
-    model: MultiLevelSER, batch: Batch, text_source: str, references: list[str] | None = None
+    model: MultiLevelSER,
+    batch: Batch,
+    text_source: str,
+    texts: list[str] | None = None,
+    release_text: bool = False,
 ) -> Any:
-    """The model on ``batch``; with ``ground_truth`` BERT reads ``references`` (the batch's
-    :func:`reference_texts` where not given)."""
-    texts = None
+    """The model on ``batch``; with ``ground_truth`` BERT reads ``texts`` (the batch's
+    :func:`ground_truth_texts` where not given)."""
+    read = None
     if model.text is not None and text_source == "ground_truth":
-        texts = references if references is not None else reference_texts(batch.texts)
-    return model(batch.waveforms, batch.lengths, texts=texts)
+        read = texts if texts is not None else ground_truth_texts(batch.texts, release_text)
+    return model(batch.waveforms, batch.lengths, texts=read)
 
 
 def make_step(
@@ -106,17 +121,19 @@ def make_step(
     alignment: dict[str, float] | None = None,
     temperature: float = 0.07,
     ctc_reduction: str = "mean",
+    release_text: bool = False,
 ) -> Callable[[MultiLevelSER, Batch], torch.Tensor]:
-    """The training loss of one batch (ground-truth text, as the papers train), plus
-    λ_AEC · L_AEC and λ_c · L_c where ``alignment`` weights them; ``ctc_reduction``: see
-    :mod:`mlser.models.losses`."""
+    """The training loss of one batch (ground-truth text, as the papers train, in the form
+    of :func:`ground_truth_texts` with ``release_text``), plus λ_AEC · L_AEC and λ_c · L_c
+    where ``alignment`` weights them; ``ctc_reduction``: see :mod:`mlser.models.losses`."""
     alignment = alignment or {}
     contrastive = ContrastiveLoss(ContrastiveConfig(temperature=temperature))
 
     def step(model: MultiLevelSER, batch: Batch) -> torch.Tensor:
         batch = batch.to(device)
-        references = reference_texts(batch.texts)
-        out = _forward(model, batch, "ground_truth", references)
+        references = reference_texts(batch.texts)  # the AEC's targets
+        bert = ground_truth_texts(batch.texts, True) if release_text else references
+        out = _forward(model, batch, "ground_truth", bert)
         ctc, ctc_lengths = (None, None)
         if weights.asr:
             ctc, ctc_lengths = model.tokenizer.batch_encode(batch.texts)
@@ -198,6 +215,7 @@ def predict(
     device: torch.device,
     tasks: tuple[str, ...] = ("ser", "asr", "gender", "style"),
     correction: dict[str, Any] | None = None,
+    release_text: bool = False,
 ) -> pd.DataFrame:
     """Per-utterance predictions: probabilities, labels, transcript and gate means.
 
@@ -205,7 +223,8 @@ def predict(
     was trained on ("" / -100 otherwise), so that untrained heads never reach a metric.
     With ``asr_corrected`` the transcript is the corrected one (its WER is the AEC's, as
     gao2025 reports it) and ``transcript_asr`` holds the hypothesis before correction;
-    ``correction`` gives ``beam_size`` and ``max_length`` of the beam search.
+    ``correction`` gives ``beam_size`` and ``max_length`` of the beam search;
+    ``release_text``: the ground truth's form (:func:`ground_truth_texts`), as trained.
     """
     if text_source not in TEXT_SOURCES:
         raise StageError(f"text source {text_source!r} is not supported yet ({TEXT_SOURCES})")
@@ -231,7 +250,7 @@ def predict(
             out = model(batch.waveforms, batch.lengths, texts=corrected)
             out.transcripts = corrected
         else:
-            out = _forward(model, batch, text_source)
+            out = _forward(model, batch, text_source, release_text=release_text)
         probs = out.emotion_logits.softmax(-1).cpu().numpy()
         hyps: list[str | None] = [None] * len(group)
         if out.transcripts is not None:
@@ -300,13 +319,21 @@ def train_stage(
 
     # greedy correction: the beam only refines what test-time scoring reads
     greedy = {"beam_size": 1, "max_length": model.text.config.max_length} if model.text else None
+    release_text = valid_text_source == "ground_truth"
 
     def scorer(examples: list[Example]) -> Callable[[MultiLevelSER], dict[str, float]]:
         """Selection metrics on ``examples``, read as the selection reads the valid set."""
 
         def score(m: MultiLevelSER) -> dict[str, float]:
             pred = predict(
-                m, examples, classes, valid_text_source, max_seconds, device, correction=greedy
+                m,
+                examples,
+                classes,
+                valid_text_source,
+                max_seconds,
+                device,
+                correction=greedy,
+                release_text=release_text,
             )
             return selection_scores(pred["gold"], pred["pred"])
 
@@ -321,7 +348,7 @@ def train_stage(
 
     model.to(device)
     ctc_reduction = str(training.get("ctc_reduction", "mean"))
-    step = make_step(weights, device, alignment, temperature, ctc_reduction)
+    step = make_step(weights, device, alignment, temperature, ctc_reduction, release_text)
     peek = scorer(test) if test is not None and training.get("test_peek") else None
     result = fit(
         model, batches, step, scorer(valid), config, checkpoint_dir, context, log, lr_scale, peek
@@ -332,6 +359,8 @@ def train_stage(
         "best_epoch": result.best_epoch,
         **selection_record(result, config.select_metric, [e.utt_id for e in valid]),
         "valid_text_source": valid_text_source,
+        # the form in which BERT read the ground truth (ground_truth_texts)
+        "ground_truth_text": "release" if release_text else "normalised",
         "resumed_from_epoch": result.resumed_from,
         "skipped_batches": result.skipped_batches,
         "trainable_parameters": trainable,
@@ -535,4 +564,8 @@ def evaluate(
     classes = tuple(spec["classes"])
     tasks = tuple(spec.get("tasks", spec["stage"]["tasks"]))
     correction = correction_settings(spec)
-    return predict(model, data, classes, text_source, max_seconds, device, tasks, correction)
+    # the ground truth in the form the model was trained on (as train_stage decided it)
+    release = selection_text_source(model, list(tasks)) == "ground_truth"
+    return predict(
+        model, data, classes, text_source, max_seconds, device, tasks, correction, release
+    )
