@@ -5,6 +5,7 @@ pretraining benchmark's variants."""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 import acoustic_pretraining  # noqa: E402
+import compare_runs  # noqa: E402
 import dag  # noqa: E402
 import demo_stages  # noqa: E402
 import scheduler_overhead  # noqa: E402
@@ -192,3 +194,44 @@ def test_pretraining_variants_are_read_from_their_names() -> None:
     assert acoustic_pretraining.parse_variant("800x12@1e-3")["lr"] == 0.001
     with pytest.raises(ValueError, match="UTTERANCESxEPOCHS"):
         acoustic_pretraining.parse_variant("800x12")
+
+
+def _scored_run(root: Path, exp: str, fold: str, pred: list[str], ua: float) -> None:
+    """One scored run in the pipeline's layout (predictions.tsv, metrics.json) on 40
+    utterances, ten of each IEMOCAP class; ``ua`` as computed by hand."""
+    folder = root / "results" / "iemocap" / "experiments" / exp / fold
+    folder.mkdir(parents=True)
+    gold = [c for c in ("neu", "hap", "ang", "sad") for _ in range(10)]
+    rows = "".join(f"u{i:02d}\t{g}\t{p}\n" for i, (g, p) in enumerate(zip(gold, pred, strict=True)))
+    (folder / "predictions.tsv").write_text("utt_id\tgold\tpred\n" + rows)
+    (folder / "metrics.json").write_text(json.dumps({"UA": ua, "experiment": exp, "fold": fold}))
+
+
+def test_compare_runs_scores_both_runs_with_one_code_base(tmp_path: Path) -> None:
+    right = [c for c in ("neu", "hap", "ang", "sad") for _ in range(10)]
+    half = right[:20] + ["neu"] * 20  # ang and sad all called neutral: UA 0.5
+    base, treat = "gao2024-t1-exp01", "gao2024-t1-exp02"  # the paper: SER+ASR beats SER
+    _scored_run(tmp_path / "before", base, "s1", right, 1.0)
+    _scored_run(tmp_path / "before", treat, "s1", half, 0.5)
+    _scored_run(tmp_path / "before", treat, "s2", half, 0.5)  # a fold the after run lacks
+    _scored_run(tmp_path / "after", base, "s1", half, 0.5)
+    _scored_run(tmp_path / "after", treat, "s1", right, 1.0)
+    before = compare_runs.scored_runs(tmp_path / "before")
+    after = compare_runs.scored_runs(tmp_path / "after")
+    keys = sorted(set(before) & set(after))
+    assert keys == [(base, "s1"), (treat, "s1")]
+
+    rows = compare_runs.row_changes(
+        compare_runs.fold_scores(before, keys), compare_runs.fold_scores(after, keys)
+    ).set_index("experiment")
+    assert rows.loc[base, ["before", "after", "change"]].tolist() == [100.0, 50.0, -50.0]
+    assert rows.loc[treat, ["folds", "before", "after"]].tolist() == [1, 50.0, 100.0]
+
+    verdicts = compare_runs.verdict_changes(
+        before, after, keys, REPO / "config" / "experiments", n_boot=200
+    ).set_index("comparison")
+    line = verdicts.loc["gao2024-asr-auxiliary"]
+    assert (line["ours_diff_b"], line["ours_diff_a"]) == pytest.approx((-0.5, 0.5))
+    assert (line["verdict_b"], line["verdict_a"]) == ("reversed", "reproduced")
+    assert line["moved"]
+    assert len(verdicts) == 1  # no other comparison has both rows scored
