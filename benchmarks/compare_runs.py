@@ -23,14 +23,20 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
-import math
 from pathlib import Path
+from typing import NamedTuple
 
 import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
 METRICS = ("UA", "WA", "WF1", "WER")
+
+
+class Run(NamedTuple):
+    """One run's scored (experiment, fold)s: fold scores and predictions.tsv paths."""
+
+    scores: pd.DataFrame
+    predictions: list[Path]
 
 
 def scored_runs(root: Path) -> dict[tuple[str, str], Path]:
@@ -43,47 +49,38 @@ def scored_runs(root: Path) -> dict[tuple[str, str], Path]:
     return out
 
 
-def fold_scores(runs: dict[tuple[str, str], Path], keys: list[tuple[str, str]]) -> pd.DataFrame:
-    """Long table ``(experiment, fold, metric, value)`` in percent of ``keys``' runs."""
-    rows = []
-    for key in keys:
-        scores = json.loads(runs[key].read_text(encoding="utf-8"))
-        for metric in METRICS:
-            value = scores.get(metric)
-            if isinstance(value, (int, float)) and not math.isnan(value):
-                rows.append((*key, metric, 100.0 * value))
-    return pd.DataFrame(rows, columns=["experiment", "fold", "metric", "value"])
+def load_runs(runs: dict[tuple[str, str], Path], keys: list[tuple[str, str]]) -> Run:
+    """``keys``' fold scores (``mlser.report.paper_tables.load_scores``: experiment, fold,
+    metric, value as a fraction) and their predictions.tsv paths."""
+    from mlser.report.paper_tables import load_scores
+
+    paths = [runs[k] for k in keys]
+    return Run(load_scores(paths, list(METRICS)), [p.parent / "predictions.tsv" for p in paths])
 
 
 def row_changes(before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
     """Per (experiment, metric): folds, mean before, mean after, change (after - before),
-    over the folds scored in both."""
+    in percent, over the folds scored in both (``Run.scores`` frames)."""
     merged = before.merge(after, on=["experiment", "fold", "metric"], suffixes=("_b", "_a"))
     table = merged.groupby(["experiment", "metric"], sort=True).agg(
         folds=("fold", "nunique"), before=("value_b", "mean"), after=("value_a", "mean")
     )
+    table[["before", "after"]] *= 100.0
     table["change"] = table["after"] - table["before"]
     return table.reset_index()
 
 
 def verdict_changes(
-    before: dict[tuple[str, str], Path],
-    after: dict[tuple[str, str], Path],
-    keys: list[tuple[str, str]],
-    matrix_dir: Path,
-    *,
-    n_boot: int = 2000,
-    margin: float = 0.01,
+    before: Run, after: Run, matrix_dir: Path, *, n_boot: int = 2000, margin: float = 0.01
 ) -> pd.DataFrame:
-    """The comparisons whose rows both runs scored, before and after: our difference,
+    """The comparisons whose two rows both runs scored, before and after: our difference,
     verdict and equivalence verdict (``mlser.report.scorecard.effects_table``)."""
     from mlser.data.labels import classes_for
     from mlser.experiments import load_matrix
     from mlser.report import scorecard
-    from mlser.report.paper_tables import load_scores
 
     matrix = load_matrix(matrix_dir)
-    scored = {exp for exp, _ in keys}
+    scored = set(before.scores["experiment"]) & set(after.scores["experiment"])
     comparisons = [
         c
         for c in scorecard.load_comparisons(matrix_dir / "comparisons.yaml", matrix)
@@ -91,21 +88,19 @@ def verdict_changes(
     ]
     columns = ["comparison", "metric", "paper_diff", "ours_diff", "verdict", "equivalence"]
     if not comparisons:
-        return pd.DataFrame(columns=[columns[0], columns[1]])
+        return pd.DataFrame(columns=columns)
     classes_of = {i: classes_for(e["corpus"]) for i, e in matrix.items()}
-    effects = []
-    for runs in (before, after):
-        metrics = [runs[k] for k in keys]
-        effects.append(
-            scorecard.effects_table(
-                comparisons,
-                load_scores(metrics, list(METRICS)),
-                scorecard.group_predictions([m.parent / "predictions.tsv" for m in metrics]),
-                classes_of,
-                n_boot=n_boot,
-                margin=margin,
-            )[columns]
-        )
+    effects = [
+        scorecard.effects_table(
+            comparisons,
+            run.scores,
+            scorecard.group_predictions(run.predictions),
+            classes_of,
+            n_boot=n_boot,
+            margin=margin,
+        )[columns]
+        for run in (before, after)
+    ]
     both = effects[0].merge(
         effects[1].drop(columns="paper_diff"), on=["comparison", "metric"], suffixes=("_b", "_a")
     )
@@ -130,10 +125,9 @@ def main(argv: list[str] | None = None) -> int:
         f" ({len(set(before) - set(after))} before only, {len(set(after) - set(before))}"
         " after only)"
     )
-    rows = row_changes(fold_scores(before, keys), fold_scores(after, keys))
-    verdicts = verdict_changes(
-        before, after, keys, args.matrix, n_boot=args.n_boot, margin=args.margin
-    )
+    runs = load_runs(before, keys), load_runs(after, keys)
+    rows = row_changes(runs[0].scores, runs[1].scores)
+    verdicts = verdict_changes(*runs, args.matrix, n_boot=args.n_boot, margin=args.margin)
     with pd.option_context("display.width", 200, "display.max_rows", None):
         print(rows.round(1).to_string(index=False))
         if len(verdicts):

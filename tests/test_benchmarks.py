@@ -221,14 +221,13 @@ def test_compare_runs_scores_both_runs_with_one_code_base(tmp_path: Path) -> Non
     keys = sorted(set(before) & set(after))
     assert keys == [(base, "s1"), (treat, "s1")]
 
-    rows = compare_runs.row_changes(
-        compare_runs.fold_scores(before, keys), compare_runs.fold_scores(after, keys)
-    ).set_index("experiment")
+    runs = compare_runs.load_runs(before, keys), compare_runs.load_runs(after, keys)
+    rows = compare_runs.row_changes(runs[0].scores, runs[1].scores).set_index("experiment")
     assert rows.loc[base, ["before", "after", "change"]].tolist() == [100.0, 50.0, -50.0]
     assert rows.loc[treat, ["folds", "before", "after"]].tolist() == [1, 50.0, 100.0]
 
     verdicts = compare_runs.verdict_changes(
-        before, after, keys, REPO / "config" / "experiments", n_boot=200
+        *runs, REPO / "config" / "experiments", n_boot=200
     ).set_index("comparison")
     line = verdicts.loc["gao2024-asr-auxiliary"]
     assert (line["ours_diff_b"], line["ours_diff_a"]) == pytest.approx((-0.5, 0.5))
