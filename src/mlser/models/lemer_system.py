@@ -20,7 +20,8 @@ Shapes: waveforms ``(B, N)`` with lengths ``(B,)``; texts a list of B strings.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -51,6 +52,14 @@ class LEMERSystemConfig:
         mu: ``(mu1, mu2, mu3, mu4)`` of Eq. (12).
         ssl_units: size of the unit-prediction head (continued pre-training), or None.
         dropout: before the classifiers.
+        speech_mask_time_prob: the speech encoder's time-mask rate in training (SpecAugment,
+            or the masked unit prediction of continued pre-training); None keeps the
+            encoder's own. Set on the built encoder, so the weights keep one shape
+            (transformers creates ``masked_spec_embed`` only for a rate above 0).
+
+    The config is the system's whole description: :meth:`to_dict` / :meth:`from_dict`
+    carry it through JSON, training saves it with the weights, and
+    :func:`mlser.training.lemer.load_system` rebuilds the system from it alone.
     """
 
     text: TextEncoderConfig | None = None
@@ -65,6 +74,26 @@ class LEMERSystemConfig:
     mu: tuple[float, float, float, float] = (1.0, 0.5, 0.2, 0.2)
     ssl_units: int | None = None
     dropout: float = 0.1
+    speech_mask_time_prob: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (encoder configs as dicts, None where absent)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LEMERSystemConfig:
+        """The config :meth:`to_dict` gave; a key it does not know is an error."""
+        unknown = sorted(set(data) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ValueError(f"not LEMERSystemConfig fields: {unknown}")
+        values = dict(data)
+        if isinstance(values.get("text"), dict):
+            values["text"] = TextEncoderConfig(**values["text"])
+        if isinstance(values.get("speech"), dict):
+            values["speech"] = AcousticEncoderConfig(**values["speech"])
+        if "mu" in values:
+            values["mu"] = tuple(float(m) for m in values["mu"])
+        return cls(**values)
 
 
 @dataclass
@@ -117,6 +146,8 @@ class LEMERSystem(nn.Module):
             raise ValueError("an LE-MER system needs a text or a speech encoder")
         self.text = TextEncoder(c.text) if c.text is not None else None
         self.speech = AcousticEncoder(c.speech) if c.speech is not None else None
+        if self.speech is not None and c.speech_mask_time_prob is not None:
+            self.speech.hubert.config.mask_time_prob = float(c.speech_mask_time_prob)
         self.mer: LabelEnhancedMER | None = None
         self.text_label: LabelAttention | None = None
         self.speech_label: LabelAttention | None = None

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -50,6 +50,9 @@ class TextEncoderConfig:
             lazily, so building the model (e.g. to count parameters) never touches it.
         freeze: no gradients for the text model, and it stays in eval mode (no dropout).
         max_length: tokenizer truncation length.
+        truncation_side: which end the tokenizer cuts beyond ``max_length`` (``"left"``
+            keeps the current utterance at the end of a dialogue history); None = the
+            tokenizer's own.
         train_top_layers: with ``freeze``, the top k Transformer layers train all the same
             (BERT-family encoders): the papers fine-tune BERT, and with it frozen the
             losses that act only through it (gao2025's contrastive loss, wang2023's Eq. 3)
@@ -62,6 +65,7 @@ class TextEncoderConfig:
     freeze: bool = False
     max_length: int = 128
     train_top_layers: int = 0
+    truncation_side: Literal["right", "left"] | None = None
 
 
 def _trains(layer: nn.Module) -> bool:
@@ -133,6 +137,8 @@ class TextEncoder(nn.Module):
             if name is None:
                 raise ValueError("no tokenizer: set TextEncoderConfig.tokenizer_name")
             self._tokenizer = AutoTokenizer.from_pretrained(name, **load_kwargs(name))
+            if self.config.truncation_side is not None:
+                self._tokenizer.truncation_side = self.config.truncation_side
         return self._tokenizer
 
     def tokenize(

@@ -244,33 +244,48 @@ def build_system(
     mu: Sequence[float],
     inputs: dict[str, Any] | None = None,
     ssl_units: int | None = None,
-    label_dims: dict[str, int | None] | None = None,
     ssl_mask_prob: float = 0.65,
 ) -> LEMERSystem:
-    """A system for a stage block, its label embeddings started from ``inputs``.
-
-    ``ssl_mask_prob``: the encoder's ``mask_time_prob`` in continued pre-training (its
-    masked unit prediction: :meth:`LEMERSystem.ssl_loss`)."""
+    """A fresh system for a stage block, its label embeddings started from ``inputs``."""
     inputs = inputs or {}
-    cfg = system_config(stage, models, len(classes), mu)
-    dims = label_dims or {
+    dims = {
         "text_label_dim": _dim(inputs.get("text_keywords")),
         "speech_label_dim": _dim(inputs.get("speech_keywords")),
         "speech_feature_projection": "speech_projection" in inputs,
     }
-    cfg = dataclasses.replace(cfg, ssl_units=ssl_units, **dims)
-    system = LEMERSystem(cfg, **inputs)
-    if system.speech is not None:
-        # Time masks (SpecAugment) where the stage asks for them, and in continued
-        # pre-training (masked prediction); set after building, so weights keep one shape.
-        hub = system.speech.hubert.config
+    cfg = stage_config(stage, models, classes, mu, dims, ssl_units, ssl_mask_prob)
+    return LEMERSystem(cfg, **inputs)
+
+
+def stage_config(
+    stage: dict[str, Any],
+    models: dict[str, Any],
+    classes: Sequence[str],
+    mu: Sequence[float],
+    label_dims: dict[str, Any],
+    ssl_units: int | None = None,
+    ssl_mask_prob: float = 0.65,
+) -> LEMERSystemConfig:
+    """The whole :class:`LEMERSystemConfig` of a stage block (:func:`system_config`), with
+    the label embeddings' dims (``label_dims``), the unit head and the training masks.
+
+    ``ssl_mask_prob``: the encoder's ``mask_time_prob`` in continued pre-training (its
+    masked unit prediction: :meth:`LEMERSystem.ssl_loss`)."""
+    cfg = system_config(stage, models, len(classes), mu)
+    speech_mask = None
+    if cfg.speech is not None:
+        # time masks (SpecAugment) where the stage asks for them, and in continued
+        # pre-training (masked prediction)
         if stage.get("strategy") == "continued_pretraining":
-            hub.mask_time_prob = float(ssl_mask_prob)
+            speech_mask = float(ssl_mask_prob)
         elif not stage.get("spec_augment", False):
-            hub.mask_time_prob = 0.0
-    if system.text is not None and stage.get("text_history"):
-        system.text.tokenizer.truncation_side = "left"  # keep the current utterance
-    return system
+            speech_mask = 0.0
+    text = cfg.text
+    if text is not None and stage.get("text_history"):
+        text = dataclasses.replace(text, truncation_side="left")  # keep the current utterance
+    return dataclasses.replace(
+        cfg, text=text, ssl_units=ssl_units, speech_mask_time_prob=speech_mask, **label_dims
+    )
 
 
 def _dim(t: torch.Tensor | None) -> int | None:
@@ -300,18 +315,25 @@ def _units_batch(batch: Batch, targets: dict[str, np.ndarray]) -> torch.Tensor:
 
 
 def _rebuild(spec: dict[str, Any]) -> LEMERSystem:
-    return build_system(
-        spec["stage"],
-        spec["models"],
-        spec["classes"],
-        spec["mu"],
-        ssl_units=spec.get("ssl_units"),
-        label_dims=spec["label_dims"],
+    """The system a model file describes: its saved config, or, in files saved before the
+    config was (no ``spec["config"]``), the stage block it was built from, rebuilt as
+    training built it then."""
+    if spec.get("config") is not None:
+        return LEMERSystem(LEMERSystemConfig.from_dict(spec["config"]))
+    return LEMERSystem(
+        stage_config(
+            spec["stage"],
+            spec["models"],
+            spec["classes"],
+            spec["mu"],
+            spec["label_dims"],
+            spec.get("ssl_units"),
+        )
     )
 
 
 def load_system(path: str | os.PathLike[str]) -> tuple[LEMERSystem, dict[str, Any]]:
-    """Rebuild a system saved by :func:`mlser.training.model_files.save_model_file`."""
+    """Rebuild a system saved by :func:`run_lemer_stage` from the config saved with it."""
     system, spec = load_model_file(path, _rebuild)
     return system, spec  # type: ignore[return-value]
 
@@ -413,16 +435,12 @@ def run_lemer_stage(
     result = fit(system, batches, step, validate, config, checkpoint_dir, context, log, lr_scale)
     system.load_state_dict(result.best_state)
     spec = {
+        # what rebuilds the system (load_system); the rest says what it was trained as
+        "config": system.config.to_dict(),
         "stage": stage,
         "models": models,
         "classes": list(classes),
         "mu": list(mu),
-        "ssl_units": system.config.ssl_units,
-        "label_dims": {
-            "text_label_dim": system.config.text_label_dim,
-            "speech_label_dim": system.config.speech_label_dim,
-            "speech_feature_projection": system.config.speech_feature_projection,
-        },
     }
     sizes = save_model_file(out, spec, system.cpu(), pretrained, init, init_state)
     log(f"{context}: {size_note(sizes)}")
