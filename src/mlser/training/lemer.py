@@ -88,7 +88,7 @@ def system_config(
     if stage.get("text_encoder"):
         spec = lookup(models, "text", stage["text_encoder"])
         text = TextEncoderConfig(
-            pretrained_name=resolve_pretrained(spec.get("pretrained")),
+            pretrained_name=spec.get("pretrained"),  # resolved by the encoder: files stay portable
             freeze=bool(spec.get("freeze", False)),
             train_top_layers=int(spec.get("train_top_layers", 0)),
             # the paper's limit, or the run's encoder limit where that is smaller (demo)
@@ -101,7 +101,7 @@ def system_config(
     if stage.get("acoustic_encoder"):
         spec = lookup(models, "acoustic", stage["acoustic_encoder"])
         speech = AcousticEncoderConfig(
-            pretrained_name=resolve_pretrained(spec.get("pretrained")),
+            pretrained_name=spec.get("pretrained"),
             hubert=dict(spec.get("hubert", {})),
             frontend=spec.get("frontend", "cnn"),
             architecture=spec.get("architecture", "hubert"),
