@@ -644,6 +644,25 @@ def test_model_owner_follows_reuse_links() -> None:
             assert trained(matrix[model_owner(e, matrix)])
 
 
+def test_only_a_model_no_row_scores_on_asr_output_is_chosen_on_the_ground_truth() -> None:
+    """The selection text follows the rows a model serves: gao2025 Exp-12 (Table 3, speech
+    + ground truth, with ASR) owns its model and is scored on the ground truth; Exp-10 is
+    too, but shares Exp-13's checkpoint, which Exp-13 scores on its transcripts (and
+    Exp-15's stage 2 builds on); MELD Exp-33 shares Exp-31's."""
+    from mlser.experiments import selects_on_ground_truth
+
+    matrix = load_matrix(EXP_DIR)
+    assert selects_on_ground_truth(matrix, "gao2025-exp12", 1)
+    for exp_id in ("gao2025-exp10", "gao2025-exp13", "gao2025-exp33", "gao2025-exp14"):
+        assert not selects_on_ground_truth(matrix, exp_id, 1), exp_id
+    assert not selects_on_ground_truth(matrix, "gao2025-exp17", 2)
+    assert not selects_on_ground_truth(matrix, "gao2025-exp11", 1)  # no ASR head: its kind says
+    # the same model, were its row scored on its transcripts
+    lone = copy.deepcopy(matrix)
+    lone["gao2025-exp12"]["model"]["text_source_test"] = "asr"
+    assert not selects_on_ground_truth(lone, "gao2025-exp12", 1)
+
+
 def test_select_names_unknown_ids() -> None:
     matrix = load_matrix(EXP_DIR)
     with pytest.raises(ValueError, match=r"experiments\.select.*'gao2025-exp99'"):

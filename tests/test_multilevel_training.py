@@ -514,3 +514,56 @@ def test_a_model_that_reads_ground_truth_at_test_time_reads_it_as_released(
         # training, selection and scoring alike
         other = ({"Really?! Don't.", "really don't"} - {expected}).pop()
         assert expected in seen and other not in seen
+
+
+def test_a_speech_and_text_model_no_row_scores_on_asr_is_chosen_on_the_ground_truth(
+    tmp_path, monkeypatch
+) -> None:
+    """gao2025 Exp-12 (Table 3: speech + ground-truth text, with an ASR task): its epoch
+    was chosen on its own transcripts and its BERT trained on the ground truth written as
+    the ASR writes, because the model has an ASR head, although the row is scored on the
+    ground truth as released. Marked by the workflow (``select_on_ground_truth``), it is
+    chosen, trained and scored on the ground truth as released, and says so in its file."""
+    from mlser.models.multilevel import MultiLevelSER
+    from mlser.training.multilevel import load_model
+
+    seen: list[str] = []
+    forward = MultiLevelSER.forward
+
+    def spy(self, *args, **kwargs):
+        seen.extend(kwargs.get("texts") or [])
+        return forward(self, *args, **kwargs)
+
+    monkeypatch.setattr(MultiLevelSER, "forward", spy)
+    released = "[LAUGHTER] Really?! Don't."
+
+    def data(n: int, seed: int) -> list[Example]:
+        return [dataclasses.replace(e, text=released) for e in examples(n, seed)]
+
+    stage1 = {**ALIGNED_STAGE, "tasks": ["ser", "asr"], "strategy": "full_finetune"}
+    exp = {
+        "id": "exp12-like",
+        "fold": "s1",
+        "model": {"stage1": stage1, "stage2": None},
+        "select_on_ground_truth": True,
+    }
+    record = run_stage(
+        stage_number=1,
+        experiment=exp,
+        data={"train": data(4, 0), "valid": data(2, 1)},
+        classes=CLASSES,
+        models=ALIGN_MODELS,
+        training={**TRAINING, "epochs": 1},
+        out=tmp_path / "m.pt",
+        checkpoint_dir=tmp_path / "ck",
+        device=torch.device("cpu"),
+        log=lambda s: None,
+    )
+    assert record["ground_truth_text"] == "release"
+    assert load_model(tmp_path / "m.pt")[1]["selection_text"] == "ground_truth"
+    assert "Really?! Don't." in seen and "really don't" not in seen
+    seen.clear()
+    evaluate(
+        model_path=tmp_path / "m.pt", data=data(2, 2), text_source="ground_truth", max_seconds=4
+    )
+    assert seen and set(seen) == {"Really?! Don't."}

@@ -30,6 +30,9 @@ LINKS: tuple[str, ...] = (
 #: enum); mlser.training.multilevel takes them from here.
 TEXT_SOURCES = ("ground_truth", "asr", "asr_corrected", "none")
 
+#: Test-time text sources that are the model's own ASR output.
+ASR_TEXT_SOURCES = ("asr", "asr_corrected")
+
 #: What each family's training can run today; rows needing more are reported, not run.
 SUPPORTED: dict[str, dict[str, frozenset[str]]] = {
     "multilevel": {
@@ -134,6 +137,39 @@ def stage1_key(e: dict[str, Any]) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:12]
 
 
+def _stage1_keys(e: dict[str, Any], matrix: dict[str, dict[str, Any]]) -> set[str]:
+    """The stage-1 checkpoints a multi-level row's model is built on: its owner's, and
+    for a stage 2 started from another row's model (``init_from``), that model's too."""
+    owner = matrix[model_owner(e, matrix)]
+    keys = {stage1_key(owner)}
+    if owner.get("init_from"):
+        keys |= _stage1_keys(matrix[owner["init_from"]], matrix)
+    return keys
+
+
+def selects_on_ground_truth(matrix: dict[str, dict[str, Any]], exp_id: str, stage: int) -> bool:
+    """Whether the multi-level model ``exp_id`` trains in ``stage`` (1: its stage-1
+    checkpoint, shared by key; 2: its own final model) has a text encoder and an ASR
+    head, yet no row scored with it or built on it reads ASR output at test time, so
+    that its epoch is chosen on the ground truth, the text it is scored on (gao2025
+    Exp-12, speech + ground truth with an ASR task, Table 3). Every other model is chosen
+    on what its kind reads at test time
+    (:func:`mlser.training.multilevel.selection_text_source`)."""
+    e = matrix[exp_id]
+    blocks = [e["model"].get("stage1") or {}]
+    if stage == 2:
+        blocks.append(e["model"].get("stage2") or {})
+    tasks = {t for b in blocks for t in b.get("tasks", [])}
+    if "asr" not in tasks or not any(b.get("text_encoder") for b in blocks):
+        return False
+    multilevel = [r for r in matrix.values() if r["model"]["family"] == "multilevel"]
+    if stage == 2:
+        on_it = [r for r in multilevel if model_owner(r, matrix) == exp_id]
+    else:
+        on_it = [r for r in multilevel if stage1_key(e) in _stage1_keys(r, matrix)]
+    return not any(r["model"].get("text_source_test") in ASR_TEXT_SOURCES for r in on_it)
+
+
 def select(
     matrix: dict[str, dict[str, Any]],
     selection: str | list[str],
@@ -202,7 +238,7 @@ def unsupported_reason(e: dict[str, Any]) -> str | None:
             return f"{key} {source!r} is not supported by the {family} training yet"
     if (
         family == "multilevel"
-        and e["model"].get("text_source_test") in ("asr", "asr_corrected")
+        and e["model"].get("text_source_test") in ASR_TEXT_SOURCES
         and "asr" not in e["model"].get("tasks", [])
     ):
         # the model transcribes for its own text branch; without an ASR task it has no

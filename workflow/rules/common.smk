@@ -20,6 +20,7 @@ from mlser.experiments import (
     load_matrix,
     model_owner,
     select,
+    selects_on_ground_truth,
     stage1_key,
     unsupported_reason,
 )
@@ -375,10 +376,16 @@ def _json(obj):
     return json.dumps(obj, sort_keys=True, separators=(",", ":"))
 
 
-def _row(exp_id):
-    """The parts of a matrix row the training step reads."""
+def _row(exp_id, stage=1):
+    """The parts of a matrix row the training step of ``stage`` reads; a multi-level model
+    that no ASR-reading row uses is marked to choose its epoch on the ground truth."""
     e = MATRIX[exp_id]
-    return {"id": e["id"], "model": e["model"]}
+    row = {"id": e["id"], "model": e["model"]}
+    if e["model"]["family"] == "multilevel" and selects_on_ground_truth(
+        MATRIX, exp_id, stage
+    ):
+        row["select_on_ground_truth"] = True
+    return row
 
 
 def stage1_model(exp_id, fold):
@@ -537,7 +544,8 @@ def get_experiment_pretrained(wildcards):
 
 
 def get_experiment_row(wildcards):
-    return _json(_row(wildcards.experiment))
+    """The matrix row a stage-2 job trains."""
+    return _json(_row(wildcards.experiment, stage=2))
 
 
 def get_experiment_models(wildcards):

@@ -386,16 +386,21 @@ def correction_settings(spec: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in aec.items() if k in ("beam_size", "max_length")}
 
 
-def selection_text_source(model: MultiLevelSER, tasks: list[str]) -> str:
+def selection_text_source(
+    model: MultiLevelSER, tasks: list[str], scored_on_asr: bool = True
+) -> str:
     """The text ``model`` reads while its best epoch is chosen: the text it reads at test
     time. A model with a text encoder and an ASR head (``tasks``: over both stages) reads
     its own transcript, corrected where it has an AEC (the papers' inference: "the ASR
-    transcript at inference"); a text-only model its ground truth; a speech model none.
-    One choice per model, not per row: rows that score one checkpoint on other text
-    (gao2025 Exp-10 on the true transcript) share the checkpoint chosen this way."""
+    transcript at inference"), unless no row scored with or built on it reads ASR output
+    (``scored_on_asr`` False: gao2025 Exp-12, speech + ground truth in Table 3;
+    :func:`mlser.experiments.selects_on_ground_truth`); a text-only model reads its ground
+    truth; a speech model none. One choice per model, not per row: rows that score one
+    checkpoint on other text (gao2025 Exp-10 on the true transcript) share the checkpoint
+    chosen this way."""
     if model.text is None:
         return "none"
-    if model.acoustic is None or "asr" not in tasks:
+    if model.acoustic is None or "asr" not in tasks or not scored_on_asr:
         return "ground_truth"
     return "asr_corrected" if model.error_correction is not None else "asr"
 
@@ -499,6 +504,9 @@ def run_stage(
         model.add_adapters(AdapterConfig(**adapters))
     # tasks: every task the model's heads were trained on, over both stages
     tasks = sorted(set(stage["tasks"]) | set(start_spec["tasks"] if stage_number == 2 else []))
+    selection_text = selection_text_source(
+        model, tasks, not experiment.get("select_on_ground_truth", False)
+    )
     record = train_stage(
         model,
         list(stage["tasks"]),
@@ -511,7 +519,7 @@ def run_stage(
         device,
         log,
         float(models.get("contrastive", {}).get("temperature", 0.07)),
-        selection_text_source(model, tasks),
+        selection_text,
         data.get("test"),
     )
     if heads is not None:
@@ -522,6 +530,8 @@ def run_stage(
         "models": models,
         "classes": list(classes),
         "adapters": adapters,
+        # the text its epoch was chosen on, and so the ground truth's form it was trained on
+        "selection_text": selection_text,
         # what rebuilds the model (load_model); the rest says what it was trained as
         "config": model.config.to_dict(),
     }
@@ -564,8 +574,10 @@ def evaluate(
     classes = tuple(spec["classes"])
     tasks = tuple(spec.get("tasks", spec["stage"]["tasks"]))
     correction = correction_settings(spec)
-    # the ground truth in the form the model was trained on (as train_stage decided it)
-    release = selection_text_source(model, list(tasks)) == "ground_truth"
+    # the ground truth in the form the model was trained on (as train_stage decided it;
+    # files saved before the spec recorded it: the rule of that time)
+    selected_on = spec.get("selection_text") or selection_text_source(model, list(tasks))
+    release = selected_on == "ground_truth"
     return predict(
         model, data, classes, text_source, max_seconds, device, tasks, correction, release
     )
