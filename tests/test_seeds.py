@@ -93,20 +93,52 @@ def test_the_hierarchical_trainer_gets_its_runs_seed(monkeypatch, tmp_path: Path
     assert record["settings"]["training"]["seed"] == SEED_STRIDE
 
 
-def test_the_table_averages_over_folds_and_seeds(tmp_path: Path) -> None:
-    # UA by hand: s1 0.50, s2 0.70 (seed 0); s1 0.60, s2 0.80 (seed 1)
-    # mean 0.65; std (ddof 1) of (0.5, 0.7, 0.6, 0.8) = sqrt(0.05 / 3)
+def _metrics_files(tmp_path: Path, exp_id: str, values: dict[str, float]) -> list[Path]:
     paths = []
-    for run, ua in {"s1": 0.5, "s2": 0.7, "s1_seed1": 0.6, "s2_seed1": 0.8}.items():
-        path = tmp_path / run / "metrics.json"
-        path.parent.mkdir()
-        path.write_text(json.dumps({"experiment": "gao2025-exp13", "fold": run, "UA": ua}))
+    for run, ua in values.items():
+        path = tmp_path / exp_id / run / "metrics.json"
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps({"experiment": exp_id, "fold": run, "UA": ua}))
         paths.append(path)
-    matrix = {"gao2025-exp13": {"paper": "gao2025", "table": 1, "row": "13", "corpus": "iemocap"}}
-    row = summarize(collect(paths), matrix).iloc[0]
-    assert row["ours_mean"] == pytest.approx(0.65)
-    assert row["ours_std"] == pytest.approx((0.05 / 3) ** 0.5)
-    assert (row["folds"], row["seeds"]) == (4, 2)
+    return paths
+
+
+def test_the_tables_spread_over_folds_each_the_mean_of_its_seeds(tmp_path: Path) -> None:
+    """The protocol's mean ± std over folds: each fold's value is its mean over the seeds.
+    The std was over the runs (folds x seeds), which mixes the seeds' spread into the
+    folds'; a split of one fold (MELD) still spreads over its seeds."""
+    from mlser.report import paper_tables
+
+    # UA by hand: s1 0.40 / 0.80 (seeds 0 / 1, mean 0.60), s2 0.80 / 0.80 (mean 0.80):
+    # mean 0.70; std (ddof 1) of the fold means (0.6, 0.8) = sqrt(0.02); of the four runs
+    # it would be sqrt(0.12 / 3) = 0.2
+    loso = _metrics_files(
+        tmp_path, "gao2025-exp13", {"s1": 0.4, "s2": 0.8, "s1_seed1": 0.8, "s2_seed1": 0.8}
+    )
+    # MELD: one fold under three seeds, 0.3 / 0.4 / 0.8: mean 0.5, std sqrt(0.07)
+    meld = _metrics_files(
+        tmp_path, "gao2025-exp31", {"official": 0.3, "official_seed1": 0.4, "official_seed2": 0.8}
+    )
+    matrix = {
+        "gao2025-exp13": {"paper": "gao2025", "table": 4, "row": "13", "corpus": "iemocap"},
+        "gao2025-exp31": {"paper": "gao2025", "table": 7, "row": "31", "corpus": "meld"},
+    }
+    summary = summarize(collect(loso + meld), matrix).set_index("experiment")
+    row = summary.loc["gao2025-exp13"]
+    assert row["ours_mean"] == pytest.approx(0.70)
+    assert row["ours_std"] == pytest.approx(0.02**0.5)
+    assert (row["folds"], row["seeds"]) == (2, 2)
+    row = summary.loc["gao2025-exp31"]
+    assert (row["ours_mean"], row["ours_std"]) == (pytest.approx(0.5), pytest.approx(0.07**0.5))
+    assert (row["folds"], row["seeds"]) == (1, 3)
+    # the paper tables alike
+    for e in matrix.values():
+        e.update(row_index=1, description="", reproduce=True, model={"family": "multilevel"})
+    scores = paper_tables.load_scores(loso, ["UA"])
+    spec = {"paper": "gao2025", "number": 4, "rows": ["gao2025-exp13"], "metrics": ["UA"]}
+    line = paper_tables.build_table(spec, matrix, scores).iloc[0]
+    assert (line["ours_mean"], line["ours_std"]) == (pytest.approx(0.7), pytest.approx(0.02**0.5))
+    assert line["folds"] == 2
 
 
 def test_the_passport_states_the_seeds() -> None:
@@ -153,6 +185,7 @@ def test_the_per_fold_breakdown_groups_a_folds_seeds(tmp_path: Path) -> None:
     assert table[["fold", "seed"]].values.tolist() == [["s1", 0], ["s1", 1], ["s1", 2], ["s2", 0]]
     md = breakdown_md(table, "iemocap")
     assert "| experiment | s1 | s2 | mean | std |" in md
-    # s1: (50 + 60 + 70) / 3; mean over the four runs 55.0, std 12.9
-    assert "| x | 60.0 | 40.0 | 55.0 | 12.9 |" in md
+    # s1: (50 + 60 + 70) / 3; mean over the fold means 50.0, std sqrt(200) = 14.1
+    # (over the four runs it was 55.0 and 12.9: s1's seeds counted thrice)
+    assert "| x | 60.0 | 40.0 | 50.0 | 14.1 |" in md
     assert "each the mean of its 3 seeds" in md

@@ -14,7 +14,11 @@ data: every run of a fold trains, selects and tests on that fold's partitions.
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Mapping
+
+import numpy as np
 
 #: What separates a fold's name from its seed in a run's name.
 SEED_MARK = "_seed"
@@ -50,3 +54,24 @@ def run_training(training: dict, run: str) -> dict:
     if replicate == 0:
         return training
     return {**training, "seed": int(training.get("seed", 0)) + SEED_STRIDE * replicate}
+
+
+def seed_means(values: Mapping[str, float]) -> dict[str, float]:
+    """Per-run values -> each fold's mean over its seeds (``s1``, ``s1_seed1`` -> ``s1``)."""
+    groups: dict[str, list[float]] = {}
+    for run, value in values.items():
+        groups.setdefault(split_run(run)[0], []).append(float(value))
+    return {fold: float(np.mean(v)) for fold, v in groups.items()}
+
+
+def over_folds(values: Mapping[str, float]) -> tuple[float, float, int]:
+    """Mean, sample std (ddof=1) and number of folds of per-run values: the spread over
+    folds, each fold's value its mean over its seeds. A split of one fold (MELD's test
+    split, alqurashi2024's splits) spreads over its seeds instead. The std is NaN for a
+    single value, the mean NaN for none."""
+    if not values:
+        return math.nan, math.nan, 0
+    means = list(seed_means(values).values())
+    spread = means if len(means) > 1 else [float(v) for v in values.values()]
+    std = float(np.std(spread, ddof=1)) if len(spread) > 1 else math.nan
+    return float(np.mean(means)), std, len(means)

@@ -69,8 +69,9 @@ METRICS: dict[str, str] = {
     "WA": "weighted accuracy: overall accuracy (recall weighted by class frequency)",
     "WF1": "F1 of each class weighted by its support",
     "folds": (
-        "each metric is computed per test fold and seed (a run) and the runs are averaged "
-        "(mean and standard deviation over folds x seeds), not pooled"
+        "each metric is computed per test fold and seed (a run), not pooled; a fold's value "
+        "is its mean over the seeds, and tables give the mean and standard deviation over "
+        "folds (over seeds where a split is one fold)"
     ),
 }
 LABEL_MAPS: dict[str, Mapping[str, str]] = {"iemocap": IEMOCAP_MAP, "meld": MELD_MAP}
@@ -338,7 +339,8 @@ def to_markdown(passport: Mapping[str, Any]) -> str:
     lines += [
         f"Every trained row runs on each fold under {len(seeds)} seed(s) "
         f"({', '.join(map(str, seeds))}): a seed changes initialisation, batch order and "
-        "dropout, never the partitions below; tables give mean ± std over folds × seeds.",
+        "dropout, never the partitions below; tables give mean ± std over folds, each "
+        "fold's value its mean over the seeds.",
         "",
     ]
     rows = []

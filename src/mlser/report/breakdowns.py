@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from mlser.data.runs import split_run
+from mlser.data.runs import over_folds, run_name, split_run
 from mlser.report.figures.style import emotion_order
 
 METRICS: tuple[str, ...] = ("UA", "WA", "WF1")
@@ -57,11 +57,11 @@ def to_markdown(table: pd.DataFrame, corpus: str) -> str:
     out.append("|---|" + "---:|" * (len(folds) + 2))
     for exp_id, group in table.groupby("experiment"):
         by_fold = group.groupby("fold")[metric].mean().to_dict()
-        # mean and std over every run (folds x seeds), as the paper tables give them
-        values = group[metric].astype(float)
+        # mean and std over folds (over seeds for one fold), as the paper tables give them
+        runs = zip(group["fold"], group["seed"], group[metric].astype(float), strict=True)
+        mean, std, _ = over_folds({run_name(f, int(s)): v for f, s, v in runs})
         cells = [_pct(by_fold.get(f)) for f in folds]
-        std = values.std(ddof=1) if len(values) > 1 else float("nan")
-        out.append(f"| {exp_id} | " + " | ".join([*cells, _pct(values.mean()), _pct(std)]) + " |")
+        out.append(f"| {exp_id} | " + " | ".join([*cells, _pct(mean), _pct(std)]) + " |")
     recalls = [c for c in table if c.startswith("recall_")]
     out += ["", f"## {corpus}: recall per class (%), mean over runs", ""]
     out.append("| experiment | " + " | ".join(c[len("recall_") :] for c in recalls) + " |")

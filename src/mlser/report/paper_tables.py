@@ -1,6 +1,6 @@
 """The papers' tables rebuilt from our per-run scores: every printed row, our mean ± std
-over its runs (folds x seeds: :mod:`mlser.data.runs`), the paper's number and the
-difference.
+over its folds (each fold's value its mean over the seeds: :mod:`mlser.data.runs`), the
+paper's number and the difference.
 
 Rows this run did not score stay in the table with the reason (published result of
 another paper, not wired into the training yet, not selected in this config). Written
@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from mlser.data.runs import over_folds
 from mlser.experiments import PAPERS, unsupported_reason
 
 #: Class names of the matrix's per-class metric keys -> the label codes of predictions.
@@ -151,16 +152,17 @@ def build_table(
     spec: dict[str, Any], matrix: dict[str, dict[str, Any]], scores: pd.DataFrame
 ) -> pd.DataFrame:
     """One line per (row, metric) of the table ``spec``: mean and std (ddof=1; NaN for
-    one run) over the row's runs, folds x seeds (``folds`` counts them); diff = ours -
-    paper."""
+    one value) over the row's folds, each fold its mean over the seeds, or over the
+    seeds where the split is one fold (:func:`mlser.data.runs.over_folds`; ``folds``
+    counts the folds); diff = ours - paper."""
     lines = []
     for exp_id in spec["rows"]:
         e = matrix[exp_id]
         mine = scores[scores["experiment"] == exp_id]
         for metric in spec["metrics"]:
-            values = mine.loc[mine["metric"] == metric, "value"].to_numpy(dtype=float)
+            runs = mine[mine["metric"] == metric]
+            mean, std, folds = over_folds(dict(zip(runs["fold"], runs["value"], strict=True)))
             paper = e.get("paper_results", {}).get(metric)
-            mean = float(values.mean()) if len(values) else math.nan
             lines.append(
                 {
                     "paper": spec["paper"],
@@ -172,9 +174,9 @@ def build_table(
                     "corpus": e["corpus"],
                     "status": row_status(e, scored=not mine.empty),
                     "metric": metric,
-                    "folds": len(values),
+                    "folds": folds,
                     "ours_mean": mean,
-                    "ours_std": float(values.std(ddof=1)) if len(values) > 1 else math.nan,
+                    "ours_std": std,
                     "paper_value": math.nan if paper is None else float(paper),
                     "diff": mean - float(paper) if paper is not None else math.nan,
                 }
@@ -224,10 +226,10 @@ def _title(spec: dict[str, Any]) -> str:
 
 
 NOTE = (
-    "Ours: mean ± std over the row's runs, each fold under each seed (IEMOCAP "
-    "leave-one-session-out: 5 folds x the seeds; MELD's test split and alqurashi2024's "
-    "splits are one fold, so there the ± is the spread over seeds alone, and none with one "
-    "seed); paper: the paper's number; diff: ours − paper, in percentage points."
+    "Ours: mean ± std over folds, each fold's value its mean over the seeds (IEMOCAP "
+    "leave-one-session-out: 5 folds; MELD's test split and alqurashi2024's splits are one "
+    "fold, so there the ± is the spread over seeds, and none with one seed); paper: the "
+    "paper's number; diff: ours − paper, in percentage points."
 )
 
 

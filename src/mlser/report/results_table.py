@@ -1,6 +1,6 @@
 """Our scores beside the papers': one row per (experiment, metric), mean ± std over folds
-(over folds x seeds where the config has several seeds: each seed's run of a fold is one
-value, :mod:`mlser.data.runs`).
+(where the config has several seeds, each fold's value is its mean over them; a split of
+one fold spreads over its seeds: :func:`mlser.data.runs.over_folds`).
 
 Rows whose model reads text carry an ``unseen_text`` block per fold (UA, WA, WF1 on the
 test utterances whose transcript is unseen in training, :mod:`mlser.evaluation.scoring`); their
@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlser.data.runs import split_run
+from mlser.data.runs import over_folds, split_run
 
 #: metrics.json keys and the matrix's paper_results keys are the same names.
 METRICS: tuple[str, ...] = ("UA", "WA", "WF1", "WER", "GENDER_UA", "STYLE_UA")
@@ -68,32 +68,40 @@ def collect(paths: Sequence[str | os.PathLike[str]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=_LONG)
 
 
+def _spread(runs: pd.Series, values: pd.Series) -> tuple[float, float, int]:
+    """:func:`mlser.data.runs.over_folds` of per-run values, the std 0 for one value."""
+    mean, std, folds = over_folds(dict(zip(runs.astype(str), values, strict=True)))
+    return mean, 0.0 if np.isnan(std) else std, folds
+
+
 def _unseen_summary(group: pd.DataFrame) -> dict[str, Any]:
-    """Mean ± std (ddof=1; 0 for one fold) of a metric on the unseen-text subset over the
-    folds where it is not empty, how many such folds, and the subset's mean size over all
-    folds; all None for a line with no unseen-text block."""
+    """Mean ± std (over folds as :func:`summarize`; 0 for one value) of a metric on the
+    unseen-text subset over the folds where it is not empty, how many such folds, and the
+    subset's mean size over all runs; all None for a line with no unseen-text block."""
     if "unseen_text_n" not in group or group["unseen_text_n"].isna().all():
         return dict.fromkeys(UNSEEN_COLUMNS)
-    values = group["unseen_text"].dropna().to_numpy()
+    scored = group.dropna(subset=["unseen_text"])
+    if scored.empty:
+        mean, std, folds = None, None, 0
+    else:
+        mean, std, folds = _spread(scored["fold"], scored["unseen_text"])
     return {
-        "unseen_text_mean": float(values.mean()) if len(values) else None,
-        "unseen_text_std": (
-            float(values.std(ddof=1)) if len(values) > 1 else 0.0 if len(values) else None
-        ),
-        "unseen_text_folds": len(values),
+        "unseen_text_mean": mean,
+        "unseen_text_std": std,
+        "unseen_text_folds": folds,
         "unseen_text_n_mean": float(group["unseen_text_n"].mean()),
     }
 
 
 def summarize(long: pd.DataFrame, matrix: dict[str, dict[str, Any]]) -> pd.DataFrame:
-    """Mean, std (ddof=1 over runs, i.e. folds x seeds; 0 for one) and the paper's number
-    per metric; ``folds`` counts the runs averaged, ``seeds`` the seeds among them."""
+    """Mean, std (ddof=1 over folds, each fold's mean over its seeds, or over the seeds
+    where the split is one fold: :func:`mlser.data.runs.over_folds`; 0 for one value) and
+    the paper's number per metric; ``folds`` counts the folds, ``seeds`` the seeds."""
     rows = []
     for (exp_id, metric), group in long.groupby(["experiment", "metric"], sort=False):
         e = matrix[exp_id]
-        values = group["value"].to_numpy()
+        mean, std, folds = _spread(group["fold"], group["value"])
         paper = e.get("paper_results", {}).get(metric)
-        mean = float(values.mean())
         rows.append(
             {
                 "paper": e["paper"],
@@ -103,8 +111,8 @@ def summarize(long: pd.DataFrame, matrix: dict[str, dict[str, Any]]) -> pd.DataF
                 "corpus": e["corpus"],
                 "metric": metric,
                 "ours_mean": mean,
-                "ours_std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
-                "folds": len(values),
+                "ours_std": std,
+                "folds": folds,
                 "seeds": len({split_run(str(f))[1] for f in group["fold"]}),
                 "paper_value": paper,
                 "diff": None if paper is None else mean - float(paper),

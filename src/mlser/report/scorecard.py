@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlser.data.runs import split_run
+from mlser.data.runs import seed_means, split_run
 from mlser.report.paper_tables import CLASS_CODES, SCORED, per_class_metric
 
 #: Metrics of a whole prediction set that a comparison or a bootstrap std can use; the
@@ -207,14 +207,6 @@ def _fold_weights(
         raise ValueError(f"run {run}: {n} test utterances, another seed of fold {fold} has "
                          f"{weights[fold].shape[1]}")  # fmt: skip
     return weights[fold]
-
-
-def seed_means(values: dict[str, float]) -> dict[str, float]:
-    """Per-run values -> each fold's mean over its seeds (``s1``, ``s1_seed1`` -> ``s1``)."""
-    groups: dict[str, list[float]] = {}
-    for run, value in values.items():
-        groups.setdefault(split_run(run)[0], []).append(value)
-    return {fold: float(np.mean(v)) for fold, v in groups.items()}
 
 
 def fold_level(tables: pd.DataFrame, fold_scores: pd.DataFrame) -> pd.DataFrame:
