@@ -84,3 +84,19 @@ def test_an_overlay_of_one_demo_model_leaves_the_other_alone() -> None:
     config = yaml.safe_load((CONFIG / "config.yaml").read_text())
     update_config(config, {"models": {"acoustic": {"wav2vec2_base_960h": {"pretrained": "x/y"}}}})
     assert "pretrained" not in config["models"]["acoustic"]["wav2vec2_base"]
+
+
+def test_only_exp12s_trainings_are_told_to_choose_on_the_ground_truth(
+    paper_plan: list[dict],
+) -> None:
+    """gao2025 Exp-12 (speech + ground truth with an ASR head, Table 3; one stage) is the
+    only multi-level model no ASR-reading row uses: its training, and no other, is told
+    to choose its epoch on the ground truth."""
+    flagged: dict[str, set[str]] = {}
+    for job in paper_plan:
+        if job["rule"] not in ("train_stage1", "train_stage2"):
+            continue
+        row = _json_arg(job["shell"], "--experiment")
+        if row.get("select_on_ground_truth"):
+            flagged.setdefault(job["rule"], set()).add(row["id"])
+    assert flagged == {"train_stage1": {"gao2025-exp12"}}

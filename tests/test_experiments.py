@@ -661,6 +661,16 @@ def test_only_a_model_no_row_scores_on_asr_output_is_chosen_on_the_ground_truth(
     lone = copy.deepcopy(matrix)
     lone["gao2025-exp12"]["model"]["text_source_test"] = "asr"
     assert not selects_on_ground_truth(lone, "gao2025-exp12", 1)
+    # a row whose stage 2 starts from Exp-12's model (init_from) and reads transcripts:
+    # both of Exp-12's trainings serve ASR output
+    built = copy.deepcopy(matrix)
+    row = copy.deepcopy(built["gao2025-exp17"])
+    row.update(id="x", init_from="gao2025-exp12")
+    row["model"]["text_source_test"] = "asr"
+    built["x"] = row
+    assert selects_on_ground_truth(matrix, "gao2025-exp12", 2)
+    assert not selects_on_ground_truth(built, "gao2025-exp12", 2)
+    assert not selects_on_ground_truth(built, "gao2025-exp12", 1)
 
 
 def test_select_names_unknown_ids() -> None:

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mlser.data.runs import over_folds
 from mlser.evaluation import metrics
 from mlser.experiments import load_matrix
 from mlser.report import scorecard
@@ -436,23 +437,30 @@ def test_the_seeds_of_a_fold_are_one_sample_of_its_test_set() -> None:
 
 
 def test_tests_count_folds_not_seeds() -> None:
+    """The scorecard reads the tables' folds and std, counted over folds where the
+    tables are built (runs.over_folds): two folds under two seeds are two folds (bootstrap,
+    not a t-test over four runs); one split under three seeds is one fold (bootstrap std)."""
     # UA by hand: s1 0.5 / 0.7 (seeds 0, 1) -> 0.6; s2 0.8 / 0.8 -> 0.8: two folds,
     # std (ddof 1) of (0.6, 0.8) = 0.1414; MELD-like one split under three seeds: one fold
-    scores = pd.DataFrame(
-        [("a", "s1", "UA", 0.5), ("a", "s1_seed1", "UA", 0.7), ("a", "s2", "UA", 0.8),
-         ("a", "s2_seed1", "UA", 0.8), ("m", "official", "WF1", 0.4),
-         ("m", "official_seed1", "WF1", 0.5), ("m", "official_seed2", "WF1", 0.6),
-         ("b", "s1", "UA", 0.3), ("b", "s2", "UA", 0.4)],
-        columns=["experiment", "fold", "metric", "value"],
-    )  # fmt: skip
-    tables = pd.DataFrame(
-        {"experiment": ["a", "m", "b"], "metric": ["UA", "WF1", "UA"], "folds": [4, 3, 2],
-         "ours_std": [0.1291, 0.1, 0.0707]}
-    )  # fmt: skip
-    out = scorecard.fold_level(tables, scores).set_index("experiment")
-    assert out.loc["a", "folds"] == 2 and out.loc["a", "ours_std"] == pytest.approx(0.2 / 2**0.5)
-    assert out.loc["m", "folds"] == 1 and out.loc["m", "ours_std"] == 0.0  # -> bootstrap
-    assert out.loc["b", "ours_std"] == 0.0707  # one seed: as the table has it
-    assert scorecard.seed_means({"s1": 0.5, "s1_seed1": 0.7, "s2": 0.8}) == {
-        "s1": pytest.approx(0.6), "s2": 0.8,
-    }  # fmt: skip
+    runs = {
+        ("a", "UA"): {"s1": 0.5, "s1_seed1": 0.7, "s2": 0.8, "s2_seed1": 0.8},
+        ("m", "WF1"): {"official": 0.4, "official_seed1": 0.5, "official_seed2": 0.6},
+        ("b", "UA"): {"s1": 0.3, "s2": 0.4, "s3": 0.5},
+    }
+    lines = []
+    for (exp_id, metric), values in runs.items():
+        mean, std, folds = over_folds(values)
+        lines.append({"paper": "p", "table": 1, "row": exp_id, "experiment": exp_id,
+                      "status": SCORED, "metric": metric, "folds": folds, "ours_mean": mean,
+                      "ours_std": std, "paper_value": 0.6, "diff": mean - 0.6})  # fmt: skip
+    dist = np.full(100, 0.6)
+    boot = {("a", "UA"): dist, ("m", "WF1"): dist}
+    cells = scorecard.cell_table(
+        pd.DataFrame(lines), {("m", "WF1"): 0.05}, margin=0.01, boot_dist=boot
+    ).set_index("experiment")
+    assert cells.loc["a", "folds"] == 2 and cells.loc["a", "std"] == pytest.approx(0.2 / 2**0.5)
+    assert cells.loc["a", "equiv_test"] == "bootstrap"  # 2 folds < MIN_T_FOLDS, not 4 runs
+    assert cells.loc["m", "folds"] == 1 and cells.loc["m", "std_from"] == "bootstrap"
+    assert cells.loc["m", "std"] == 0.05
+    assert cells.loc["b", "equiv_test"] == "t over folds"  # one seed: a run is a fold
+    assert cells.loc["b", "std"] == pytest.approx(0.1)

@@ -1,6 +1,7 @@
 """Seeds (#24): every trained row runs on each fold under each of the config's seeds; a
 run is named after its fold (``s1``, ``s1_seed2``), trains under its own seed on its
-fold's partitions, and the tables average over folds x seeds."""
+fold's partitions, and the tables give mean ± std over folds, each fold the mean of
+its seeds."""
 
 from __future__ import annotations
 

@@ -137,14 +137,17 @@ def stage1_key(e: dict[str, Any]) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:12]
 
 
-def _stage1_keys(e: dict[str, Any], matrix: dict[str, dict[str, Any]]) -> set[str]:
-    """The stage-1 checkpoints a multi-level row's model is built on: its owner's, and
-    for a stage 2 started from another row's model (``init_from``), that model's too."""
-    owner = matrix[model_owner(e, matrix)]
-    keys = {stage1_key(owner)}
-    if owner.get("init_from"):
-        keys |= _stage1_keys(matrix[owner["init_from"]], matrix)
-    return keys
+def _models_under(e: dict[str, Any], matrix: dict[str, dict[str, Any]]) -> list[str]:
+    """The ids of the trained models a multi-level row's model is built on: its owner's,
+    and for a stage 2 started from another row's model (``init_from``), that model's, down
+    the chain."""
+    chain = [model_owner(e, matrix)]
+    while matrix[chain[-1]].get("init_from"):
+        nxt = model_owner(matrix[matrix[chain[-1]]["init_from"]], matrix)
+        if nxt in chain:
+            raise ExperimentError(f"experiments {chain} start from each other in a cycle")
+        chain.append(nxt)
+    return chain
 
 
 def selects_on_ground_truth(matrix: dict[str, dict[str, Any]], exp_id: str, stage: int) -> bool:
@@ -163,10 +166,15 @@ def selects_on_ground_truth(matrix: dict[str, dict[str, Any]], exp_id: str, stag
     if "asr" not in tasks or not any(b.get("text_encoder") for b in blocks):
         return False
     multilevel = [r for r in matrix.values() if r["model"]["family"] == "multilevel"]
-    if stage == 2:
-        on_it = [r for r in multilevel if model_owner(r, matrix) == exp_id]
-    else:
-        on_it = [r for r in multilevel if stage1_key(e) in _stage1_keys(r, matrix)]
+    if stage == 2:  # rows scored with its model or with a stage 2 started from it
+        on_it = [r for r in multilevel if exp_id in _models_under(r, matrix)]
+    else:  # rows whose model is built on its stage-1 checkpoint, shared by key
+        key = stage1_key(e)
+        on_it = [
+            r
+            for r in multilevel
+            if any(stage1_key(matrix[m]) == key for m in _models_under(r, matrix))
+        ]
     return not any(r["model"].get("text_source_test") in ASR_TEXT_SOURCES for r in on_it)
 
 

@@ -388,6 +388,17 @@ def _row(exp_id, stage=1):
     return row
 
 
+def selection_parts(exp_id, stage):
+    """Checkpoint-hash parts of how a training chooses its epoch: none for most models,
+    so their checkpoint folders keep their names; a model chosen on the ground truth never
+    resumes a run that chose on its transcripts."""
+    return (
+        ["select_on_ground_truth"]
+        if "select_on_ground_truth" in _row(exp_id, stage)
+        else []
+    )
+
+
 def stage1_model(exp_id, fold):
     """The multi-level stage-1 model of a row (rule train_stage1), shared by every row
     with the same stage-1 key."""

@@ -55,6 +55,7 @@ def get_train_stage1_checkpoints(wildcards, input, output):
         models_for(STAGE1[wildcards.key]),
         training_settings(wildcards.corpus, "multilevel", "stage1"),
         get_acoustic_init_flag(wildcards, input),
+        *selection_parts(STAGE1[wildcards.key], 1),
     )
 
 
@@ -83,6 +84,7 @@ def get_train_stage2_checkpoints(wildcards, output):
         models_for(wildcards.experiment),
         training_settings(wildcards.corpus, "multilevel", "stage2"),
         MATRIX[wildcards.experiment]["model"]["stage2"],
+        *selection_parts(wildcards.experiment, 2),
     )
 
 

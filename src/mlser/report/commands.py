@@ -80,7 +80,6 @@ def cmd_scorecard(args: argparse.Namespace) -> int:
     compared = {c["metric"] for c in comparisons} - set(scorecard.BOOTSTRAP_METRICS)
     wanted = [*scorecard.BOOTSTRAP_METRICS, *sorted(compared | set(tables["metric"].dropna()))]
     fold_scores = load_scores(args.metrics, list(dict.fromkeys(wanted)))
-    tables = scorecard.fold_level(tables, fold_scores)  # seeds: folds, not runs
     predictions = scorecard.group_predictions(args.predictions)
     classes_of = {i: classes_for(e["corpus"]) for i, e in matrix.items()}
     boot_dist = scorecard.bootstrap_distributions(tables, predictions, classes_of, args.n_boot)

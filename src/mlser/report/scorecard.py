@@ -27,8 +27,9 @@ smallest of k p-values times k - i + 1, a running maximum; a claim survives when
 With several seeds (config ``seeds``, :mod:`mlser.data.runs`) the runs of a fold (one per
 seed) share its test set, so they are not independent samples of it: two rows pair by
 (seed, fold), each fold's value is the mean over its seeds before a t-test, the std and
-the choice between t-test and bootstrap count folds, not runs (:func:`fold_level`), and
-the bootstrap resamples a fold's utterances once for all of its seeds.
+the choice between t-test and bootstrap count folds, not runs (the tables are counted
+over folds where they are built: :func:`mlser.data.runs.over_folds`), and the bootstrap
+resamples a fold's utterances once for all of its seeds.
 """
 
 from __future__ import annotations
@@ -207,23 +208,6 @@ def _fold_weights(
         raise ValueError(f"run {run}: {n} test utterances, another seed of fold {fold} has "
                          f"{weights[fold].shape[1]}")  # fmt: skip
     return weights[fold]
-
-
-def fold_level(tables: pd.DataFrame, fold_scores: pd.DataFrame) -> pd.DataFrame:
-    """``tables`` with ``folds`` and ``ours_std`` of every line scored under several seeds
-    counted over folds (each fold's mean over its seeds) rather than runs, from
-    ``fold_scores`` (``experiment, fold, metric, value``, a run per ``fold``)."""
-    out = tables.copy()
-    if fold_scores.empty:
-        return out
-    for (exp_id, metric), group in fold_scores.groupby(["experiment", "metric"]):
-        if all(split_run(r)[1] == 0 for r in group["fold"]):
-            continue  # one seed: a run is a fold
-        means = list(seed_means(dict(zip(group["fold"], group["value"], strict=True))).values())
-        line = (out["experiment"] == exp_id) & (out["metric"] == metric)
-        out.loc[line, "folds"] = len(means)
-        out.loc[line, "ours_std"] = float(np.std(means, ddof=1)) if len(means) > 1 else 0.0
-    return out
 
 
 def bootstrap_metric(
