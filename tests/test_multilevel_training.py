@@ -567,3 +567,72 @@ def test_a_speech_and_text_model_no_row_scores_on_asr_is_chosen_on_the_ground_tr
         model_path=tmp_path / "m.pt", data=data(2, 2), text_source="ground_truth", max_seconds=4
     )
     assert seen and set(seen) == {"Really?! Don't."}
+
+
+def test_a_text_only_model_reads_another_models_transcripts(tmp_path, monkeypatch) -> None:
+    """gao2025 Fig. 2(b): BERT, trained on the ground truth, reads the acoustic model's
+    ASR transcripts at test time (before, the panel showed it on the ground truth: a
+    text-only model could not read ASR output). The transcripts are what it reads and
+    its ``transcript`` column; the ground truth stays the reference."""
+    from mlser.models.multilevel import MultiLevelSER
+
+    seen: list[str] = []
+    forward = MultiLevelSER.forward
+
+    def spy(self, *args, **kwargs):
+        seen.extend(kwargs.get("texts") or [])
+        return forward(self, *args, **kwargs)
+
+    monkeypatch.setattr(MultiLevelSER, "forward", spy)
+    text_only = {
+        "acoustic_encoder": None,
+        "text_encoder": "minilm",
+        "fusion": "none",
+        "strategy": "full_finetune",
+        "tasks": ["ser"],
+    }
+    exp = {"id": "test-ter", "fold": "s1", "model": {"stage1": text_only, "stage2": None}}
+    run_stage(
+        stage_number=1,
+        experiment=exp,
+        data={"train": examples(4, 0), "valid": examples(2, 1)},
+        classes=CLASSES,
+        models=ALIGN_MODELS,
+        training={**TRAINING, "epochs": 1},
+        out=tmp_path / "m.pt",
+        checkpoint_dir=tmp_path / "ck",
+        device=torch.device("cpu"),
+        log=lambda s: None,
+    )
+    test = examples(3, 2)
+    heard = {e.utt_id: f"hollow there {i}" for i, e in enumerate(test)}
+    seen.clear()
+    pred = evaluate(
+        model_path=tmp_path / "m.pt",
+        data=test,
+        text_source="asr",
+        max_seconds=4,
+        transcripts=heard,
+    )
+    assert set(seen) == set(heard.values())
+    assert dict(zip(pred["utt_id"], pred["transcript"], strict=True)) == heard
+    assert (pred["text"] == "hello there").all()
+    kwargs = {"model_path": tmp_path / "m.pt", "data": test, "max_seconds": 4}
+    with pytest.raises(StageError, match=r"1 test utterance.*no transcript"):
+        evaluate(**kwargs, text_source="asr", transcripts=dict(list(heard.items())[1:]))
+    with pytest.raises(StageError, match="text source 'ground_truth'"):
+        evaluate(**kwargs, text_source="ground_truth", transcripts=heard)
+    with pytest.raises(StageError, match="cannot read ASR transcripts of its own"):
+        evaluate(**kwargs, text_source="asr")
+
+
+def test_transcripts_come_from_a_transcribing_rows_predictions(tmp_path) -> None:
+    from mlser.training.multilevel_commands import read_transcripts
+
+    good = tmp_path / "good.tsv"
+    good.write_text("utt_id\tgold\ttranscript\nu1\tneu\tHELLO\nu2\tsad\t\n")
+    assert read_transcripts(good) == {"u1": "HELLO", "u2": ""}  # an empty one: all deleted
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("utt_id\tgold\tpred\nu1\tneu\tneu\n")
+    with pytest.raises(SystemExit, match=r"bad\.tsv: no column\(s\) \['transcript'\]"):
+        read_transcripts(bad)

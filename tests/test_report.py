@@ -129,6 +129,12 @@ def test_every_paper_figure_has_a_rule_and_a_report_entry(figure: dict) -> None:
     matrix = load_matrix(MATRIX_DIR)
     for panel in figure["panels"]:
         assert panel["experiment"] in matrix
+        assert set(panel) <= {"label", "experiment", "transcripts_from"}, panel
+        source = panel.get("transcripts_from")
+        if source:  # a text-only row read on a transcribing row's output, same corpus
+            e, s = matrix[panel["experiment"]], matrix[source]
+            assert e["model"]["inputs"] == ["text"] and "asr" in s["model"]["tasks"], panel
+            assert e["corpus"] == s["corpus"]
 
 
 def test_the_papers_figures_are_all_listed() -> None:

@@ -12,7 +12,7 @@ REPO = Path(__file__).resolve().parents[1]
 # `python -m mlser <step>` steps that run a network
 NEURAL_STEPS = {"train-multilevel", "evaluate-multilevel", "pretrain-acoustic"}
 NEURAL_STEPS |= {"extract-word-embeddings", "extract-ssl-features", "train-hierarchical"}
-NEURAL_STEPS |= {"train-lemer", "evaluate-lemer"}
+NEURAL_STEPS |= {"train-lemer", "evaluate-lemer", "evaluate-on-transcripts"}
 
 
 def rules() -> dict[str, str]:

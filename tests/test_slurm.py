@@ -34,6 +34,7 @@ GPU_RULES = (
     "train_stage1",
     "train_stage2",
     "evaluate_multilevel",
+    "evaluate_on_transcripts",
     "pretrain_acoustic",
     "train_lemer_stage1",
     "train_lemer_stage2",

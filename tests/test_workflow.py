@@ -289,3 +289,26 @@ def test_exported_model_predicts_a_demo_file(tiny_run: Path, capsys) -> None:
     wav = sorted((tiny_run / "results" / "demo_corpora" / "iemocap").rglob("*.wav"))[0]
     assert cli.main(["predict", str(exported), str(wav), "--format", "jsonl"]) == 0
     assert '"status": "ok"' in capsys.readouterr().out
+
+
+def test_the_linguistic_panel_reads_the_acoustic_models_transcripts(tmp_path: Path) -> None:
+    """gao2025 Fig. 2(b) is BERT "with ASR decoded transcriptions": on every fold, the
+    text-only Exp-5 model is scored on Exp-2's transcripts of the same fold (before, the
+    panel drew Exp-5 on the ground truth), and the figure reads those predictions."""
+    demo = str(REPO / "config" / "config.yaml")
+    run = snakemake(tmp_path, "-n", "-p", "--cores", "2", "--configfile", demo)
+    assert run.returncode == 0, run.stderr[-3000:]
+    jobs = planned_jobs(run.stdout + run.stderr)
+    scored = {}
+    for job in (j for j in jobs if j["rule"] == "evaluate_on_transcripts"):
+        fold = re.search(r"--fold (\S+) ", job["shell"]).group(1)
+        transcripts = re.search(r"--transcripts (\S+) ", job["shell"]).group(1)
+        assert transcripts == f"results/iemocap/experiments/gao2025-exp02/{fold}/predictions.tsv"
+        # the model of the row Exp-5 re-prints (gao2024 T1 Exp-8: BERT on the ground truth)
+        assert "/stage1/" in re.search(r"--model (\S+) ", job["shell"]).group(1)
+        scored[fold] = re.search(r"--out-predictions (\S+) ", job["shell"]).group(1)
+    assert sorted(scored) == ["s1", "s2", "s3", "s4", "s5"]
+    assert all("/on_transcripts/gao2025-exp05/gao2025-exp02/" in p for p in scored.values())
+    (figure,) = [j for j in jobs if "gao2025/fig2_confusion.pdf" in j["output"]]
+    assert set(scored.values()) <= set(figure["input"].split(", "))
+    assert "results/iemocap/experiments/gao2025-exp05/s1/predictions.tsv" not in figure["input"]

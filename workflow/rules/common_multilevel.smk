@@ -118,3 +118,40 @@ def get_multilevel_scorings(wildcards):
 def get_scored_as(wildcards):
     """The row whose scoring this row shares (itself, or the first with its model)."""
     return PREDICTIONS_OF[wildcards.experiment]
+
+
+# ---------------------------------------------------------------- evaluate_on_transcripts
+
+
+def on_transcripts_dir(exp_id, source, fold):
+    """Where a text-only row's model, scored on row ``source``'s ASR transcripts of the
+    same run (a figure panel's ``transcripts_from``), writes predictions.tsv, metrics.json.
+    """
+    return f"results/{MATRIX[exp_id]['corpus']}/on_transcripts/{exp_id}/{source}/{fold}"
+
+
+def on_transcripts_runs(exp_id, source):
+    """The first-seed runs both rows have (none unless both are selected)."""
+    if exp_id not in EXPERIMENTS or source not in EXPERIMENTS:
+        return []
+    theirs = set(experiment_folds(source))
+    return [r for r in first_seed_runs(exp_id) if r in theirs]
+
+
+def get_on_transcripts_model(wildcards):
+    return final_model(
+        model_owner(MATRIX[wildcards.experiment], MATRIX), wildcards.fold
+    )
+
+
+def get_on_transcripts_bases(wildcards):
+    return bases_of([model_owner(MATRIX[wildcards.experiment], MATRIX)], wildcards.fold)
+
+
+def get_on_transcripts_pretrained(wildcards):
+    return pretrained_for(wildcards.experiment)
+
+
+def get_transcripts_of(wildcards):
+    """The transcribing row's predictions of the same run: its ``transcript`` column."""
+    return f"{experiment_dir(wildcards.source, wildcards.fold)}/predictions.tsv"

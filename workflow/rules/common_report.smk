@@ -192,20 +192,24 @@ def get_why_differ_rows(wildcards):
 # ---------------------------------------------------------------- confusion_figure, gate_figure
 
 
-def _figure_spec(wildcards):
-    """A paper figure's panels: each row's predictions of every fold, under the first
-    seed (a figure summed over folds would count each utterance once per seed)."""
-    f = FIGURES[f"{wildcards.paper}/{wildcards.figure}"]
-    panels = [
-        {
-            **p,
-            "predictions": [
-                f"{d}/predictions.tsv"
-                for d in _scored(p["experiment"], first_seed_runs)
-            ],
-        }
-        for p in f["panels"]
+def _panel_predictions(panel):
+    """A panel's predictions.tsv of every fold under the first seed (a figure summed
+    over folds would count each utterance once per seed): its row's, or its text-only
+    row's on the ASR transcripts of row ``transcripts_from`` (rule evaluate_on_transcripts).
+    """
+    exp_id, source = panel["experiment"], panel.get("transcripts_from")
+    if source is None:
+        return [f"{d}/predictions.tsv" for d in _scored(exp_id, first_seed_runs)]
+    return [
+        f"{on_transcripts_dir(exp_id, source, run)}/predictions.tsv"
+        for run in on_transcripts_runs(exp_id, source)
     ]
+
+
+def _figure_spec(wildcards):
+    """A paper figure's panels, each with its predictions (:func:`_panel_predictions`)."""
+    f = FIGURES[f"{wildcards.paper}/{wildcards.figure}"]
+    panels = [{**p, "predictions": _panel_predictions(p)} for p in f["panels"]]
     return {"title": f["title"], "panels": panels}
 
 

@@ -105,6 +105,45 @@ rule evaluate_multilevel:
         " --threads {threads} --device {params.device} --out {output} > {log} 2>&1"
 
 
+# A text-only row's model on another row's ASR transcripts (gao2025 Fig. 2(b): BERT,
+# trained on the ground truth, reads HuBERT's transcripts); drawn, not tabled.
+rule evaluate_on_transcripts:
+    input:
+        model=get_on_transcripts_model,
+        bases=get_on_transcripts_bases,
+        pretrained=get_on_transcripts_pretrained,
+        transcripts=get_transcripts_of,
+        manifest=rules.prepare_corpus.output.manifest,
+        folds=rules.make_folds.output.folds,
+    output:
+        predictions="results/{corpus}/on_transcripts/{experiment}/{source}/{fold}/predictions.tsv",
+        metrics="results/{corpus}/on_transcripts/{experiment}/{source}/{fold}/metrics.json",
+    log:
+        "results/logs/evaluate_on_transcripts/{corpus}/{experiment}/{source}/{fold}.log",
+    benchmark:
+        "results/benchmarks/evaluate_on_transcripts/{corpus}/{experiment}/{source}/{fold}.tsv"
+    wildcard_constraints:
+        experiment=ids_regex("multilevel"),
+        source=ids_regex("multilevel"),
+    conda:
+        "../../envs/mlser.yaml"
+    threads: NEURAL_THREADS
+    resources:
+        gpu=NEURAL_GPU,
+        mem_mb=8000,
+        runtime=60,
+    params:
+        device=NEURAL_DEVICE,
+        max_seconds=config["evaluation"]["max_batch_seconds"],
+    shell:
+        "python -m mlser evaluate-on-transcripts --corpus {wildcards.corpus}"
+        " --manifest {input.manifest} --folds {input.folds} --fold {wildcards.fold}"
+        " --model {input.model} --transcripts {input.transcripts}"
+        " --experiment-id {wildcards.experiment} --max-batch-seconds {params.max_seconds}"
+        " --threads {threads} --device {params.device}"
+        " --out-predictions {output.predictions} --out-metrics {output.metrics} > {log} 2>&1"
+
+
 rule experiment_predictions:
     input:
         scores=unflagged(rules.evaluate_multilevel.output[0]),

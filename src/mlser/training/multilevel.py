@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pandas as pd
@@ -205,6 +205,25 @@ def alignment_loss(
     return total
 
 
+def _check_transcripts(
+    model: MultiLevelSER,
+    examples: list[Example],
+    transcripts: Mapping[str, str],
+    text_source: str,
+) -> None:
+    """Another model's transcripts are read by a text-only model, as ASR output, and
+    cover every test utterance."""
+    if model.text is None or model.acoustic is not None or text_source != "asr":
+        raise StageError(
+            "another model's transcripts are read by a text-only model with text source "
+            f"'asr' (this one: text source {text_source!r}, "
+            f"{'no text encoder' if model.text is None else 'an acoustic encoder'})"
+        )
+    missing = [e.utt_id for e in examples if e.utt_id not in transcripts]
+    if missing:
+        raise StageError(f"{len(missing)} test utterance(s) have no transcript, e.g. {missing[:3]}")
+
+
 @torch.no_grad()
 def predict(
     model: MultiLevelSER,
@@ -216,6 +235,7 @@ def predict(
     tasks: tuple[str, ...] = ("ser", "asr", "gender", "style"),
     correction: dict[str, Any] | None = None,
     release_text: bool = False,
+    transcripts: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     """Per-utterance predictions: probabilities, labels, transcript and gate means.
 
@@ -225,14 +245,19 @@ def predict(
     gao2025 reports it) and ``transcript_asr`` holds the hypothesis before correction;
     ``correction`` gives ``beam_size`` and ``max_length`` of the beam search;
     ``release_text``: the ground truth's form (:func:`ground_truth_texts`), as trained.
+    ``transcripts``: another model's ASR transcripts by utterance id, which a text-only
+    model reads with ``asr`` (gao2025 Fig. 2(b): BERT on HuBERT's transcripts); they are
+    its ``transcript`` column.
     """
     if text_source not in TEXT_SOURCES:
         raise StageError(f"text source {text_source!r} is not supported yet ({TEXT_SOURCES})")
-    if text_source == "asr" and model.text is not None and model.acoustic is None:
+    if transcripts is not None:
+        _check_transcripts(model, examples, transcripts, text_source)
+    elif text_source == "asr" and model.text is not None and model.acoustic is None:
         raise StageError("a text-only model cannot read ASR transcripts of its own")
     if text_source == "none" and model.text is not None:
         raise StageError("this model reads text: its text source cannot be 'none'")
-    if text_source in ("asr", "asr_corrected") and "asr" not in tasks:
+    if text_source in ("asr", "asr_corrected") and "asr" not in tasks and transcripts is None:
         raise StageError("the model was not trained for ASR: it cannot read its own transcripts")
     if text_source == "asr_corrected" and model.error_correction is None:
         raise StageError("text source 'asr_corrected' needs a model trained with task 'aec'")
@@ -249,6 +274,10 @@ def predict(
             )
             out = model(batch.waveforms, batch.lengths, texts=corrected)
             out.transcripts = corrected
+        elif transcripts is not None:
+            read = [transcripts[e.utt_id] for e in group]
+            out = model(batch.waveforms, batch.lengths, texts=read)
+            out.transcripts = read
         else:
             out = _forward(model, batch, text_source, release_text=release_text)
         probs = out.emotion_logits.softmax(-1).cpu().numpy()
@@ -566,8 +595,10 @@ def evaluate(
     text_source: str,
     max_seconds: float,
     device: torch.device | None = None,
+    transcripts: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
-    """Predictions of a saved model on ``data`` with the given test-time text source."""
+    """Predictions of a saved model on ``data`` with the given test-time text source
+    (``transcripts``: another model's, read by a text-only model; see :func:`predict`)."""
     device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model, spec = load_model(model_path)
     model.to(device)
@@ -579,5 +610,6 @@ def evaluate(
     selected_on = spec.get("selection_text") or selection_text_source(model, list(tasks))
     release = selected_on == "ground_truth"
     return predict(
-        model, data, classes, text_source, max_seconds, device, tasks, correction, release
-    )
+        model, data, classes, text_source, max_seconds, device, tasks, correction, release,
+        transcripts,
+    )  # fmt: skip

@@ -1,5 +1,6 @@
 """The multi-level steps of ``workflow/rules/multilevel.smk`` (gao2024, gao2025):
-``train-multilevel``, ``evaluate-multilevel`` and ``experiment-predictions``."""
+``train-multilevel``, ``evaluate-multilevel``, ``experiment-predictions`` and
+``evaluate-on-transcripts``."""
 
 from __future__ import annotations
 
@@ -100,6 +101,70 @@ def _add_evaluate_multilevel(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_evaluate_multilevel)
 
 
+def read_transcripts(path: Path) -> dict[str, str]:
+    """``utt_id -> transcript`` of a row's predictions.tsv (a model that transcribes)."""
+    import pandas as pd
+
+    table = pd.read_csv(path, sep="\t", keep_default_na=False, dtype=str)
+    missing = {"utt_id", "transcript"} - set(table.columns)
+    if missing:
+        raise SystemExit(f"{path}: no column(s) {sorted(missing)}: not a transcribing model's")
+    return dict(zip(table["utt_id"], table["transcript"], strict=True))
+
+
+def _write_row(pred_text: str, scores: dict, args: argparse.Namespace) -> None:
+    """A row's predictions.tsv and metrics.json (with the provenance of this run)."""
+    import json
+
+    from mlser.atomic import write_text
+    from mlser.provenance import provenance
+
+    scores["provenance"] = provenance()
+    write_text(args.out_predictions, pred_text)
+    write_text(args.out_metrics, json.dumps(scores, indent=2, sort_keys=True, default=str) + "\n")
+    print(json.dumps({k: v for k, v in scores.items() if k != "recall"}, default=str))
+
+
+def cmd_evaluate_on_transcripts(args: argparse.Namespace) -> int:
+    """A text-only row's model scored on another row's ASR transcripts of the same run
+    (gao2025 Fig. 2(b): BERT, trained on the ground truth, reads HuBERT's transcripts)."""
+    from mlser.evaluation.scoring import metrics_from_predictions
+    from mlser.training.multilevel import evaluate
+
+    transcripts = read_transcripts(args.transcripts)
+    use_compute(args)
+    data, _ = load_fold(args)
+    pred = evaluate(
+        model_path=args.model,
+        data=data["test"],
+        text_source="asr",
+        max_seconds=args.max_batch_seconds,
+        transcripts=transcripts,
+    )
+    scores = metrics_from_predictions(pred)
+    scores.update(experiment=args.experiment_id, fold=args.fold, text_source="asr")
+    scores.update(model=str(args.model), transcripts=str(args.transcripts))
+    _write_row(pred.to_csv(sep="\t", index=False), scores, args)
+    return 0
+
+
+def _add_evaluate_on_transcripts(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "evaluate-on-transcripts",
+        help="a text-only model's predictions on another model's ASR transcripts",
+    )
+    fold_args(p)
+    p.add_argument("--model", required=True, type=Path, help="the text-only row's model.pt")
+    p.add_argument(
+        "--transcripts", required=True, type=Path, help="predictions.tsv of a transcribing row"
+    )
+    p.add_argument("--experiment-id", required=True, help="the text-only row")
+    p.add_argument("--max-batch-seconds", type=float, default=60.0)
+    p.add_argument("--out-predictions", required=True, type=Path)
+    p.add_argument("--out-metrics", required=True, type=Path)
+    p.set_defaults(func=cmd_evaluate_on_transcripts)
+
+
 def cmd_experiment_predictions(args: argparse.Namespace) -> int:
     """One row's predictions and metrics, from its fold's scores (pandas only, no torch).
 
@@ -110,9 +175,7 @@ def cmd_experiment_predictions(args: argparse.Namespace) -> int:
 
     import pandas as pd
 
-    from mlser.atomic import write_text
     from mlser.evaluation.scoring import metrics_from_predictions
-    from mlser.provenance import provenance
 
     table = Path(args.scores) / f"{args.scored_as}.tsv"
     if not table.is_file():
@@ -125,10 +188,7 @@ def cmd_experiment_predictions(args: argparse.Namespace) -> int:
     if args.experiment_id != args.scored_as:
         scores["predictions_of"] = args.scored_as
     scores.update(text_source=source["text_source"], model=source["model"])
-    scores["provenance"] = provenance()
-    write_text(args.out_predictions, text)
-    write_text(args.out_metrics, json.dumps(scores, indent=2, sort_keys=True, default=str) + "\n")
-    print(json.dumps({k: v for k, v in scores.items() if k != "recall"}, default=str))
+    _write_row(text, scores, args)
     return 0
 
 
@@ -151,3 +211,4 @@ def register(sub: argparse._SubParsersAction) -> None:
     _add_train_multilevel(sub)
     _add_evaluate_multilevel(sub)
     _add_experiment_predictions(sub)
+    _add_evaluate_on_transcripts(sub)
