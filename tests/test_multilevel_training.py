@@ -372,18 +372,7 @@ def test_aec_and_cl_train_then_score_on_corrected_transcripts(tmp_path) -> None:
     assert pred["transcript"].map(lambda t: isinstance(t, str)).all()
     # a model trained without AEC has no corrected transcripts to read
     plain = {**stage1, "tasks": ["ser", "asr"]}
-    run_stage(
-        stage_number=1,
-        experiment={**exp, "model": {"stage1": plain, "stage2": None}},
-        data=data,
-        classes=CLASSES,
-        models=ALIGN_MODELS,
-        training={**TRAINING, "epochs": 1},
-        out=tmp_path / "plain.pt",
-        checkpoint_dir=tmp_path / "ck2",
-        device=torch.device("cpu"),
-        log=lambda s: None,
-    )
+    train_one_epoch(plain, tmp_path, data, name="plain")
     with pytest.raises(StageError, match="asr_corrected"):
         evaluate(
             model_path=tmp_path / "plain.pt",
@@ -463,51 +452,63 @@ def test_aec_learns_from_the_transcripts_inference_makes() -> None:
     assert torch.equal(sources[0], expected["input_ids"])
 
 
+@pytest.fixture
+def seen(monkeypatch) -> list[str]:
+    """The texts every forward pass of a multi-level model is given, in order."""
+    from mlser.models.multilevel import MultiLevelSER
+
+    texts: list[str] = []
+    forward = MultiLevelSER.forward
+
+    def spy(self, *args, **kwargs):
+        texts.extend(kwargs.get("texts") or [])
+        return forward(self, *args, **kwargs)
+
+    monkeypatch.setattr(MultiLevelSER, "forward", spy)
+    return texts
+
+
+def train_one_epoch(stage1: dict, tmp_path, data: dict, name: str = "m", **row) -> dict:
+    """Stage 1 of ``stage1`` for one epoch on ``data`` (ALIGN_MODELS), saved as <name>.pt."""
+    return run_stage(
+        stage_number=1,
+        experiment={"id": "test", "fold": "s1", "model": {"stage1": stage1, "stage2": None}, **row},
+        data=data,
+        classes=CLASSES,
+        models=ALIGN_MODELS,
+        training={**TRAINING, "epochs": 1},
+        out=tmp_path / f"{name}.pt",
+        checkpoint_dir=tmp_path / f"{name}-checkpoints",
+        device=torch.device("cpu"),
+        log=lambda s: None,
+    )
+
+
+TEXT_ONLY = {
+    "acoustic_encoder": None,
+    "text_encoder": "minilm",
+    "fusion": "none",
+    "strategy": "full_finetune",
+    "tasks": ["ser"],
+}
+
+
 def test_a_model_that_reads_ground_truth_at_test_time_reads_it_as_released(
-    tmp_path, monkeypatch
+    tmp_path, seen: list[str]
 ) -> None:
     """gao2024/gao2025's text-only rows: BERT reads "the ground-truth transcription", its
     punctuation included, in training, selection and scoring (event tags removed); a model
     that reads ASR output at test time trains on the ground truth written as the ASR
     writes (before, every model read the latter: "Really?!" as "really")."""
-    from mlser.models.multilevel import MultiLevelSER
-
-    seen: list[str] = []
-    forward = MultiLevelSER.forward
-
-    def spy(self, *args, **kwargs):
-        seen.extend(kwargs.get("texts") or [])
-        return forward(self, *args, **kwargs)
-
-    monkeypatch.setattr(MultiLevelSER, "forward", spy)
     released = "[LAUGHTER] Really?! Don't."
 
     def data(n: int, seed: int) -> list[Example]:
         return [dataclasses.replace(e, text=released) for e in examples(n, seed)]
 
-    text_only = {
-        "acoustic_encoder": None,
-        "text_encoder": "minilm",
-        "fusion": "none",
-        "strategy": "full_finetune",
-        "tasks": ["ser"],
-    }
-    for stage1, expected in ((text_only, "Really?! Don't."), (ALIGNED_STAGE, "really don't")):
+    for stage1, expected in ((TEXT_ONLY, "Really?! Don't."), (ALIGNED_STAGE, "really don't")):
         seen.clear()
-        exp = {"id": "test-gt", "fold": "s1", "model": {"stage1": stage1, "stage2": None}}
-        record = run_stage(
-            stage_number=1,
-            experiment=exp,
-            data={"train": data(4, 0), "valid": data(2, 1)},
-            classes=CLASSES,
-            models=ALIGN_MODELS,
-            training={**TRAINING, "epochs": 1},
-            out=tmp_path / "m.pt",
-            checkpoint_dir=tmp_path / "ck",
-            device=torch.device("cpu"),
-            log=lambda s: None,
-        )
-        assert record["ground_truth_text"] == ("release" if stage1 is text_only else "normalised")
+        record = train_one_epoch(stage1, tmp_path, {"train": data(4, 0), "valid": data(2, 1)})
+        assert record["ground_truth_text"] == ("release" if stage1 is TEXT_ONLY else "normalised")
         evaluate(
             model_path=tmp_path / "m.pt", data=data(2, 2), text_source="ground_truth", max_seconds=4
         )
@@ -517,48 +518,23 @@ def test_a_model_that_reads_ground_truth_at_test_time_reads_it_as_released(
 
 
 def test_a_speech_and_text_model_no_row_scores_on_asr_is_chosen_on_the_ground_truth(
-    tmp_path, monkeypatch
+    tmp_path, seen: list[str]
 ) -> None:
     """gao2025 Exp-12 (Table 3: speech + ground-truth text, with an ASR task): its epoch
     was chosen on its own transcripts and its BERT trained on the ground truth written as
     the ASR writes, because the model has an ASR head, although the row is scored on the
     ground truth as released. Marked by the workflow (``select_on_ground_truth``), it is
     chosen, trained and scored on the ground truth as released, and says so in its file."""
-    from mlser.models.multilevel import MultiLevelSER
     from mlser.training.multilevel import load_model
 
-    seen: list[str] = []
-    forward = MultiLevelSER.forward
-
-    def spy(self, *args, **kwargs):
-        seen.extend(kwargs.get("texts") or [])
-        return forward(self, *args, **kwargs)
-
-    monkeypatch.setattr(MultiLevelSER, "forward", spy)
     released = "[LAUGHTER] Really?! Don't."
 
     def data(n: int, seed: int) -> list[Example]:
         return [dataclasses.replace(e, text=released) for e in examples(n, seed)]
 
     stage1 = {**ALIGNED_STAGE, "tasks": ["ser", "asr"], "strategy": "full_finetune"}
-    exp = {
-        "id": "exp12-like",
-        "fold": "s1",
-        "model": {"stage1": stage1, "stage2": None},
-        "select_on_ground_truth": True,
-    }
-    record = run_stage(
-        stage_number=1,
-        experiment=exp,
-        data={"train": data(4, 0), "valid": data(2, 1)},
-        classes=CLASSES,
-        models=ALIGN_MODELS,
-        training={**TRAINING, "epochs": 1},
-        out=tmp_path / "m.pt",
-        checkpoint_dir=tmp_path / "ck",
-        device=torch.device("cpu"),
-        log=lambda s: None,
-    )
+    data_ = {"train": data(4, 0), "valid": data(2, 1)}
+    record = train_one_epoch(stage1, tmp_path, data_, select_on_ground_truth=True)
     assert record["ground_truth_text"] == "release"
     assert load_model(tmp_path / "m.pt")[1]["selection_text"] == "ground_truth"
     assert "Really?! Don't." in seen and "really don't" not in seen
@@ -569,41 +545,12 @@ def test_a_speech_and_text_model_no_row_scores_on_asr_is_chosen_on_the_ground_tr
     assert seen and set(seen) == {"Really?! Don't."}
 
 
-def test_a_text_only_model_reads_another_models_transcripts(tmp_path, monkeypatch) -> None:
+def test_a_text_only_model_reads_another_models_transcripts(tmp_path, seen: list[str]) -> None:
     """gao2025 Fig. 2(b): BERT, trained on the ground truth, reads the acoustic model's
     ASR transcripts at test time (before, the panel showed it on the ground truth: a
     text-only model could not read ASR output). The transcripts are what it reads and
     its ``transcript`` column; the ground truth stays the reference."""
-    from mlser.models.multilevel import MultiLevelSER
-
-    seen: list[str] = []
-    forward = MultiLevelSER.forward
-
-    def spy(self, *args, **kwargs):
-        seen.extend(kwargs.get("texts") or [])
-        return forward(self, *args, **kwargs)
-
-    monkeypatch.setattr(MultiLevelSER, "forward", spy)
-    text_only = {
-        "acoustic_encoder": None,
-        "text_encoder": "minilm",
-        "fusion": "none",
-        "strategy": "full_finetune",
-        "tasks": ["ser"],
-    }
-    exp = {"id": "test-ter", "fold": "s1", "model": {"stage1": text_only, "stage2": None}}
-    run_stage(
-        stage_number=1,
-        experiment=exp,
-        data={"train": examples(4, 0), "valid": examples(2, 1)},
-        classes=CLASSES,
-        models=ALIGN_MODELS,
-        training={**TRAINING, "epochs": 1},
-        out=tmp_path / "m.pt",
-        checkpoint_dir=tmp_path / "ck",
-        device=torch.device("cpu"),
-        log=lambda s: None,
-    )
+    train_one_epoch(TEXT_ONLY, tmp_path, {"train": examples(4, 0), "valid": examples(2, 1)})
     test = examples(3, 2)
     heard = {e.utt_id: f"hollow there {i}" for i, e in enumerate(test)}
     seen.clear()
