@@ -100,3 +100,24 @@ def test_only_exp12s_trainings_are_told_to_choose_on_the_ground_truth(
         if row.get("select_on_ground_truth"):
             flagged.setdefault(job["rule"], set()).add(row["id"])
     assert flagged == {"train_stage1": {"gao2025-exp12"}}
+
+
+def test_only_exp12s_checkpoint_folder_is_named_apart(paper_plan: list[dict]) -> None:
+    """A model chosen on the ground truth never resumes epochs of a run that chose on its
+    transcripts: Exp-12's stage-1 checkpoint folder name hashes that choice too; every
+    other folder keeps its name (the hash of models, training and acoustic init alone)."""
+    import hashlib
+
+    def name(*parts) -> str:
+        text = json.dumps(parts, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha1(text.encode()).hexdigest()[:10]
+
+    jobs = [j for j in paper_plan if j["rule"] == "train_stage1"]
+    assert jobs
+    for job in jobs:
+        models, training = (_json_arg(job["shell"], f) for f in ("--models", "--training"))
+        folder = re.search(r"--checkpoints (\S+)", job["shell"]).group(1).rsplit("/", 1)[1]
+        parts = [models, training, ""]  # no acoustic init on the paper config
+        if _json_arg(job["shell"], "--experiment")["id"] == "gao2025-exp12":
+            parts.append("select_on_ground_truth")
+        assert folder == name(*parts), job["output"]

@@ -246,7 +246,8 @@ def test_demo_plan_fetches_once_and_jobs_load_the_folder(tmp_path) -> None:
     for job in text_jobs:
         assert folder in job["input"].split(", "), job
         assert f'"pretrained":"{folder}"' in job["shell"], job
-    loaders = {"evaluate_multilevel", "evaluate_lemer", "export_model", "extract_word_embeddings"}
+    loaders = {"evaluate_multilevel", "evaluate_on_transcripts", "evaluate_lemer"}
+    loaders |= {"export_model", "extract_word_embeddings"}
     for job in jobs:
         if job["rule"] in loaders:
             assert folder in job["input"].split(", "), job

@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from mlser.data.runs import run_names
+from mlser.experiments import load_matrix, stage1_key
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "fixtures"
@@ -299,13 +300,16 @@ def test_the_linguistic_panel_reads_the_acoustic_models_transcripts(tmp_path: Pa
     run = snakemake(tmp_path, "-n", "-p", "--cores", "2", "--configfile", demo)
     assert run.returncode == 0, run.stderr[-3000:]
     jobs = planned_jobs(run.stdout + run.stderr)
+    matrix = load_matrix(REPO / "config" / "experiments")
+    key = stage1_key(matrix["gao2024-t1-exp08"])
+    bert = {f"s{i}": f"results/iemocap/stage1/{key}/s{i}/model.pt" for i in range(1, 6)}
     scored = {}
     for job in (j for j in jobs if j["rule"] == "evaluate_on_transcripts"):
         fold = re.search(r"--fold (\S+) ", job["shell"]).group(1)
         transcripts = re.search(r"--transcripts (\S+) ", job["shell"]).group(1)
         assert transcripts == f"results/iemocap/experiments/gao2025-exp02/{fold}/predictions.tsv"
         # the model of the row Exp-5 re-prints (gao2024 T1 Exp-8: BERT on the ground truth)
-        assert "/stage1/" in re.search(r"--model (\S+) ", job["shell"]).group(1)
+        assert re.search(r"--model (\S+) ", job["shell"]).group(1) == bert[fold]
         scored[fold] = re.search(r"--out-predictions (\S+) ", job["shell"]).group(1)
     assert sorted(scored) == ["s1", "s2", "s3", "s4", "s5"]
     assert all("/on_transcripts/gao2025-exp05/gao2025-exp02/" in p for p in scored.values())

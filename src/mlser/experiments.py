@@ -173,7 +173,11 @@ def selects_on_ground_truth(matrix: dict[str, dict[str, Any]], exp_id: str, stag
         on_it = [
             r
             for r in multilevel
-            if any(stage1_key(matrix[m]) == key for m in _models_under(r, matrix))
+            if any(
+                stage1_key(matrix[m]) == key
+                for m in _models_under(r, matrix)
+                if not matrix[m].get("init_from")  # a stage 2 started elsewhere trains no stage 1
+            )
         ]
     return not any(r["model"].get("text_source_test") in ASR_TEXT_SOURCES for r in on_it)
 

@@ -139,7 +139,8 @@ rule evaluate_on_transcripts:
         "python -m mlser evaluate-on-transcripts --corpus {wildcards.corpus}"
         " --manifest {input.manifest} --folds {input.folds} --fold {wildcards.fold}"
         " --model {input.model} --transcripts {input.transcripts}"
-        " --experiment-id {wildcards.experiment} --max-batch-seconds {params.max_seconds}"
+        " --experiment-id {wildcards.experiment} --transcripts-of {wildcards.source}"
+        " --max-batch-seconds {params.max_seconds}"
         " --threads {threads} --device {params.device}"
         " --out-predictions {output.predictions} --out-metrics {output.metrics} > {log} 2>&1"
 

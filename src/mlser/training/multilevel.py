@@ -25,6 +25,9 @@ BERT in a model that reads ASR output at test time, read the ground truth normal
 ASR output is (:func:`reference_texts`); BERT in a model that reads the ground truth at test
 time reads it as released, less IEMOCAP's event tags (:func:`ground_truth_texts`), as the
 papers' BERT reads "the ground-truth transcription" and the other two families read it.
+A text-only row's model read on another model's transcripts (``transcripts`` of
+:func:`predict`: gao2025 Fig. 2(b)) is the one its rows score on the ground truth, trained
+on it as released: what it reads then differs in punctuation as well as in words.
 """
 
 from __future__ import annotations

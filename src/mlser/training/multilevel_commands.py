@@ -143,7 +143,8 @@ def cmd_evaluate_on_transcripts(args: argparse.Namespace) -> int:
     )
     scores = metrics_from_predictions(pred)
     scores.update(experiment=args.experiment_id, fold=args.fold, text_source="asr")
-    scores.update(model=str(args.model), transcripts=str(args.transcripts))
+    # the WER is of the transcripts read: the transcribing row's
+    scores.update(model=str(args.model), transcripts_of=args.transcripts_of)
     _write_row(pred.to_csv(sep="\t", index=False), scores, args)
     return 0
 
@@ -159,6 +160,7 @@ def _add_evaluate_on_transcripts(sub: argparse._SubParsersAction) -> None:
         "--transcripts", required=True, type=Path, help="predictions.tsv of a transcribing row"
     )
     p.add_argument("--experiment-id", required=True, help="the text-only row")
+    p.add_argument("--transcripts-of", required=True, help="the transcribing row")
     p.add_argument("--max-batch-seconds", type=float, default=60.0)
     p.add_argument("--out-predictions", required=True, type=Path)
     p.add_argument("--out-metrics", required=True, type=Path)
