@@ -583,3 +583,18 @@ def test_transcripts_come_from_a_transcribing_rows_predictions(tmp_path) -> None
     bad.write_text("utt_id\tgold\tpred\nu1\tneu\tneu\n")
     with pytest.raises(SystemExit, match=r"bad\.tsv: no column\(s\) \['transcript'\]"):
         read_transcripts(bad)
+
+
+def test_a_test_utterance_scored_nan_is_an_error_naming_it(tmp_path) -> None:
+    """A NaN score became class 0 (neutral) through argmax, a prediction no metric could
+    tell from a real one; scoring now stops and names the utterance."""
+    from mlser.training.loop import NonFiniteScoreError, check_finite_scores
+
+    speech = experiment()["model"]["stage1"]
+    train_one_epoch(speech, tmp_path, {"train": examples(4, 0), "valid": examples(2, 1)})
+    poisoned = examples(2, 5) + examples(1, 6, poison=True)
+    with pytest.raises(NonFiniteScoreError, match=r"1 utterance\(s\).*'u6_000'"):
+        evaluate(model_path=tmp_path / "m.pt", data=poisoned, text_source="none", max_seconds=4)
+    check_finite_scores(np.ones((2, 4)), ["a", "b"], "x")
+    with pytest.raises(NonFiniteScoreError, match=r"x: 1 utterance\(s\).*\['b'\]"):
+        check_finite_scores(np.array([[0.5, 0.5], [np.inf, 0.0]]), ["a", "b"], "x")

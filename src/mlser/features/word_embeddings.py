@@ -13,6 +13,10 @@ Embedding4BERT's ``extract_word_embeddings`` does by default:
 * ``[CLS]`` and ``[SEP]`` stay, as the first and last "words" (Embedding4BERT wraps the
   text in them and keeps them).
 
+The text is the release's transcript whole, IEMOCAP's event tokens (``[LAUGHTER]``)
+included: the paper says "text transcripts" and nothing of them (a reading; the
+multi-level family's BERT drops them).
+
 Stored as float16 (IEMOCAP's 5.5k utterances × BERT fit in ~100 MB).
 """
 

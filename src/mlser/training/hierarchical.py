@@ -37,7 +37,13 @@ from mlser.models.hierarchical import (
     LSTMClassifierConfig,
     hierarchical_decision,
 )
-from mlser.training.loop import TrainConfig, clear_checkpoints, fit, selection_record
+from mlser.training.loop import (
+    TrainConfig,
+    check_finite_scores,
+    clear_checkpoints,
+    fit,
+    selection_record,
+)
 
 LEVELS: tuple[str, ...] = ("level1", "level2", "text")
 NEUTRAL = "neu"
@@ -180,6 +186,7 @@ def probabilities(
         x, mask = pad([data.features[i] for i in idx])
         logits = model(x.to(device), None if mask is None else mask.to(device))
         out.append(logits.softmax(-1).cpu().numpy())
+        check_finite_scores(out[-1], [data.utt_ids[i] for i in idx], "hierarchical scoring")
     return np.concatenate(out)
 
 

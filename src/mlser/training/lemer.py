@@ -51,6 +51,7 @@ from mlser.models.text import TextEncoderConfig
 from mlser.pretrained import resolve_pretrained
 from mlser.training.loop import (
     TrainConfig,
+    check_finite_scores,
     clear_checkpoints,
     fit,
     selection_record,
@@ -504,6 +505,7 @@ def predict(
         out = system(batch.waveforms, batch.lengths, batch.texts)
         logits = out.logits.float().cpu()
         probs = logits.softmax(-1).numpy()
+        check_finite_scores(probs, [e.utt_id for e in group], "LE-MER scoring")
         for i, e in enumerate(group):
             rows.append(
                 {

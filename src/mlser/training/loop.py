@@ -61,6 +61,21 @@ class NonFiniteLossError(FloatingPointError):
     """A NaN or infinite loss; the message names where it happened."""
 
 
+class NonFiniteScoreError(FloatingPointError):
+    """A NaN or infinite score of a test utterance; the message names it."""
+
+
+def check_finite_scores(scores: np.ndarray, utt_ids: Sequence[str], context: str) -> None:
+    """Scores ``(B, C)`` of the utterances ``utt_ids`` are all finite: argmax would give a
+    NaN row class 0, a prediction no metric could tell from a real one."""
+    bad = ~np.isfinite(scores).all(axis=1)
+    if bad.any():
+        named = [u for u, b in zip(utt_ids, bad, strict=True) if b]
+        raise NonFiniteScoreError(
+            f"{context}: {len(named)} utterance(s) scored NaN or infinite, e.g. {named[:3]}"
+        )
+
+
 #: History keys of the test-set metrics recorded for the optimistic bound (``fit``'s
 #: ``peek``): never a selection metric.
 PEEK_PREFIX = "test_"

@@ -24,7 +24,9 @@ model reading there what it reads at test time (:func:`selection_text_source`). 
 BERT in a model that reads ASR output at test time, read the ground truth normalised as the
 ASR output is (:func:`reference_texts`); BERT in a model that reads the ground truth at test
 time reads it as released, less IEMOCAP's event tags (:func:`ground_truth_texts`), as the
-papers' BERT reads "the ground-truth transcription" and the other two families read it.
+papers' BERT reads "the ground-truth transcription". (The other two families read the
+release's text whole, tags such as ``[LAUGHTER]`` included: their papers say "transcripts"
+and nothing of the tags; a reading, not something they state.)
 A text-only row's model read on another model's transcripts (``transcripts`` of
 :func:`predict`: gao2025 Fig. 2(b)) is the one its rows score on the ground truth, trained
 on it as released: what it reads then differs in punctuation as well as in words.
@@ -53,6 +55,7 @@ from mlser.models.multilevel import MultiLevelSER
 from mlser.models.specs import StageError, build_model, merge_stage, saved_config
 from mlser.training.loop import (
     TrainConfig,
+    check_finite_scores,
     clear_checkpoints,
     fit,
     selection_record,
@@ -284,6 +287,7 @@ def predict(
         else:
             out = _forward(model, batch, text_source, release_text=release_text)
         probs = out.emotion_logits.softmax(-1).cpu().numpy()
+        check_finite_scores(probs, [e.utt_id for e in group], "multi-level scoring")
         hyps: list[str | None] = [None] * len(group)
         if out.transcripts is not None:
             hyps = list(out.transcripts)
