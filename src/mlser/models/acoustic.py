@@ -337,6 +337,8 @@ class AcousticEncoder(nn.Module):
             _mask_conformer_convolutions(hubert, self._frame_mask)
         self.logmel: LogMelFrontend | None = None
         if config.frontend == "cnn":
+            # frozen in every stage: gao2025 §4.2 "We froze the CNN layers in HuBERT"; gao2024's
+            # "first finetuned ... Then, we froze the CNN" can be read as stage 2 only (a reading)
             hubert.feature_extractor._freeze_parameters()
         elif config.frontend == "logmel":
             self.logmel = LogMelFrontend(out_dim=hubert.config.conv_dim[-1], n_mels=config.n_mels)
