@@ -20,7 +20,7 @@ Shapes: waveforms ``(B, N)`` with lengths ``(B,)``; texts a list of B strings.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import torch
@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mlser.models.acoustic import AcousticEncoder, AcousticEncoderConfig
+from mlser.models.config_dict import config_from_dict
 from mlser.models.heads import ClassificationHead
 from mlser.models.label_embedding import LabelAttention, LabelEmbeddingConfig, LabelEnhancedMER
 from mlser.models.text import TextEncoder, TextEncoderConfig
@@ -83,17 +84,9 @@ class LEMERSystemConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LEMERSystemConfig:
         """The config :meth:`to_dict` gave; a key it does not know is an error."""
-        unknown = sorted(set(data) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ValueError(f"not LEMERSystemConfig fields: {unknown}")
-        values = dict(data)
-        if isinstance(values.get("text"), dict):
-            values["text"] = TextEncoderConfig(**values["text"])
-        if isinstance(values.get("speech"), dict):
-            values["speech"] = AcousticEncoderConfig(**values["speech"])
-        if "mu" in values:
-            values["mu"] = tuple(float(m) for m in values["mu"])
-        return cls(**values)
+        nested = {"text": TextEncoderConfig, "speech": AcousticEncoderConfig}
+        cfg = config_from_dict(cls, data, nested)
+        return replace(cfg, mu=tuple(float(m) for m in cfg.mu))  # JSON gives a list
 
 
 @dataclass

@@ -18,7 +18,7 @@ parameter counts at paper and demo size.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import torch
@@ -32,6 +32,7 @@ from mlser.models.acoustic import (
 )
 from mlser.models.adapters import AdapterConfig, BottleneckAdapter, count_parameters
 from mlser.models.adapters import add_adapters as _add_adapters
+from mlser.models.config_dict import config_from_dict
 from mlser.models.error_correction import ErrorCorrectionConfig, ErrorCorrectionModel
 from mlser.models.fusion import FusionConfig, build_fusion
 from mlser.models.heads import CharTokenizer, ClassificationHead, CTCHead, masked_mean_pool
@@ -94,15 +95,7 @@ class MultiLevelSERConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> MultiLevelSERConfig:
         """The config :meth:`to_dict` gave; a key it does not know is an error."""
-        unknown = sorted(set(data) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ValueError(f"not MultiLevelSERConfig fields: {unknown}")
-        return cls(
-            **{
-                k: _NESTED[k](**v) if k in _NESTED and isinstance(v, dict) else v
-                for k, v in data.items()
-            }
-        )
+        return config_from_dict(cls, data, _NESTED)
 
 
 #: The fields of :class:`MultiLevelSERConfig` that are configs of their own.
