@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlser.data.runs import over_folds
+from mlser.data.runs import over_folds, seed_means
 from mlser.evaluation import metrics
 from mlser.experiments import load_matrix
 from mlser.report import scorecard
@@ -464,3 +464,6 @@ def test_tests_count_folds_not_seeds() -> None:
     assert cells.loc["m", "std"] == 0.05
     assert cells.loc["b", "equiv_test"] == "t over folds"  # one seed: a run is a fold
     assert cells.loc["b", "std"] == pytest.approx(0.1)
+    assert seed_means({"s1": 0.5, "s1_seed1": 0.7, "s2": 0.8}) == {
+        "s1": pytest.approx(0.6), "s2": 0.8,
+    }  # fmt: skip
